@@ -1,0 +1,69 @@
+// Package event defines the records the guest runner sends to the host over
+// the result channel. The guest writes them with hugelgupf/vmtest's guest
+// event emitter, which ends the stream with an explicit "done" marker; the
+// host reads them back in the same order.
+package event
+
+import "time"
+
+// Kind says what an Event is about.
+type Kind string
+
+// The kinds of event the guest runner sends.
+const (
+	// KindHello is the first event: the runner is up. It carries guest
+	// facts in Info (kernel release, ...).
+	KindHello Kind = "hello"
+	// KindBinaryStart says a test binary is about to run.
+	KindBinaryStart Kind = "binary-start"
+	// KindTest carries one test2json event of the running binary.
+	KindTest Kind = "test"
+	// KindBinaryEnd says a test binary has ended, how, and how long it took.
+	KindBinaryEnd Kind = "binary-end"
+	// KindError is a runner problem that is not a test result (a binary
+	// that could not be started, a missing directory, ...).
+	KindError Kind = "error"
+)
+
+// TestEvent is one event of `go test -json` / test2json, field for field.
+type TestEvent struct {
+	Time    time.Time `json:",omitempty"`
+	Action  string
+	Package string  `json:",omitempty"`
+	Test    string  `json:",omitempty"`
+	Elapsed float64 `json:",omitempty"`
+	Output  string  `json:",omitempty"`
+}
+
+// Event is one record on the result channel.
+type Event struct {
+	Kind Kind
+	// Time is when the guest emitted the event (guest clock).
+	Time time.Time `json:",omitempty"`
+	// Binary is the import path of the package whose test binary the
+	// event is about (binary-start, test, binary-end, error).
+	Binary string `json:",omitempty"`
+	// Test is set for KindTest.
+	Test *TestEvent `json:",omitempty"`
+	// Exit is set for KindBinaryEnd.
+	Exit *Exit `json:",omitempty"`
+	// Info carries facts (KindHello) or details.
+	Info map[string]string `json:",omitempty"`
+	// Error is set for KindError.
+	Error string `json:",omitempty"`
+}
+
+// Exit says how a test binary ended.
+type Exit struct {
+	// Code is the exit status, or -1 when the binary was killed by a
+	// signal or never started.
+	Code int
+	// Signal names the signal that killed the binary ("killed",
+	// "segmentation fault", ...), if any.
+	Signal string `json:",omitempty"`
+	// TimedOut is true when the runner killed the binary because it ran
+	// past its per-binary timeout.
+	TimedOut bool `json:",omitempty"`
+	// Seconds is the binary's wall time in the guest.
+	Seconds float64
+}
