@@ -1,0 +1,428 @@
+package results
+
+import (
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
+)
+
+// unknownPackage names the package of test records that name none.
+const unknownPackage = "(unknown)"
+
+// Collector accumulates the records of a run, in the order they arrived, and
+// tracks per binary and per test state. Its zero value is not ready: use
+// NewCollector. All methods are safe to call from several goroutines, so a
+// console monitor may call Running while another goroutine calls Add.
+type Collector struct {
+	mu       sync.Mutex
+	events   []event.Event
+	pkgs     map[string]*pkgState
+	current  string // package whose binary is running, "" when none
+	guest    map[string]string
+	errors   []string
+	doneSeen bool
+}
+
+// pkgState is what the collector knows about one test binary.
+type pkgState struct {
+	name    string
+	started bool // binary-start seen
+	ended   bool // binary-end seen
+	exit    *event.Exit
+	endAt   time.Time
+	result  string  // test2json package-level action: pass, fail or skip
+	elapsed float64 // test2json package-level elapsed seconds
+	output  []string
+	tests   map[string]*testState
+	order   []string // test names in the order first seen
+	running []string // started, unended tests, most recently active last
+	errors  []string
+}
+
+// testState is what the collector knows about one test.
+type testState struct {
+	status  Status // "" while running
+	seconds float64
+	output  []string
+	runAt   time.Time
+	// failedBefore is set when an earlier run of the same test (go test
+	// -count=N) failed, so that a later pass does not hide it.
+	failedBefore bool
+}
+
+// NewCollector returns an empty Collector.
+func NewCollector() *Collector {
+	return &Collector{pkgs: make(map[string]*pkgState)}
+}
+
+// Add records one event. Events must be added in the order they arrived.
+func (c *Collector) Add(ev event.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.events = append(c.events, ev)
+
+	switch ev.Kind {
+	case event.KindHello:
+		c.guest = maps.Clone(ev.Info)
+	case event.KindBinaryStart:
+		p := c.pkg(ev.Binary)
+		p.started = true
+		p.ended = false
+		c.current = p.name
+	case event.KindBinaryEnd:
+		p := c.pkg(ev.Binary)
+		p.ended = true
+		p.exit = ev.Exit
+		p.endAt = ev.Time
+		p.running = nil
+		if c.current == p.name {
+			c.current = ""
+		}
+	case event.KindTest:
+		if ev.Test == nil {
+			return
+		}
+		name := ev.Binary
+		if name == "" {
+			name = ev.Test.Package
+		}
+		p := c.pkg(name)
+		if !p.ended {
+			c.current = p.name
+		}
+		p.addTest(ev)
+	case event.KindError:
+		msg := ev.Error
+		if msg == "" {
+			msg = "unspecified runner error"
+		}
+		if ev.Binary == "" {
+			c.errors = append(c.errors, msg)
+			return
+		}
+		p := c.pkg(ev.Binary)
+		p.errors = append(p.errors, msg)
+	}
+}
+
+// Finish records that the stream has ended; doneSeen says whether it ended
+// with the transport's "done" marker (see Report.Complete).
+func (c *Collector) Finish(doneSeen bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.doneSeen = doneSeen
+	c.current = ""
+}
+
+// Events returns a copy of every event added so far, in order.
+func (c *Collector) Events() []event.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.events)
+}
+
+// Running returns what is running now: "pkg TestName" for the most recently
+// started or resumed test of the running binary that has not ended, just
+// "pkg" when that binary runs no test at the moment (init, TestMain, between
+// tests), or "" when no binary is running.
+func (c *Collector) Running() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.current == "" {
+		return ""
+	}
+	p := c.pkgs[c.current]
+	if n := len(p.running); n > 0 {
+		return p.name + " " + p.running[n-1]
+	}
+	return p.name
+}
+
+// Report builds the outcome of the run from the events added so far. A
+// binary that started but has not ended, and a test that started but has not
+// ended, count as unfinished, so call it once the stream is over.
+func (c *Collector) Report() Report {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := Report{
+		Complete: c.doneSeen,
+		Guest:    maps.Clone(c.guest),
+		Errors:   slices.Clone(c.errors),
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.pkgs)) {
+		p := c.pkgs[name].report()
+		r.Packages = append(r.Packages, p)
+		r.Passed += p.Passed
+		r.Failed += p.Failed
+		r.Skipped += p.Skipped
+		if p.Crashed {
+			r.BinaryCrashed = true
+		}
+		for _, t := range p.Tests {
+			if t.Status == StatusFail && !t.Synthetic {
+				r.TestsFailed = true
+			}
+		}
+	}
+	return r
+}
+
+// pkg returns the state of the named package, creating it if needed.
+func (c *Collector) pkg(name string) *pkgState {
+	if name == "" {
+		name = unknownPackage
+	}
+	p, ok := c.pkgs[name]
+	if !ok {
+		p = &pkgState{name: name, tests: make(map[string]*testState)}
+		c.pkgs[name] = p
+	}
+	return p
+}
+
+// eventTime returns the time of a test record: test2json's own, else the
+// guest's emit time.
+func eventTime(ev event.Event) time.Time {
+	if ev.Test != nil && !ev.Test.Time.IsZero() {
+		return ev.Test.Time
+	}
+	return ev.Time
+}
+
+// addTest applies one test2json record to the package.
+func (p *pkgState) addTest(ev event.Event) {
+	te := ev.Test
+	switch te.Action {
+	case "output", "build-output":
+		if te.Test == "" {
+			p.output = append(p.output, te.Output)
+			return
+		}
+		t := p.test(te.Test, eventTime(ev))
+		t.output = append(t.output, te.Output)
+	case "run":
+		t := p.test(te.Test, eventTime(ev))
+		if t.status != "" {
+			// Another run of a finished test (-count=N).
+			t.failedBefore = t.failedBefore || t.status == StatusFail
+			t.status = ""
+			t.runAt = eventTime(ev)
+		}
+		p.setRunning(te.Test)
+	case "cont":
+		if te.Test != "" {
+			p.test(te.Test, eventTime(ev))
+			p.setRunning(te.Test)
+		}
+	case "pass", "fail", "skip", "bench":
+		if te.Test == "" {
+			p.result = te.Action
+			p.elapsed = te.Elapsed
+			return
+		}
+		t := p.test(te.Test, eventTime(ev))
+		switch te.Action {
+		case "fail":
+			t.status = StatusFail
+		case "skip":
+			t.status = StatusSkip
+		default:
+			t.status = StatusPass
+		}
+		if t.failedBefore {
+			t.status = StatusFail
+		}
+		t.seconds = te.Elapsed
+		p.running = slices.DeleteFunc(p.running, func(s string) bool { return s == te.Test })
+	case "build-fail":
+		p.result = "fail"
+	}
+	// "start", "pause" and actions unknown to this package change nothing.
+}
+
+// test returns the state of the named test, creating it (as running) if
+// needed.
+func (p *pkgState) test(name string, at time.Time) *testState {
+	t, ok := p.tests[name]
+	if !ok {
+		t = &testState{runAt: at}
+		p.tests[name] = t
+		p.order = append(p.order, name)
+	}
+	return t
+}
+
+// setRunning makes name the most recently active running test.
+func (p *pkgState) setRunning(name string) {
+	p.running = slices.DeleteFunc(p.running, func(s string) bool { return s == name })
+	p.running = append(p.running, name)
+}
+
+// finished reports whether the binary's end was seen.
+func (p *pkgState) finished() bool {
+	if p.started || p.ended {
+		return p.ended
+	}
+	// A bare test2json stream: its end is the package result.
+	return p.result != ""
+}
+
+// stopReason says why the binary stopped, for tests that did not finish.
+func (p *pkgState) stopReason() string {
+	switch {
+	case p.ended && p.exit != nil:
+		return exitReason(*p.exit)
+	case p.ended:
+		return "binary ended"
+	case p.started:
+		return "binary did not end (no binary-end record)"
+	default:
+		return "test output ended before the test did"
+	}
+}
+
+// exitReason describes how a binary exited.
+func exitReason(e event.Exit) string {
+	switch {
+	case e.TimedOut:
+		return "binary timed out after " + formatSeconds(e.Seconds) + " s"
+	case e.Signal != "":
+		return "binary killed by signal " + e.Signal
+	default:
+		return "binary exited with status " + strconv.Itoa(e.Code)
+	}
+}
+
+// formatSeconds formats seconds to a tenth, without trailing zeros.
+func formatSeconds(s float64) string {
+	return strconv.FormatFloat(float64(int64(s*10+0.5))/10, 'f', -1, 64)
+}
+
+// report builds the package's outcome.
+func (p *pkgState) report() Package {
+	out := Package{
+		Name:     p.name,
+		Finished: p.finished(),
+		Seconds:  p.elapsed,
+		Output:   splitLines(p.output),
+		Errors:   slices.Clone(p.errors),
+	}
+	if p.exit != nil {
+		out.ExitCode = p.exit.Code
+		out.Signal = p.exit.Signal
+		out.TimedOut = p.exit.TimedOut
+		if p.exit.Seconds > 0 {
+			out.Seconds = p.exit.Seconds
+		}
+	}
+
+	anyFailed := false
+	for _, name := range p.order {
+		t := p.tests[name]
+		rt := Test{
+			Name:    name,
+			Status:  t.status,
+			Seconds: t.seconds,
+			Output:  splitLines(t.output),
+		}
+		switch t.status {
+		case "":
+			rt.Status = StatusFail
+			rt.Note = "test did not finish: " + p.stopReason()
+			if !t.runAt.IsZero() && p.endAt.After(t.runAt) {
+				rt.Seconds = p.endAt.Sub(t.runAt).Seconds()
+			}
+		case StatusSkip:
+			rt.Note = skipReason(rt.Output)
+		}
+		if rt.Status == StatusFail {
+			anyFailed = true
+		}
+		out.Tests = append(out.Tests, rt)
+	}
+
+	var reasons []string
+	for _, e := range p.errors {
+		reasons = append(reasons, "runner error: "+e)
+	}
+	switch {
+	case p.ended && p.exit != nil && (p.exit.TimedOut || p.exit.Signal != ""):
+		reasons = append(reasons, exitReason(*p.exit))
+	case !out.Finished && p.started:
+		reasons = append(reasons, "binary did not finish (no binary-end record)")
+	case !out.Finished:
+		reasons = append(reasons, "test output ended before the package result")
+	case anyFailed:
+		// A non-zero exit is how a binary reports failing tests.
+	case p.ended && p.exit != nil && p.exit.Code != 0:
+		reasons = append(reasons, exitReason(*p.exit)+" but no test failed")
+	case p.result == "fail":
+		reasons = append(reasons, "package reported FAIL but no test failed")
+	}
+	if len(reasons) > 0 {
+		out.Crashed = true
+		out.Reason = strings.Join(reasons, "; ")
+		if !anyFailed {
+			out.Tests = append(out.Tests, Test{
+				Name:      BinaryTestName,
+				Status:    StatusFail,
+				Seconds:   out.Seconds,
+				Note:      out.Reason,
+				Synthetic: true,
+				Output:    slices.Clone(out.Output),
+			})
+		}
+	}
+
+	for _, t := range out.Tests {
+		switch t.Status {
+		case StatusPass:
+			out.Passed++
+		case StatusFail:
+			out.Failed++
+		case StatusSkip:
+			out.Skipped++
+		}
+	}
+	switch {
+	case out.Failed > 0:
+		out.Status = StatusFail
+	case p.result == "skip" && len(out.Tests) == 0:
+		out.Status = StatusSkip
+	default:
+		out.Status = StatusPass
+	}
+	return out
+}
+
+// splitLines joins output chunks and splits them into lines without line
+// ends; a final unterminated line is kept.
+func splitLines(chunks []string) []string {
+	if len(chunks) == 0 {
+		return nil
+	}
+	text := strings.TrimSuffix(strings.Join(chunks, ""), "\n")
+	if text == "" {
+		return nil
+	}
+	return strings.Split(text, "\n")
+}
+
+// skipReason extracts the reason a test gave for skipping from its output:
+// the lines that are not test2json framing ("=== RUN", "--- SKIP", ...).
+func skipReason(lines []string) string {
+	var reason []string
+	for _, l := range lines {
+		s := strings.TrimSpace(l)
+		if s == "" || strings.HasPrefix(s, "=== ") || strings.HasPrefix(s, "--- ") {
+			continue
+		}
+		reason = append(reason, s)
+	}
+	return strings.Join(reason, "\n")
+}
