@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -17,9 +18,8 @@ const maxSummaryLines = 200
 // runner errors and a warning when the stream lacked its "done" marker. The
 // last line is exactly "N passed, N failed, N skipped"; nothing follows it.
 func WriteSummary(w io.Writer, r Report) error {
-	var buf bytes.Buffer
-
-	tw := tabwriter.NewWriter(&buf, 0, 8, 2, ' ', 0)
+	var table, buf bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 8, 2, ' ', 0)
 	for _, p := range r.Packages {
 		word := "ok"
 		switch p.Status {
@@ -36,6 +36,9 @@ func WriteSummary(w io.Writer, r Report) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("results: format package lines: %w", err)
+	}
+	for line := range strings.Lines(table.String()) {
+		buf.WriteString(strings.TrimRight(line, " \n") + "\n")
 	}
 
 	if failed := r.FailedTests(); len(failed) > 0 {

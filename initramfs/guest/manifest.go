@@ -1,0 +1,74 @@
+// Package guest is the guest runner's logic: it runs the test binaries
+// listed in a manifest one after another, each under test2json and with a
+// per-binary timeout, and turns what they print into result events. The
+// operating-system side (mounts, the result channel, power-off) stays in
+// the runner's main package, so this package runs on the host in tests.
+package guest
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+)
+
+// ManifestPath is where the host puts the manifest in the initramfs.
+const ManifestPath = "/tests/manifest.json"
+
+// Binary is one test binary packed into the initramfs.
+type Binary struct {
+	// Package is the Go import path the binary tests.
+	Package string `json:"package"`
+	// Path is the binary's path in the guest.
+	Path string `json:"path"`
+	// Dir is the directory the binary runs in; the package's testdata/
+	// is there.
+	Dir string `json:"dir"`
+}
+
+// Manifest tells the runner what to run and how.
+type Manifest struct {
+	Binaries []Binary `json:"binaries"`
+	// Timeout is the per-binary timeout.
+	Timeout Duration `json:"timeout"`
+	// Args are extra arguments for every binary (-test.run=...).
+	Args []string `json:"args,omitempty"`
+}
+
+// Duration is a time.Duration that reads and writes as "1m30s" in JSON.
+type Duration time.Duration
+
+// MarshalJSON writes d as a duration string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ReadManifest reads a manifest file.
+func ReadManifest(path string) (*Manifest, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading test manifest: %w", err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("parsing test manifest %s: %w", path, err)
+	}
+	if m.Timeout <= 0 {
+		return nil, fmt.Errorf("test manifest %s: per-binary timeout must be positive", path)
+	}
+	return &m, nil
+}

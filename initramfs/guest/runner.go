@@ -1,0 +1,188 @@
+package guest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
+)
+
+// GuestEnv is set in every test binary's environment, so that tests can
+// tell the guest from the host (where they skip).
+const GuestEnv = "LANDLOCK_VMTEST_GUEST"
+
+// killGrace is how long after its own -test.timeout a binary is killed:
+// Go's timeout panic (with every goroutine's stack) comes first.
+const killGrace = 10 * time.Second
+
+// Runner runs test binaries and emits events.
+type Runner struct {
+	// Test2JSON is the path of the test2json program.
+	Test2JSON string
+	// Emit sends one event to the host.
+	Emit func(event.Event) error
+	// Log receives one progress line per binary (the console).
+	Log io.Writer
+}
+
+// Run runs every binary of m in order. It returns an error only when it
+// could not emit; a binary that fails or crashes is a result, not an error.
+func (r *Runner) Run(ctx context.Context, m *Manifest) error {
+	for _, b := range m.Binaries {
+		if err := r.runOne(ctx, m, b); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (r *Runner) logf(format string, args ...any) {
+	if r.Log != nil {
+		fmt.Fprintf(r.Log, format+"\n", args...)
+	}
+}
+
+func (r *Runner) runOne(ctx context.Context, m *Manifest, b Binary) error {
+	timeout := time.Duration(m.Timeout)
+	r.logf("landlock-vmtest: running %s (timeout %s)", b.Package, timeout)
+	if err := r.Emit(event.Event{Kind: event.KindBinaryStart, Time: time.Now(), Binary: b.Package}); err != nil {
+		return err
+	}
+	start := time.Now()
+	exit, err := r.execute(ctx, m, b, timeout)
+	if err != nil {
+		r.logf("landlock-vmtest: %s: %v", b.Package, err)
+		if eerr := r.Emit(event.Event{Kind: event.KindError, Time: time.Now(), Binary: b.Package, Error: err.Error()}); eerr != nil {
+			return eerr
+		}
+	}
+	exit.Seconds = time.Since(start).Seconds()
+	r.logf("landlock-vmtest: %s ended: %s", b.Package, describe(exit))
+	return r.Emit(event.Event{Kind: event.KindBinaryEnd, Time: time.Now(), Binary: b.Package, Exit: &exit})
+}
+
+func describe(e event.Exit) string {
+	switch {
+	case e.TimedOut:
+		return fmt.Sprintf("timed out after %.1fs", e.Seconds)
+	case e.Signal != "":
+		return fmt.Sprintf("killed by signal %s after %.1fs", e.Signal, e.Seconds)
+	default:
+		return fmt.Sprintf("exit status %d after %.1fs", e.Code, e.Seconds)
+	}
+}
+
+// execute runs the binary with its output piped through test2json.
+func (r *Runner) execute(ctx context.Context, m *Manifest, b Binary, timeout time.Duration) (event.Exit, error) {
+	exit := event.Exit{Code: -1}
+	ctx, cancel := context.WithTimeout(ctx, timeout+killGrace)
+	defer cancel()
+
+	args := append([]string{"-test.v=test2json", "-test.timeout=" + timeout.String()}, m.Args...)
+	cmd := exec.CommandContext(ctx, b.Path, args...)
+	cmd.Dir = b.Dir
+	cmd.Env = append(os.Environ(), GuestEnv+"=1")
+	// The binary and whatever it forks get their own process group, so the
+	// timeout kills them all.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return exit, fmt.Errorf("creating pipe: %w", err)
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+
+	conv := exec.Command(r.Test2JSON, "-t", "-p", b.Package)
+	conv.Stdin = pr
+	convOut, err := conv.StdoutPipe()
+	if err != nil {
+		pr.Close()
+		pw.Close()
+		return exit, fmt.Errorf("test2json pipe: %w", err)
+	}
+	conv.Stderr = r.Log
+	if err := conv.Start(); err != nil {
+		pr.Close()
+		pw.Close()
+		return exit, fmt.Errorf("starting test2json: %w", err)
+	}
+	pr.Close()
+
+	var (
+		wg       sync.WaitGroup
+		emitErr  error
+		timedOut bool
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		timedOut, emitErr = r.forward(convOut, b.Package)
+	}()
+
+	startErr := cmd.Start()
+	pw.Close()
+	var waitErr error
+	if startErr == nil {
+		waitErr = cmd.Wait()
+	}
+	wg.Wait()
+	convErr := conv.Wait()
+
+	if startErr != nil {
+		return exit, fmt.Errorf("starting test binary: %w", startErr)
+	}
+	exit.TimedOut = timedOut || errors.Is(ctx.Err(), context.DeadlineExceeded)
+	exit.Code = cmd.ProcessState.ExitCode()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		exit.Signal = ws.Signal().String()
+	}
+	_ = waitErr // described by exit
+	if emitErr != nil {
+		return exit, emitErr
+	}
+	if convErr != nil {
+		return exit, fmt.Errorf("test2json: %w", convErr)
+	}
+	return exit, nil
+}
+
+// forward turns test2json's output lines into test events. It reports
+// whether Go's own test timeout fired.
+func (r *Runner) forward(out io.Reader, pkg string) (bool, error) {
+	var (
+		firstErr error
+		timedOut bool
+	)
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
+	for sc.Scan() {
+		var te event.TestEvent
+		if err := json.Unmarshal(sc.Bytes(), &te); err != nil {
+			te = event.TestEvent{Time: time.Now(), Action: "output", Package: pkg, Output: sc.Text() + "\n"}
+		}
+		if te.Action == "output" && strings.HasPrefix(te.Output, "panic: test timed out after") {
+			timedOut = true
+		}
+		if firstErr == nil {
+			firstErr = r.Emit(event.Event{Kind: event.KindTest, Time: time.Now(), Binary: pkg, Test: &te})
+		}
+	}
+	if err := sc.Err(); err != nil && firstErr == nil {
+		firstErr = fmt.Errorf("reading test2json output: %w", err)
+	}
+	return timedOut, firstErr
+}

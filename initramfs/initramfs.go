@@ -1,0 +1,223 @@
+// Package initramfs packs the guest's initramfs in two layers: a base image
+// made with u-root's mkuimage (u-root init, the guest runner as uinit,
+// test2json, a shell), cached by the hash of its inputs; and a layer of
+// test binaries (`go test -c`, static, amd64) with their packages'
+// testdata. The kernel unpacks concatenated cpio archives in order, so the
+// initrd is the two files end to end and a warm run only rebuilds the tests.
+package initramfs
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/u-root/gobusybox/src/pkg/golang"
+	"github.com/u-root/mkuimage/uimage"
+	"github.com/u-root/uio/llog"
+
+	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/cache"
+)
+
+// Module is this repository's Go module path.
+const Module = "github.com/landlock-vmtest/landlock-vmtest"
+
+// baseCommands are built into the base image in busybox mode.
+var baseCommands = []string{
+	"github.com/u-root/u-root/cmds/core/init",
+	"github.com/u-root/u-root/cmds/core/gosh",
+	"github.com/u-root/u-root/cmds/core/cat",
+	"github.com/u-root/u-root/cmds/core/dmesg",
+	"github.com/u-root/u-root/cmds/core/ls",
+	"github.com/u-root/u-root/cmds/core/mount",
+	"github.com/u-root/u-root/cmds/core/ps",
+	Module + "/initramfs/runner",
+}
+
+// baseInputs are the directories of this repository whose Go files go
+// into the base image.
+var baseInputs = []string{"initramfs/runner", "initramfs/guest", "vmtest/event"}
+
+// Base returns the base image, building it when its inputs changed. repo is
+// this repository's root. It reports whether it was built.
+func Base(c *cache.Cache, repo string) (string, bool, error) {
+	key, err := baseKey(repo)
+	if err != nil {
+		return "", false, err
+	}
+	dir := c.Path("initramfs", key)
+	built, err := cache.Build(dir, func(tmp string) error {
+		work := filepath.Join(tmp, "work")
+		if err := os.Mkdir(work, 0o755); err != nil {
+			return fmt.Errorf("initramfs work dir: %w", err)
+		}
+		defer os.RemoveAll(work)
+		var logBuf bytes.Buffer
+		l := llog.New(slog.LevelWarn, func(format string, args ...any) {
+			fmt.Fprintf(&logBuf, format+"\n", args...)
+		})
+		err := uimage.Create(l,
+			uimage.WithReplaceEnv(golang.Default(golang.DisableCGO(), golang.WithGOARCH("amd64"), golang.WithGOOS("linux"), golang.WithWorkingDir(repo))),
+			uimage.WithBusyboxCommands(baseCommands...),
+			uimage.WithBinaryCommands("cmd/test2json"),
+			uimage.WithInit("init"),
+			uimage.WithUinit("runner"),
+			uimage.WithShell("gosh"),
+			uimage.WithSkipLDD(),
+			uimage.WithTempDir(work),
+			uimage.WithCPIOOutput(filepath.Join(tmp, "base.cpio")),
+		)
+		if err != nil {
+			return fmt.Errorf("mkuimage: %w\n%s", err, logBuf.String())
+		}
+		return nil
+	})
+	if err != nil {
+		return "", built, fmt.Errorf("building the base initramfs: %w", err)
+	}
+	return filepath.Join(dir, "base.cpio"), built, nil
+}
+
+// baseKey hashes what goes into the base image: the Go toolchain, the
+// module's dependency list and the runner's sources.
+func baseKey(repo string) (string, error) {
+	h := sha256.New()
+	goVersion, err := exec.Command("go", "env", "GOVERSION").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOVERSION: %w", err)
+	}
+	fmt.Fprintf(h, "base-v1\x00%s\x00%s\x00", goVersion, strings.Join(baseCommands, ","))
+	files := []string{"go.mod", "go.sum"}
+	for _, d := range baseInputs {
+		matches, err := filepath.Glob(filepath.Join(repo, d, "*.go"))
+		if err != nil {
+			return "", fmt.Errorf("listing %s: %w", d, err)
+		}
+		for _, m := range matches {
+			rel, _ := filepath.Rel(repo, m)
+			files = append(files, rel)
+		}
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(repo, f))
+		if err != nil {
+			return "", fmt.Errorf("hashing initramfs input: %w", err)
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", f, len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:24], nil
+}
+
+// Package is a Go package whose test binary goes into the guest.
+type Package struct {
+	ImportPath string
+	Dir        string
+}
+
+// ListTestPackages resolves patterns (import paths, directories, "./tests/...")
+// with `go list`, run in dir, and keeps the packages that have tests.
+func ListTestPackages(dir string, patterns []string) ([]Package, error) {
+	args := append([]string{"list", "-e", "-json=ImportPath,Dir,TestGoFiles,XTestGoFiles,Error"}, patterns...)
+	cmd := exec.Command("go", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list %s: %w\n%s", strings.Join(patterns, " "), err, stderr.String())
+	}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	var pkgs []Package
+	for {
+		var p struct {
+			ImportPath, Dir           string
+			TestGoFiles, XTestGoFiles []string
+			Error                     *struct{ Err string }
+		}
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("reading go list output: %w", err)
+		}
+		if p.Error != nil {
+			return nil, fmt.Errorf("test package %s: %s", p.ImportPath, p.Error.Err)
+		}
+		if len(p.TestGoFiles)+len(p.XTestGoFiles) == 0 {
+			continue
+		}
+		pkgs = append(pkgs, Package{ImportPath: p.ImportPath, Dir: p.Dir})
+	}
+	if len(pkgs) == 0 {
+		return nil, fmt.Errorf("no package with tests matches %s", strings.Join(patterns, " "))
+	}
+	return pkgs, nil
+}
+
+// Tests compiles the packages' test binaries (static, amd64) into work and
+// returns the manifest for the guest, with paths as the guest sees them,
+// and the host files to pack under /tests.
+func Tests(dir, work string, pkgs []Package, m guest.Manifest) (*guest.Manifest, map[string]string, error) {
+	bin := filepath.Join(work, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("test binary directory: %w", err)
+	}
+	files := map[string]string{}
+	m.Binaries = nil
+	for i, p := range pkgs {
+		name := fmt.Sprintf("%02d-%s.test", i, path.Base(p.ImportPath))
+		out := filepath.Join(bin, name)
+		cmd := exec.Command("go", "test", "-c", "-o", out, "-trimpath", "-ldflags=-s -w", p.ImportPath)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return nil, nil, fmt.Errorf("go test -c %s: %w\n%s", p.ImportPath, err, b)
+		}
+		gdir := fmt.Sprintf("tests/%02d", i)
+		files[gdir+"/"+name] = out
+		if err := addTestdata(files, p.Dir, gdir); err != nil {
+			return nil, nil, err
+		}
+		m.Binaries = append(m.Binaries, guest.Binary{
+			Package: p.ImportPath,
+			Path:    "/" + gdir + "/" + name,
+			Dir:     "/" + gdir,
+		})
+	}
+	return &m, files, nil
+}
+
+// addTestdata adds the package's testdata/ tree, if any, under gdir.
+func addTestdata(files map[string]string, pkgDir, gdir string) error {
+	td := filepath.Join(pkgDir, "testdata")
+	if _, err := os.Stat(td); err != nil {
+		return nil
+	}
+	return filepath.WalkDir(td, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("packing testdata: %w", err)
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(pkgDir, p)
+		if err != nil {
+			return err
+		}
+		files[gdir+"/"+filepath.ToSlash(rel)] = p
+		return nil
+	})
+}

@@ -1,0 +1,408 @@
+// Package build configures and builds a kernel out of tree, in a build
+// directory keyed by the content of the source, the series and the config;
+// when a finished build has the same key, no make runs at all.
+package build
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/kconfig"
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/source"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/cache"
+)
+
+// Base is the documented minimal base config the fragments are merged onto.
+const Base = "tinyconfig"
+
+// Request says what to build.
+type Request struct {
+	Tree      *source.Tree
+	Fragments *kconfig.Fragments
+	// Jobs is make's -j (default: the number of CPUs).
+	Jobs int
+	// Log receives progress lines (one every ProgressEvery).
+	Log io.Writer
+	// ProgressEvery is how often progress is reported (default 15 s).
+	ProgressEvery time.Duration
+	// Extra are extra make variables ("W=1").
+	Extra []string
+}
+
+// Result is a finished build.
+type Result struct {
+	// Dir is the build directory (O=).
+	Dir string
+	// Key is the build's cache key.
+	Key string
+	// Image is the bzImage.
+	Image string
+	// Config is the final .config.
+	Config string
+	// ConfigHash is the SHA-256 of the final .config.
+	ConfigHash string
+	// Release is the kernel release string (uname -r in the guest).
+	Release string
+	// Cached is true when the build was found done and make did not run.
+	Cached bool
+	// Log is the build log.
+	Log string
+}
+
+// ConfigError is returned when the config could not be produced as asked.
+type ConfigError struct {
+	Err error
+	// Log is the config step's log.
+	Log string
+}
+
+func (e *ConfigError) Error() string { return "kernel config: " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Error is a failed kernel build.
+type Error struct {
+	// Log is the whole build log.
+	Log string
+	// Excerpt quotes the first errors of the log.
+	Excerpt string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("kernel build failed: %v (log: %s)\n%s", e.Err, e.Log, e.Excerpt)
+}
+func (e *Error) Unwrap() error { return e.Err }
+
+// Key is the cache key of a build of req.
+func Key(req Request) string {
+	return cache.Key("build-v1", req.Tree.Key, req.Fragments.Hash(), Base, "x86_64", compilerVersion(), strings.Join(req.Extra, " "))
+}
+
+func compilerVersion() string {
+	out, err := exec.Command("gcc", "--version").Output()
+	if err != nil {
+		return "gcc?"
+	}
+	first, _, _ := strings.Cut(string(out), "\n")
+	return first
+}
+
+// Build configures and builds req in the cache, or returns the finished
+// build with the same key.
+func Build(c *cache.Cache, req Request) (*Result, error) {
+	key := Key(req)
+	dir := c.Path("build", key)
+	res := &Result{
+		Dir:    dir,
+		Key:    key,
+		Image:  filepath.Join(dir, "arch/x86/boot/bzImage"),
+		Config: filepath.Join(dir, ".config"),
+		Log:    filepath.Join(dir, "build.log"),
+	}
+	if cache.Done(dir) {
+		res.Cached = true
+		return res, res.fill()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating build directory: %w", err)
+	}
+	m := maker{c: c, req: req, dir: dir}
+	if err := m.configure(); err != nil {
+		return nil, err
+	}
+	if err := m.compile(res.Log); err != nil {
+		return nil, err
+	}
+	if err := cache.MarkDone(dir); err != nil {
+		return nil, err
+	}
+	return res, res.fill()
+}
+
+func (r *Result) fill() error {
+	if _, err := os.Stat(r.Image); err != nil {
+		return fmt.Errorf("kernel image missing from finished build: %w", err)
+	}
+	rel, err := os.ReadFile(filepath.Join(r.Dir, "include/config/kernel.release"))
+	if err != nil {
+		return fmt.Errorf("reading kernel release: %w", err)
+	}
+	r.Release = strings.TrimSpace(string(rel))
+	sum, err := cache.FileSHA256(r.Config)
+	if err != nil {
+		return err
+	}
+	r.ConfigHash = sum
+	return nil
+}
+
+type maker struct {
+	c   *cache.Cache
+	req Request
+	dir string
+}
+
+func (m *maker) command(log io.Writer, targets ...string) *exec.Cmd {
+	args := []string{"-C", m.req.Tree.Dir, "O=" + m.dir, "ARCH=x86_64"}
+	if _, err := exec.LookPath("ccache"); err == nil {
+		args = append(args, "CC=ccache gcc", "HOSTCC=ccache gcc")
+	}
+	args = append(args, m.req.Extra...)
+	args = append(args, targets...)
+	cmd := exec.Command("make", args...)
+	cmd.Env = append(os.Environ(),
+		"CCACHE_DIR="+m.c.Path("ccache", ""),
+		"CCACHE_BASEDIR="+m.req.Tree.Dir,
+		"CCACHE_NOHASHDIR=1",
+		"CCACHE_MAXSIZE=5G",
+		"KBUILD_BUILD_TIMESTAMP=Thu Jan  1 00:00:00 UTC 1970",
+		"KBUILD_BUILD_USER=landlock-vmtest",
+		"KBUILD_BUILD_HOST=vmtest",
+		"LC_ALL=C",
+	)
+	cmd.Stdout, cmd.Stderr = log, log
+	return cmd
+}
+
+// configure writes .config: the base, then the merged fragments, then
+// olddefconfig, then a check that every requested symbol stuck.
+func (m *maker) configure() error {
+	logPath := filepath.Join(m.dir, "config.log")
+	log, err := os.Create(logPath)
+	if err != nil {
+		return fmt.Errorf("creating config log: %w", err)
+	}
+	defer log.Close()
+	if err := m.command(log, Base).Run(); err != nil {
+		return &ConfigError{Err: fmt.Errorf("make %s: %w (log: %s)", Base, err, logPath), Log: logPath}
+	}
+	cfg := filepath.Join(m.dir, ".config")
+	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("opening .config: %w", err)
+	}
+	_, werr := f.WriteString("\n# landlock-vmtest fragments\n" + m.req.Fragments.Text())
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return fmt.Errorf("writing .config: %w", werr)
+	}
+	if err := m.command(log, "olddefconfig").Run(); err != nil {
+		return &ConfigError{Err: fmt.Errorf("make olddefconfig: %w (log: %s)", err, logPath), Log: logPath}
+	}
+	final, err := os.Open(cfg)
+	if err != nil {
+		return fmt.Errorf("reading final .config: %w", err)
+	}
+	defer final.Close()
+	if err := m.req.Fragments.Check(final, m.req.Tree.Dir); err != nil {
+		return &ConfigError{Err: err, Log: logPath}
+	}
+	return nil
+}
+
+// compile runs make bzImage, logging to logPath and reporting progress.
+func (m *maker) compile(logPath string) error {
+	log, err := os.Create(logPath)
+	if err != nil {
+		return fmt.Errorf("creating build log: %w", err)
+	}
+	defer log.Close()
+	jobs := m.req.Jobs
+	if jobs <= 0 {
+		jobs = cpus()
+	}
+	pr, pw := io.Pipe()
+	prog := newProgress(m.req.Log, m.expectedSteps(), m.req.ProgressEvery)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		prog.consume(pr, log)
+	}()
+	cmd := m.command(pw, "-j"+strconv.Itoa(jobs), "bzImage")
+	runErr := cmd.Run()
+	pw.Close()
+	wg.Wait()
+	prog.stop()
+	if runErr != nil {
+		return &Error{Log: logPath, Excerpt: Excerpt(logPath, 30), Err: runErr}
+	}
+	m.rememberSteps(prog.steps())
+	return nil
+}
+
+func (m *maker) stepsFile() string { return m.c.Path("meta", "build-steps") }
+
+func (m *maker) expectedSteps() int {
+	b, err := os.ReadFile(m.stepsFile())
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
+}
+
+func (m *maker) rememberSteps(n int) {
+	if err := os.MkdirAll(filepath.Dir(m.stepsFile()), 0o755); err == nil {
+		_ = os.WriteFile(m.stepsFile(), []byte(strconv.Itoa(n)), 0o644)
+	}
+}
+
+func cpus() int {
+	out, err := exec.Command("nproc").Output()
+	if err != nil {
+		return 2
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil || n < 1 {
+		return 2
+	}
+	return n
+}
+
+// kbuildStep matches kbuild's quiet command lines ("  CC      kernel/fork.o").
+var kbuildStep = regexp.MustCompile(`^  ([A-Z][A-Z0-9_]*(?: \[[A-Z]\])?)\s+(\S+)`)
+
+// progress counts kbuild steps and prints a line every so often, so a long
+// build is never silent.
+type progress struct {
+	out      io.Writer
+	expected int
+	every    time.Duration
+	start    time.Time
+
+	mu    sync.Mutex
+	n     int
+	last  string
+	done  chan struct{}
+	wg    sync.WaitGroup
+	ended bool
+}
+
+func newProgress(out io.Writer, expected int, every time.Duration) *progress {
+	if every <= 0 {
+		every = 15 * time.Second
+	}
+	p := &progress{out: out, expected: expected, every: every, start: time.Now(), done: make(chan struct{})}
+	if out != nil {
+		p.wg.Add(1)
+		go p.tick()
+	}
+	return p
+}
+
+func (p *progress) tick() {
+	defer p.wg.Done()
+	t := time.NewTicker(p.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+			fmt.Fprintln(p.out, p.line())
+		}
+	}
+}
+
+// line renders the current progress.
+func (p *progress) line() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	el := time.Since(p.start).Round(time.Second)
+	if p.expected > 0 {
+		pct := 100 * p.n / p.expected
+		if pct > 99 {
+			pct = 99
+		}
+		return fmt.Sprintf("  build: %d/~%d steps (%d%%), %s, at %s", p.n, p.expected, pct, el, p.last)
+	}
+	return fmt.Sprintf("  build: %d steps, %s, at %s", p.n, el, p.last)
+}
+
+func (p *progress) consume(r io.Reader, log io.Writer) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		fmt.Fprintln(log, line)
+		if m := kbuildStep.FindStringSubmatch(line); m != nil {
+			p.mu.Lock()
+			p.n++
+			p.last = m[1] + " " + m[2]
+			p.mu.Unlock()
+		}
+	}
+	_, _ = io.Copy(io.Discard, r)
+}
+
+func (p *progress) steps() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n
+}
+
+func (p *progress) stop() {
+	p.mu.Lock()
+	if p.ended {
+		p.mu.Unlock()
+		return
+	}
+	p.ended = true
+	p.mu.Unlock()
+	close(p.done)
+	p.wg.Wait()
+}
+
+// errorLine matches compiler and make error lines in a build log.
+var errorLine = regexp.MustCompile(`(: error: |: fatal error: |undefined reference to|\*\*\* \[|Error [0-9]+)`)
+
+// Excerpt quotes the first error of a build log with a little context,
+// at most max lines.
+func Excerpt(logPath string, max int) string {
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	first := -1
+	for i, l := range lines {
+		if errorLine.MatchString(l) {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		if len(lines) > max {
+			lines = lines[len(lines)-max:]
+		}
+		return strings.Join(lines, "\n")
+	}
+	from := first - 3
+	if from < 0 {
+		from = 0
+	}
+	to := from + max
+	if to > len(lines) {
+		to = len(lines)
+	}
+	return strings.Join(lines[from:to], "\n")
+}
+
+// IsBuildError reports whether err is a kernel build (not config) failure.
+func IsBuildError(err error) bool {
+	var be *Error
+	return errors.As(err, &be)
+}

@@ -1,0 +1,112 @@
+package results
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
+)
+
+// Metadata describes the run that produced the results: what kernel ran,
+// how, and how the harness ended.
+type Metadata struct {
+	// KernelRelease is the guest's kernel release (uname -r).
+	KernelRelease string `json:"kernel_release"`
+	// Series names the patch series applied to the kernel, in order.
+	Series []string `json:"series"`
+	// ConfigHash identifies the kernel configuration.
+	ConfigHash string `json:"config_hash"`
+	// Accelerator is the QEMU accelerator used ("kvm", "tcg", ...).
+	Accelerator string `json:"accelerator"`
+	// Stages lists the harness's stages with their time and outcome.
+	Stages []Stage `json:"stages"`
+	// ExitCode is the harness's exit code.
+	ExitCode int `json:"exit_code"`
+	// ExitReason says why the harness exited with ExitCode.
+	ExitReason string `json:"exit_reason"`
+	// Splats lists kernel warnings, oopses and the like found on the
+	// guest console.
+	Splats []Splat `json:"splats"`
+}
+
+// Stage is one step of the harness (build, boot, test, ...).
+type Stage struct {
+	// Name names the stage.
+	Name string `json:"name"`
+	// Seconds is the stage's wall time.
+	Seconds float64 `json:"seconds"`
+	// Status is the stage's outcome ("ok", "fail", "skipped", ...).
+	Status string `json:"status"`
+}
+
+// Splat is one kernel splat (WARNING, BUG, Oops, KASAN report, ...) seen on
+// the guest console.
+type Splat struct {
+	// Kind says what the splat is ("WARNING", "BUG", ...).
+	Kind string `json:"kind"`
+	// Test is the test running when the splat appeared ("pkg TestName"),
+	// if known.
+	Test string `json:"test"`
+	// Text is the splat's console text.
+	Text string `json:"text"`
+}
+
+// Summary holds the counts and flags of a Report in the JSON document.
+type Summary struct {
+	// Passed, Failed and Skipped copy the Report's counts.
+	Passed  int `json:"passed"`
+	Failed  int `json:"failed"`
+	Skipped int `json:"skipped"`
+	// TestsFailed, BinaryCrashed and Complete copy the Report's flags.
+	TestsFailed   bool `json:"tests_failed"`
+	BinaryCrashed bool `json:"binary_crashed"`
+	Complete      bool `json:"complete"`
+	// Errors copies the Report's runner errors not tied to a binary.
+	Errors []string `json:"errors,omitempty"`
+	// Guest copies the facts of the runner's hello record.
+	Guest map[string]string `json:"guest,omitempty"`
+}
+
+// Document is the JSON document WriteJSON writes; it is exported so that the
+// file can be read back.
+type Document struct {
+	Metadata Metadata      `json:"metadata"`
+	Summary  Summary       `json:"summary"`
+	Packages []Package     `json:"packages"`
+	Events   []event.Event `json:"events"`
+}
+
+// WriteJSON writes one JSON document (see Document) to w holding the run's
+// metadata, the report's counts, flags and packages, and every event as it
+// arrived.
+func WriteJSON(w io.Writer, md Metadata, r Report, events []event.Event) error {
+	doc := Document{
+		Metadata: md,
+		Summary: Summary{
+			Passed:        r.Passed,
+			Failed:        r.Failed,
+			Skipped:       r.Skipped,
+			TestsFailed:   r.TestsFailed,
+			BinaryCrashed: r.BinaryCrashed,
+			Complete:      r.Complete,
+			Errors:        r.Errors,
+			Guest:         r.Guest,
+		},
+		Packages: r.Packages,
+		Events:   events,
+	}
+	if doc.Packages == nil {
+		doc.Packages = []Package{}
+	}
+	if doc.Events == nil {
+		doc.Events = []event.Event{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(doc); err != nil {
+		return fmt.Errorf("results: write JSON: %w", err)
+	}
+	return nil
+}
