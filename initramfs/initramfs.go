@@ -22,7 +22,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/u-root/gobusybox/src/pkg/golang"
 	"github.com/u-root/mkuimage/uimage"
 	"github.com/u-root/uio/llog"
 
@@ -33,16 +32,23 @@ import (
 // Module is this repository's Go module path.
 const Module = "github.com/landlock-vmtest/landlock-vmtest"
 
-// baseCommands are built into the base image in busybox mode.
+// baseCommands go into every base image. They are built with `go build`
+// (static, stripped) and packed by mkuimage: mkuimage's own builders pass -a
+// to the Go compiler, which throws away Go's build cache on every build.
 var baseCommands = []string{
 	"github.com/u-root/u-root/cmds/core/init",
+	Module + "/initramfs/runner",
+	"cmd/test2json",
+}
+
+// shellCommands are added for `make shell`.
+var shellCommands = []string{
 	"github.com/u-root/u-root/cmds/core/gosh",
 	"github.com/u-root/u-root/cmds/core/cat",
 	"github.com/u-root/u-root/cmds/core/dmesg",
 	"github.com/u-root/u-root/cmds/core/ls",
 	"github.com/u-root/u-root/cmds/core/mount",
 	"github.com/u-root/u-root/cmds/core/ps",
-	Module + "/initramfs/runner",
 }
 
 // baseInputs are the directories of this repository whose Go files go
@@ -50,38 +56,44 @@ var baseCommands = []string{
 var baseInputs = []string{"initramfs/runner", "initramfs/guest", "vmtest/event"}
 
 // Base returns the base image, building it when its inputs changed. repo is
-// this repository's root. It reports whether it was built.
-func Base(c *cache.Cache, repo string) (string, bool, error) {
-	key, err := baseKey(repo)
+// this repository's root; shell adds an interactive shell and a few tools.
+// It reports whether it was built.
+func Base(c *cache.Cache, repo string, shell bool) (string, bool, error) {
+	cmds := baseCommands
+	if shell {
+		cmds = append(append([]string{}, baseCommands...), shellCommands...)
+	}
+	key, err := baseKey(repo, cmds)
 	if err != nil {
 		return "", false, err
 	}
 	dir := c.Path("initramfs", key)
 	built, err := cache.Build(dir, func(tmp string) error {
-		work := filepath.Join(tmp, "work")
-		if err := os.Mkdir(work, 0o755); err != nil {
-			return fmt.Errorf("initramfs work dir: %w", err)
+		var files []string
+		for _, cmd := range cmds {
+			bin := filepath.Join(tmp, "bin", path.Base(cmd))
+			if err := goBuild(repo, bin, cmd); err != nil {
+				return err
+			}
+			files = append(files, bin+":bin/"+path.Base(cmd))
 		}
-		defer os.RemoveAll(work)
 		var logBuf bytes.Buffer
 		l := llog.New(slog.LevelWarn, func(format string, args ...any) {
 			fmt.Fprintf(&logBuf, format+"\n", args...)
 		})
 		err := uimage.Create(l,
-			uimage.WithReplaceEnv(golang.Default(golang.DisableCGO(), golang.WithGOARCH("amd64"), golang.WithGOOS("linux"), golang.WithWorkingDir(repo))),
-			uimage.WithBusyboxCommands(baseCommands...),
-			uimage.WithBinaryCommands("cmd/test2json"),
-			uimage.WithInit("init"),
-			uimage.WithUinit("runner"),
-			uimage.WithShell("gosh"),
+			uimage.WithFiles(files...),
+			uimage.WithInit("/bin/init"),
+			uimage.WithUinit("/bin/runner"),
+			shellMod(shell),
 			uimage.WithSkipLDD(),
-			uimage.WithTempDir(work),
+			uimage.WithTempDir(tmp),
 			uimage.WithCPIOOutput(filepath.Join(tmp, "base.cpio")),
 		)
 		if err != nil {
 			return fmt.Errorf("mkuimage: %w\n%s", err, logBuf.String())
 		}
-		return nil
+		return os.RemoveAll(filepath.Join(tmp, "bin"))
 	})
 	if err != nil {
 		return "", built, fmt.Errorf("building the base initramfs: %w", err)
@@ -89,15 +101,38 @@ func Base(c *cache.Cache, repo string) (string, bool, error) {
 	return filepath.Join(dir, "base.cpio"), built, nil
 }
 
+func shellMod(shell bool) uimage.Modifier {
+	if !shell {
+		return nil
+	}
+	return uimage.WithShell("/bin/gosh")
+}
+
+// goEnv is the environment of every guest build: static linux/amd64.
+func goEnv() []string {
+	return append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
+}
+
+// goBuild builds one command for the guest.
+func goBuild(dir, out, pkg string) error {
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
+	cmd.Dir = dir
+	cmd.Env = goEnv()
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
+	}
+	return nil
+}
+
 // baseKey hashes what goes into the base image: the Go toolchain, the
-// module's dependency list and the runner's sources.
-func baseKey(repo string) (string, error) {
+// commands, the module's dependency list and the runner's sources.
+func baseKey(repo string, cmds []string) (string, error) {
 	h := sha256.New()
 	goVersion, err := exec.Command("go", "env", "GOVERSION").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOVERSION: %w", err)
 	}
-	fmt.Fprintf(h, "base-v1\x00%s\x00%s\x00", goVersion, strings.Join(baseCommands, ","))
+	fmt.Fprintf(h, "base-v3\x00%s\x00%s\x00", goVersion, strings.Join(cmds, ","))
 	files := []string{"go.mod", "go.sum"}
 	for _, d := range baseInputs {
 		matches, err := filepath.Glob(filepath.Join(repo, d, "*.go"))
@@ -133,7 +168,7 @@ func ListTestPackages(dir string, patterns []string) ([]Package, error) {
 	args := append([]string{"list", "-e", "-json=ImportPath,Dir,TestGoFiles,XTestGoFiles,Error"}, patterns...)
 	cmd := exec.Command("go", args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
+	cmd.Env = goEnv()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -182,7 +217,7 @@ func Tests(dir, work string, pkgs []Package, m guest.Manifest) (*guest.Manifest,
 		out := filepath.Join(bin, name)
 		cmd := exec.Command("go", "test", "-c", "-o", out, "-trimpath", "-ldflags=-s -w", p.ImportPath)
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
+		cmd.Env = goEnv()
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return nil, nil, fmt.Errorf("go test -c %s: %w\n%s", p.ImportPath, err, b)
 		}

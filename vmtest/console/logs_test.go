@@ -1,0 +1,234 @@
+package console
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// wantSplat describes a report expected in a console log.
+type wantSplat struct {
+	kind  Kind
+	test  string
+	fatal bool
+	// first and last are the first and last quoted lines, without their
+	// timestamps.
+	first, last string
+	// contains lists lines (without timestamps) the quote must hold, and
+	// lacks lines it must not hold.
+	contains, lacks []string
+}
+
+// logExpectations gives, for every file in testdata/*.log, the reports a
+// scan of it must find, in order. A log without an entry fails the test, so
+// that every log added to testdata comes with its expectation. The files
+// named synthetic-*.log were written by hand after the printk formats of
+// Linux 6.12; logs captured from the guest are to be added under other
+// names (e.g. lkdtm-*.log).
+var logExpectations = map[string][]wantSplat{
+	"synthetic-clean-boot.log": nil,
+	"synthetic-warning.log": {{
+		kind:     KindWarning,
+		test:     "TestAddRuleNoAccess",
+		first:    "------------[ cut here ]------------",
+		last:     "---[ end trace 0000000000000000 ]---",
+		contains: []string{"WARNING: CPU: 1 PID: 231 at security/landlock/ruleset.c:212 insert_rule+0x2d1/0x310", " landlock_insert_rule+0x5b/0x90"},
+	}},
+	"synthetic-null-deref.log": {{
+		kind:     KindNullDeref,
+		test:     "TestDomainMerge",
+		first:    "BUG: kernel NULL pointer dereference, address: 0000000000000010",
+		last:     "---[ end trace 0000000000000000 ]---",
+		contains: []string{"Oops: Oops: 0000 [#1] PREEMPT SMP NOPTI", "CR2: 0000000000000010"},
+	}},
+	"synthetic-panic.log": {{
+		kind:     KindPanic,
+		test:     "TestExecInit/replace_init",
+		fatal:    true,
+		first:    "Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100",
+		last:     "---[ end Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100 ]---",
+		contains: []string{" do_exit+0x9be/0xbb0", "Kernel Offset: disabled"},
+	}},
+	"synthetic-gpf-panic.log": {{
+		kind:  KindGPF,
+		test:  "TestRulesetRelease",
+		first: "Oops: general protection fault, probably for non-canonical address 0xdead000000000122: 0000 [#1] PREEMPT SMP NOPTI",
+		last:  "---[ end trace 0000000000000000 ]---",
+	}, {
+		kind:  KindPanic,
+		test:  "TestRulesetRelease",
+		fatal: true,
+		first: "Kernel panic - not syncing: Fatal exception",
+		last:  "---[ end Kernel panic - not syncing: Fatal exception ]---",
+	}},
+	"synthetic-soft-lockup.log": {{
+		kind:     KindSoftLockup,
+		test:     "TestSpinForever",
+		first:    "watchdog: BUG: soft lockup - CPU#0 stuck for 26s! [landlock.test:245]",
+		last:     " </TASK>",
+		contains: []string{"CPU#0 Utilization every 4s during lockup:", " landlock_find_rule+0x15/0x30"},
+		lacks:    []string{"clocksource: Switched to clocksource hpet"},
+	}},
+	"synthetic-rcu-stall.log": {{
+		kind:     KindRCUStall,
+		test:     "TestLongWalk",
+		first:    "rcu: INFO: rcu_preempt self-detected stall on CPU",
+		last:     " </TASK>",
+		contains: []string{"rcu: \t(t=21000 jiffies g=2605 q=340 ncpus=2)", " hook_path_mknod+0x5c/0x90"},
+	}, {
+		kind:     KindRCUStall,
+		test:     "TestLongWalk",
+		first:    "rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:",
+		last:     " </TASK>",
+		contains: []string{"NMI backtrace for cpu 0", "rcu: RCU grace-period kthread stack dump:", " rcu_gp_kthread+0xd9/0x120"},
+	}},
+	"synthetic-hung-task.log": {{
+		kind:     KindHungTask,
+		test:     "TestDeadlock",
+		first:    "INFO: task landlock.test:252 blocked for more than 122 seconds.",
+		last:     " </TASK>",
+		contains: []string{" __mutex_lock.constprop.0+0x32b/0x6e0"},
+		lacks:    []string{"Showing all locks held in the system:"},
+	}},
+	"synthetic-kasan.log": {{
+		kind:     KindKASAN,
+		test:     "TestRulesetFdClose",
+		first:    "==================================================================",
+		last:     "==================================================================",
+		contains: []string{"BUG: KASAN: slab-use-after-free in landlock_put_ruleset+0x3a/0x90", "Freed by task 231:", "Memory state around the buggy address:"},
+		lacks:    []string{"Disabling lock debugging due to kernel taint"},
+	}},
+	"synthetic-ubsan.log": {{
+		kind:     KindUBSAN,
+		test:     "TestLayerMasks",
+		first:    "------------[ cut here ]------------",
+		last:     "---[ end trace ]---",
+		contains: []string{"UBSAN: array-index-out-of-bounds in security/landlock/ruleset.c:633:25", "index 16 is out of range for type 'layer_mask_t [16]'"},
+	}},
+}
+
+// testTracker follows "=== RUN" and "--- PASS/FAIL/SKIP" lines of go test
+// -v output to know which test is running, as the harness does from its
+// own event stream.
+type testTracker struct {
+	current string
+}
+
+// observe updates the running test from one console line.
+func (tr *testTracker) observe(line string) {
+	l := strings.TrimSpace(splitLine(line).body)
+	if name, ok := strings.CutPrefix(l, "=== RUN"); ok {
+		tr.current = strings.TrimSpace(name)
+		return
+	}
+	for _, p := range []string{"--- PASS:", "--- FAIL:", "--- SKIP:"} {
+		rest, ok := strings.CutPrefix(l, p)
+		if !ok {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimSpace(rest), " ")
+		if name == tr.current {
+			parent, _, nested := strings.Cut(name, "/")
+			if !nested {
+				parent = ""
+			}
+			tr.current = parent
+		}
+	}
+}
+
+func TestLogs(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.log"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	found := map[string]bool{}
+	for _, file := range files {
+		name := filepath.Base(file)
+		found[name] = true
+		t.Run(name, func(t *testing.T) {
+			want, ok := logExpectations[name]
+			if !ok {
+				t.Fatalf("no expectation for testdata/%s: add an entry to logExpectations", name)
+			}
+			m, got := scanWithTracker(t, file)
+			checkSplats(t, want, got)
+
+			fatal := false
+			for _, w := range want {
+				fatal = fatal || w.fatal
+			}
+			assert.Equal(t, fatal, isClosed(m.Fatal()), "Fatal channel closed")
+			assert.Equal(t, len(want) > 0, m.Failed(), "Failed")
+
+			// Scan agrees with a Monitor fed line by line.
+			f, err := os.Open(file)
+			require.NoError(t, err)
+			defer f.Close()
+			scanned, err := Scan(f, nil)
+			require.NoError(t, err)
+			require.Len(t, scanned, len(got))
+			for i := range got {
+				g := got[i]
+				g.Test = ""
+				assert.Equal(t, g, scanned[i])
+			}
+		})
+	}
+	for name := range logExpectations {
+		assert.Truef(t, found[name], "logExpectations names %s, which is not in testdata", name)
+	}
+}
+
+// scanWithTracker feeds the log to a Monitor whose running test comes from
+// the go test output in the log itself.
+func scanWithTracker(t *testing.T, file string) (*Monitor, []Splat) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	var tr testTracker
+	m := New(func() string { return tr.current })
+	for _, l := range strings.SplitAfter(string(data), "\n") {
+		if l == "" {
+			continue
+		}
+		tr.observe(l)
+		m.Feed(l)
+	}
+	return m, m.Splats()
+}
+
+// checkSplats compares the reports found in a log with the expected ones.
+func checkSplats(t *testing.T, want []wantSplat, got []Splat) {
+	t.Helper()
+	var kinds []Kind
+	for _, s := range got {
+		kinds = append(kinds, s.Kind)
+	}
+	require.Lenf(t, got, len(want), "kinds found: %v", kinds)
+	for i, w := range want {
+		s := got[i]
+		assert.Equalf(t, w.kind, s.Kind, "splat %d kind", i)
+		assert.Equalf(t, w.test, s.Test, "splat %d test", i)
+		assert.Equalf(t, w.fatal, s.Fatal, "splat %d fatal", i)
+		assert.Truef(t, s.Fails, "splat %d fails", i)
+		assert.Falsef(t, s.Truncated, "splat %d truncated", i)
+		b := bodies(s)
+		assert.Equalf(t, w.first, b[0], "splat %d first line", i)
+		assert.Equalf(t, w.last, b[len(b)-1], "splat %d last line", i)
+		for _, c := range w.contains {
+			assert.Containsf(t, b, c, "splat %d quote", i)
+		}
+		for _, c := range w.lacks {
+			assert.NotContainsf(t, b, c, "splat %d quote", i)
+		}
+		for _, l := range strings.Split(s.Text, "\n") {
+			assert.Truef(t, splitLine(l).stamped, "splat %d quotes a line without timestamp: %q", i, l)
+			assert.NotContainsf(t, l, "\r", "splat %d quotes a carriage return", i)
+		}
+		assert.Containsf(t, s.Text, s.Title, "splat %d text holds its title", i)
+	}
+}
