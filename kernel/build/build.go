@@ -97,36 +97,67 @@ func compilerVersion() string {
 	return first
 }
 
-// Build configures and builds req in the cache, or returns the finished
-// build with the same key.
-func Build(c *cache.Cache, req Request) (*Result, error) {
+// Builder builds one request in its cache directory.
+type Builder struct {
+	c   *cache.Cache
+	req Request
+	res *Result
+}
+
+// New prepares a build of req in the cache.
+func New(c *cache.Cache, req Request) *Builder {
 	key := Key(req)
 	dir := c.Path("build", key)
-	res := &Result{
+	return &Builder{c: c, req: req, res: &Result{
 		Dir:    dir,
 		Key:    key,
 		Image:  filepath.Join(dir, "arch/x86/boot/bzImage"),
 		Config: filepath.Join(dir, ".config"),
 		Log:    filepath.Join(dir, "build.log"),
+	}}
+}
+
+// Cached reports whether a finished build with the same key exists; then
+// neither Configure nor Compile runs make.
+func (b *Builder) Cached() bool { return cache.Done(b.res.Dir) }
+
+// Configure writes the .config (unless the build is cached).
+func (b *Builder) Configure() error {
+	if b.Cached() {
+		return nil
 	}
-	if cache.Done(dir) {
-		res.Cached = true
-		return res, res.fill()
+	if err := os.MkdirAll(b.res.Dir, 0o755); err != nil {
+		return fmt.Errorf("creating build directory: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("creating build directory: %w", err)
+	m := maker{c: b.c, req: b.req, dir: b.res.Dir}
+	return m.configure()
+}
+
+// Compile builds the bzImage (unless the build is cached) and returns the
+// result.
+func (b *Builder) Compile() (*Result, error) {
+	if b.Cached() {
+		b.res.Cached = true
+		return b.res, b.res.fill()
 	}
-	m := maker{c: c, req: req, dir: dir}
-	if err := m.configure(); err != nil {
+	m := maker{c: b.c, req: b.req, dir: b.res.Dir}
+	if err := m.compile(b.res.Log); err != nil {
 		return nil, err
 	}
-	if err := m.compile(res.Log); err != nil {
+	if err := cache.MarkDone(b.res.Dir); err != nil {
 		return nil, err
 	}
-	if err := cache.MarkDone(dir); err != nil {
+	return b.res, b.res.fill()
+}
+
+// Build configures and compiles req in the cache, or returns the finished
+// build with the same key.
+func Build(c *cache.Cache, req Request) (*Result, error) {
+	b := New(c, req)
+	if err := b.Configure(); err != nil {
 		return nil, err
 	}
-	return res, res.fill()
+	return b.Compile()
 }
 
 func (r *Result) fill() error {

@@ -19,6 +19,9 @@ type Metadata struct {
 	ConfigHash string `json:"config_hash"`
 	// Accelerator is the QEMU accelerator used ("kvm", "tcg", ...).
 	Accelerator string `json:"accelerator"`
+	// FirstTestSeconds is the time from QEMU's start to the first test
+	// event.
+	FirstTestSeconds float64 `json:"first_test_seconds"`
 	// Stages lists the harness's stages with their time and outcome.
 	Stages []Stage `json:"stages"`
 	// ExitCode is the harness's exit code.

@@ -1,0 +1,42 @@
+SHELL := /bin/bash
+# landlock-vmtest: see README.md. The knobs (KERNEL_SRC, SERIES, ACCEL,
+# TESTS, RUN, OUT, TIMEOUT, BOOT_TIMEOUT, SILENCE_TIMEOUT, VM_TIMEOUT, JOBS,
+# MEM, CACHE_DIR, CONFIG, V) reach the tool through the environment.
+
+GO ?= go
+BIN := bin/landlock-vmtest
+export GOTOOLCHAIN ?= local
+
+.PHONY: vmtest shell test unit e2e bench build vet clean
+
+build:
+	$(GO) build -o $(BIN) ./vmtest/cmd/landlock-vmtest
+
+# Build the patched kernel, boot it, run the guest tests, report.
+vmtest: build
+	./$(BIN) run
+
+# The same kernel and initramfs with an interactive shell in the guest.
+shell: build
+	./$(BIN) shell
+
+# Host unit tests, then the full make vmtest, then the end-to-end tests
+# of the harness's failure modes (which reuse the kernel just built).
+test: vet unit vmtest e2e
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 ./...
+
+e2e: build
+	LANDLOCK_VMTEST_E2E=1 $(GO) test -count=1 -timeout 60m -v -run 'E2E' ./vmtest/pipeline/ 2>&1 | tee out/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|    e2e_test)' ; exit $${PIPESTATUS[0]}
+
+bench: build
+	./scripts/bench.sh
+
+clean:
+	rm -rf bin out

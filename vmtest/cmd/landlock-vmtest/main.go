@@ -1,0 +1,181 @@
+// Command landlock-vmtest builds a kernel with the patch series applied,
+// boots it under QEMU with a u-root initramfs, runs Go test binaries in the
+// guest and reports. Knobs come from flags or, as `make vmtest` passes
+// them, from environment variables of the same names (KERNEL_SRC, ACCEL,
+// TESTS, OUT, ...).
+//
+//	landlock-vmtest [run]        build, boot, test, report
+//	landlock-vmtest shell        the same kernel and initramfs, with a shell
+//	landlock-vmtest parse FILE   re-read a saved console log for splats
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
+)
+
+func main() {
+	os.Exit(int(run(os.Args[1:])))
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return 0
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		return d
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		return time.Duration(n) * time.Second
+	}
+	fmt.Fprintf(os.Stderr, "%s=%q: not a duration (use 90s, 5m)\n", name, v)
+	os.Exit(int(pipeline.Usage))
+	return 0
+}
+
+func envInt(name string) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s=%q: not a number\n", name, v)
+		os.Exit(int(pipeline.Usage))
+	}
+	return n
+}
+
+func run(args []string) pipeline.Code {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run", "shell":
+	case "parse":
+		return parse(args)
+	default:
+		fmt.Fprintf(os.Stderr, "unknown command %q (run, shell, parse)\n", cmd)
+		return pipeline.Usage
+	}
+
+	repo, err := repoRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return pipeline.Usage
+	}
+	o := pipeline.Options{
+		Repo:        repo,
+		Timeout:     envDuration("TIMEOUT"),
+		BootTimeout: envDuration("BOOT_TIMEOUT"),
+		Silence:     envDuration("SILENCE_TIMEOUT"),
+		VMTimeout:   envDuration("VM_TIMEOUT"),
+		Jobs:        envInt("JOBS"),
+		MemoryMB:    envInt("MEM"),
+		Shell:       cmd == "shell",
+		Stdout:      os.Stdout,
+	}
+	fs := flag.NewFlagSet("landlock-vmtest", flag.ContinueOnError)
+	fs.StringVar(&o.KernelSrc, "kernel-src", os.Getenv("KERNEL_SRC"), "kernel tree to build instead of Debian's linux-source-6.12 (KERNEL_SRC); never modified")
+	fs.StringVar(&o.Series, "series", env("SERIES", filepath.Join(repo, "patches/series")), "series file of the patches to apply (SERIES)")
+	fs.StringVar(&o.Configs, "configs", env("CONFIGS", filepath.Join(repo, "kernel/configs")), "directory of config fragments (CONFIGS)")
+	extra := fs.String("config", os.Getenv("CONFIG"), "more config fragment files, space-separated (CONFIG)")
+	tests := fs.String("tests", env("TESTS", "./tests/..."), "test packages: import paths or directories, space-separated (TESTS)")
+	fs.StringVar(&o.Run, "run", os.Getenv("RUN"), "-test.run regexp for every test binary (RUN)")
+	fs.StringVar(&o.Out, "out", env("OUT", "out"), "output directory (OUT)")
+	fs.StringVar(&o.CacheDir, "cache", os.Getenv("CACHE_DIR"), "cache directory (CACHE_DIR; default $XDG_CACHE_HOME/landlock-vmtest)")
+	fs.StringVar(&o.Accel, "accel", os.Getenv("ACCEL"), "kvm or tcg; empty probes (ACCEL)")
+	fs.BoolVar(&o.Verbose, "v", os.Getenv("V") == "1", "echo the guest console (V=1)")
+	if err := fs.Parse(args); err != nil {
+		return pipeline.Usage
+	}
+	switch o.Accel {
+	case "", "kvm", "tcg":
+	default:
+		fmt.Fprintf(os.Stderr, "ACCEL=%s: use kvm or tcg (or leave it empty to probe)\n", o.Accel)
+		return pipeline.Usage
+	}
+	if _, err := os.Stat(o.Series); err != nil && os.Getenv("SERIES") == "" {
+		o.Series = ""
+	}
+	o.Tests = strings.Fields(*tests)
+	o.ExtraConfigs = strings.Fields(*extra)
+	if o.Out, err = filepath.Abs(o.Out); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return pipeline.Usage
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return pipeline.New(o).Execute(ctx)
+}
+
+// repoRoot finds this repository: the directory with go.mod above the
+// working directory.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			if _, err := os.Stat(filepath.Join(d, "kernel", "configs")); err == nil {
+				return d, nil
+			}
+		}
+		if d == filepath.Dir(d) {
+			return "", fmt.Errorf("run landlock-vmtest from inside the landlock-vmtest repository (no go.mod with kernel/configs above %s)", dir)
+		}
+	}
+}
+
+// parse re-reads a saved console log offline and prints its splats.
+func parse(args []string) pipeline.Code {
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: landlock-vmtest parse CONSOLE.LOG")
+		return pipeline.Usage
+	}
+	f, err := os.Open(args[0])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return pipeline.Usage
+	}
+	defer f.Close()
+	splats, err := console.Scan(f, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return pipeline.Infra
+	}
+	failed := 0
+	for _, s := range splats {
+		fmt.Printf("%s: %s (line %d)\n%s\n\n", s.Kind, s.Title, s.Line, s.Text)
+		if s.Fails {
+			failed++
+		}
+	}
+	fmt.Printf("%d splat(s), %d failing\n", len(splats), failed)
+	if failed > 0 {
+		return pipeline.KernelCrashed
+	}
+	return pipeline.OK
+}

@@ -1,0 +1,160 @@
+// Package hosttools finds the host programs, headers and packages a run
+// needs and installs the missing ones with apt-get (as root), or says the
+// exact command to run.
+package hosttools
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+)
+
+// Need is one thing the harness needs from the host.
+type Need struct {
+	// Command is a program looked up in PATH, or "" when Path is used.
+	Command string
+	// Path is a file that must exist (a header, a tarball).
+	Path string
+	// Package is the Debian package that provides it.
+	Package string
+}
+
+func (n Need) String() string {
+	if n.Command != "" {
+		return n.Command
+	}
+	return n.Path
+}
+
+// Needs lists what a run needs. withDebianSource adds Debian's kernel
+// source package (not needed with KERNEL_SRC).
+func Needs(withDebianSource bool) []Need {
+	needs := []Need{
+		{Command: "qemu-system-x86_64", Package: "qemu-system-x86"},
+		{Command: "gcc", Package: "gcc"},
+		{Command: "make", Package: "make"},
+		{Command: "flex", Package: "flex"},
+		{Command: "bison", Package: "bison"},
+		{Command: "bc", Package: "bc"},
+		{Command: "cpio", Package: "cpio"},
+		{Command: "ccache", Package: "ccache"},
+		{Command: "patch", Package: "patch"},
+		{Command: "perl", Package: "perl"},
+		{Command: "xz", Package: "xz-utils"},
+		{Command: "gzip", Package: "gzip"},
+		{Command: "tar", Package: "tar"},
+		{Path: "/usr/include/libelf.h", Package: "libelf-dev"},
+		{Path: "/usr/include/openssl/ssl.h", Package: "libssl-dev"},
+	}
+	if withDebianSource {
+		needs = append(needs, Need{Path: "/usr/src/linux-source-6.12.tar.xz", Package: "linux-source-6.12"})
+	}
+	return needs
+}
+
+// Host is how the host is looked at and changed; tests replace it.
+type Host struct {
+	LookPath func(string) (string, error)
+	Stat     func(string) (os.FileInfo, error)
+	IsRoot   func() bool
+	// Run runs a command with its output to log.
+	Run func(log io.Writer, name string, args ...string) error
+}
+
+// Real is the running host.
+func Real() Host {
+	return Host{
+		LookPath: exec.LookPath,
+		Stat:     os.Stat,
+		IsRoot:   func() bool { return os.Geteuid() == 0 },
+		Run: func(log io.Writer, name string, args ...string) error {
+			cmd := exec.Command(name, args...)
+			cmd.Stdout, cmd.Stderr = log, log
+			cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+			return cmd.Run()
+		},
+	}
+}
+
+// Missing returns the needs the host does not meet.
+func (h Host) Missing(needs []Need) []Need {
+	var out []Need
+	for _, n := range needs {
+		if n.Command != "" {
+			if _, err := h.LookPath(n.Command); err != nil {
+				out = append(out, n)
+			}
+			continue
+		}
+		if _, err := h.Stat(n.Path); err != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Packages are the distinct packages of needs, sorted.
+func Packages(needs []Need) []string {
+	seen := map[string]bool{}
+	var pkgs []string
+	for _, n := range needs {
+		if !seen[n.Package] {
+			seen[n.Package] = true
+			pkgs = append(pkgs, n.Package)
+		}
+	}
+	sort.Strings(pkgs)
+	return pkgs
+}
+
+// InstallCommand is the command that installs pkgs.
+func InstallCommand(pkgs []string) []string {
+	return append([]string{"apt-get", "install", "-y", "--no-install-recommends"}, pkgs...)
+}
+
+// MissingError says what is missing and the exact command that installs it.
+type MissingError struct {
+	Missing []Need
+	// Command is what the user should run.
+	Command string
+	// Err is why the harness could not install them itself.
+	Err error
+}
+
+func (e *MissingError) Error() string {
+	names := make([]string, len(e.Missing))
+	for i, n := range e.Missing {
+		names[i] = fmt.Sprintf("%s (%s)", n, n.Package)
+	}
+	return fmt.Sprintf("missing host tools: %s\n%v\nrun as root:\n  %s",
+		strings.Join(names, ", "), e.Err, e.Command)
+}
+
+// Ensure installs whatever of needs is missing. It returns the packages it
+// installed, or a *MissingError that names the command to run.
+func (h Host) Ensure(needs []Need, log io.Writer) ([]string, error) {
+	missing := h.Missing(needs)
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	pkgs := Packages(missing)
+	install := InstallCommand(pkgs)
+	human := "apt-get update && " + strings.Join(install, " ")
+	if !h.IsRoot() {
+		return nil, &MissingError{Missing: missing, Command: "sudo sh -c '" + human + "'", Err: fmt.Errorf("not root, so not installing them")}
+	}
+	fmt.Fprintf(log, "installing %s\n", strings.Join(pkgs, " "))
+	if err := h.Run(log, "apt-get", "update"); err != nil {
+		return nil, &MissingError{Missing: missing, Command: human, Err: fmt.Errorf("apt-get update: %w", err)}
+	}
+	if err := h.Run(log, install[0], install[1:]...); err != nil {
+		return nil, &MissingError{Missing: missing, Command: human, Err: fmt.Errorf("apt-get install: %w", err)}
+	}
+	if still := h.Missing(needs); len(still) > 0 {
+		return nil, &MissingError{Missing: still, Command: human, Err: fmt.Errorf("still missing after apt-get install")}
+	}
+	return pkgs, nil
+}

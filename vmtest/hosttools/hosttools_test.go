@@ -1,0 +1,120 @@
+package hosttools
+
+import (
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeHost has the commands and files in have; installing a package adds
+// what the needs say it provides.
+type fakeHost struct {
+	have    map[string]bool
+	root    bool
+	ran     [][]string
+	failRun string
+}
+
+func (f *fakeHost) host(needs []Need) Host {
+	return Host{
+		LookPath: func(c string) (string, error) {
+			if f.have[c] {
+				return "/usr/bin/" + c, nil
+			}
+			return "", errors.New("not found")
+		},
+		Stat: func(p string) (os.FileInfo, error) {
+			if f.have[p] {
+				return nil, nil
+			}
+			return nil, os.ErrNotExist
+		},
+		IsRoot: func() bool { return f.root },
+		Run: func(_ io.Writer, name string, args ...string) error {
+			f.ran = append(f.ran, append([]string{name}, args...))
+			if f.failRun != "" && strings.Contains(strings.Join(args, " "), f.failRun) {
+				return errors.New("exit status 100")
+			}
+			if len(args) > 0 && args[0] == "install" {
+				for _, n := range needs {
+					for _, p := range args {
+						if p == n.Package {
+							f.have[n.String()] = true
+						}
+					}
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func TestNothingMissing(t *testing.T) {
+	needs := Needs(true)
+	f := &fakeHost{have: map[string]bool{}, root: true}
+	for _, n := range needs {
+		f.have[n.String()] = true
+	}
+	pkgs, err := f.host(needs).Ensure(needs, io.Discard)
+	require.NoError(t, err)
+	assert.Empty(t, pkgs)
+	assert.Empty(t, f.ran, "nothing is run when nothing is missing")
+}
+
+func TestInstallsMissingAsRoot(t *testing.T) {
+	needs := Needs(true)
+	f := &fakeHost{have: map[string]bool{}, root: true}
+	for _, n := range needs {
+		f.have[n.String()] = true
+	}
+	delete(f.have, "qemu-system-x86_64")
+	delete(f.have, "/usr/include/libelf.h")
+	delete(f.have, "/usr/src/linux-source-6.12.tar.xz")
+	pkgs, err := f.host(needs).Ensure(needs, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"libelf-dev", "linux-source-6.12", "qemu-system-x86"}, pkgs)
+	require.Len(t, f.ran, 2)
+	assert.Equal(t, []string{"apt-get", "update"}, f.ran[0])
+	assert.Equal(t, []string{"apt-get", "install", "-y", "--no-install-recommends", "libelf-dev", "linux-source-6.12", "qemu-system-x86"}, f.ran[1])
+}
+
+func TestNotRootPrintsTheCommand(t *testing.T) {
+	needs := Needs(false)
+	f := &fakeHost{have: map[string]bool{}, root: false}
+	for _, n := range needs {
+		f.have[n.String()] = true
+	}
+	delete(f.have, "ccache")
+	_, err := f.host(needs).Ensure(needs, io.Discard)
+	var me *MissingError
+	require.ErrorAs(t, err, &me)
+	assert.Empty(t, f.ran)
+	assert.Contains(t, err.Error(), "ccache (ccache)")
+	assert.Contains(t, err.Error(), "sudo sh -c 'apt-get update && apt-get install -y --no-install-recommends ccache'")
+}
+
+func TestInstallFailureNamesCommand(t *testing.T) {
+	needs := Needs(true)
+	f := &fakeHost{have: map[string]bool{}, root: true, failRun: "linux-source-6.12"}
+	for _, n := range needs {
+		f.have[n.String()] = true
+	}
+	delete(f.have, "/usr/src/linux-source-6.12.tar.xz")
+	_, err := f.host(needs).Ensure(needs, io.Discard)
+	var me *MissingError
+	require.ErrorAs(t, err, &me)
+	assert.Contains(t, err.Error(), "apt-get install: exit status 100")
+	assert.Contains(t, err.Error(), "apt-get install -y --no-install-recommends linux-source-6.12")
+}
+
+func TestKernelSrcDoesNotNeedDebianSource(t *testing.T) {
+	for _, n := range Needs(false) {
+		assert.NotEqual(t, "linux-source-6.12", n.Package)
+	}
+	assert.Contains(t, Packages(Needs(true)), "linux-source-6.12")
+}

@@ -1,0 +1,557 @@
+// Package pipeline runs landlock-vmtest's stages in order (tools, source,
+// patch, config, build, initramfs, boot, tests), times each, writes the
+// results and decides the exit code.
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/landlock-vmtest/landlock-vmtest/initramfs"
+	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest"
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/kconfig"
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/series"
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/source"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/cache"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/hosttools"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/results"
+)
+
+// Options are the knobs of a run (the Makefile's variables).
+type Options struct {
+	// Repo is this repository's root.
+	Repo string
+	// KernelSrc is the user's kernel tree; "" means Debian's linux-source.
+	KernelSrc string
+	// Series is the series file ("" means none).
+	Series string
+	// Configs is the directory of config fragments.
+	Configs string
+	// ExtraConfigs are more fragment files merged after Configs.
+	ExtraConfigs []string
+	// Tests are the test packages (patterns, import paths, directories).
+	Tests []string
+	// Run is a -test.run regexp passed to every test binary.
+	Run string
+	// Out is the output directory.
+	Out string
+	// CacheDir overrides the cache root.
+	CacheDir string
+	// Accel is "", "kvm" or "tcg" ("" probes).
+	Accel string
+	// Timeout is the per-binary timeout, BootTimeout the time the runner
+	// may take to start, Silence the console watchdog, VMTimeout the
+	// whole VM. Zero means the default for the accelerator.
+	Timeout, BootTimeout, Silence, VMTimeout time.Duration
+	// Jobs is make -j.
+	Jobs int
+	// MemoryMB is the guest memory.
+	MemoryMB int
+	// Verbose echoes the guest console.
+	Verbose bool
+	// Shell boots into an interactive shell instead of running tests.
+	Shell bool
+	// Stdout receives the stage lines and the summary.
+	Stdout io.Writer
+}
+
+// Default timeouts under KVM; TCG multiplies them (vmtest.Accel.Slowdown).
+const (
+	defaultTimeout     = 60 * time.Second
+	defaultBootTimeout = 15 * time.Second
+	defaultSilence     = 45 * time.Second
+)
+
+// Run is one run of the pipeline.
+type Run struct {
+	acc      vmtest.Accel
+	binaries int
+	opts     Options
+	out      io.Writer
+	cache    *cache.Cache
+	stages   []results.Stage
+	md       results.Metadata
+}
+
+// New prepares a run.
+func New(opts Options) *Run {
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	return &Run{opts: opts, out: opts.Stdout}
+}
+
+// stage runs fn as a named stage, printing its start and its time.
+func (r *Run) stage(name string, fn func() (string, error)) error {
+	fmt.Fprintf(r.out, "==> %s\n", name)
+	start := time.Now()
+	note, err := fn()
+	took := time.Since(start)
+	st := results.Stage{Name: name, Seconds: took.Seconds(), Status: "ok"}
+	if err != nil {
+		st.Status = "fail"
+	}
+	r.stages = append(r.stages, st)
+	line := fmt.Sprintf("<== %s: %s (%.1fs)", name, st.Status, took.Seconds())
+	if note != "" {
+		line += " " + note
+	}
+	fmt.Fprintln(r.out, line)
+	return err
+}
+
+// Execute runs every stage and returns the exit code. It always ends its
+// output with the closing line "N passed, N failed, N skipped".
+func (r *Run) Execute(ctx context.Context) Code {
+	code, reason, report := r.execute(ctx)
+	r.md.Stages = r.stages
+	r.md.ExitCode = int(code)
+	r.md.ExitReason = reason
+	if r.opts.Shell {
+		return code
+	}
+	if report == nil {
+		report = &results.Report{}
+		if err := r.writeResults(*report, nil); err != nil {
+			fmt.Fprintf(r.out, "writing results: %v\n", err)
+		}
+	}
+	var sum bytes.Buffer
+	_ = results.WriteSummary(&sum, *report)
+	body, last := splitLast(sum.String())
+	fmt.Fprint(r.out, body)
+	for _, s := range r.md.Splats {
+		fmt.Fprintf(r.out, "\nkernel splat (%s) while running %q:\n%s\n", s.Kind, s.Test, indent(s.Text))
+	}
+	fmt.Fprintf(r.out, "\nresult: %s (exit %d): %s\nresults in %s\n", code, int(code), reason, r.opts.Out)
+	fmt.Fprintln(r.out, last)
+	return code
+}
+
+func splitLast(s string) (string, string) {
+	s = strings.TrimRight(s, "\n")
+	i := strings.LastIndexByte(s, '\n')
+	if i < 0 {
+		return "", s
+	}
+	return s[:i+1], s[i+1:]
+}
+
+func indent(s string) string {
+	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
+}
+
+func (r *Run) fail(stage string, err error) (Code, string, *results.Report) {
+	code := Classify(stage, err)
+	fmt.Fprintf(r.out, "\n%s failed: %v\n", stage, err)
+	return code, fmt.Sprintf("%s: %s", stage, firstLine(err.Error())), nil
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
+	o := r.opts
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return Infra, fmt.Sprintf("creating %s: %v", o.Out, err), nil
+	}
+	c, err := cache.Default(o.CacheDir)
+	if err != nil {
+		return Infra, err.Error(), nil
+	}
+	r.cache = c
+
+	// tools
+	if err := r.stage("tools", func() (string, error) {
+		pkgs, err := hosttools.Real().Ensure(hosttools.Needs(o.KernelSrc == ""), r.out)
+		if err != nil {
+			return "", &StageError{Stage: "tools", Code: Infra, Err: err}
+		}
+		if len(pkgs) > 0 {
+			return "installed " + strings.Join(pkgs, " "), nil
+		}
+		return "all present", nil
+	}); err != nil {
+		return r.fail("tools", err)
+	}
+
+	// source
+	var tree *source.Tree
+	if err := r.stage("source", func() (string, error) {
+		var err error
+		if o.KernelSrc != "" {
+			tree, err = source.Local(o.KernelSrc)
+			if err != nil {
+				return "", &StageError{Stage: "source", Code: Usage, Err: err}
+			}
+		} else {
+			tree, err = source.Debian(c, source.DefaultTarball)
+		}
+		if err != nil {
+			return "", err
+		}
+		return tree.Desc, nil
+	}); err != nil {
+		return r.fail("source", err)
+	}
+
+	// patch
+	s := &series.Series{}
+	if err := r.stage("patch", func() (string, error) {
+		if o.Series != "" {
+			var err error
+			s, err = series.Read(o.Series)
+			if err != nil {
+				return "", &StageError{Stage: "patch", Code: PatchFailed, Err: err}
+			}
+		}
+		t, err := source.Patched(c, tree, s)
+		if err != nil {
+			return "", err
+		}
+		tree = t
+		return fmt.Sprintf("%d patch(es) applied", len(s.Patches)), nil
+	}); err != nil {
+		return r.fail("patch", err)
+	}
+	r.md.Series = s.Names()
+
+	// config
+	var b *build.Builder
+	if err := r.stage("config", func() (string, error) {
+		frags, err := r.fragments()
+		if err != nil {
+			return "", err
+		}
+		b = build.New(c, build.Request{Tree: tree, Fragments: frags, Jobs: o.Jobs, Log: r.out})
+		if b.Cached() {
+			return "cached", nil
+		}
+		return fmt.Sprintf("%s + %d fragment(s), every symbol checked", build.Base, len(frags.Files)), b.Configure()
+	}); err != nil {
+		return r.fail("config", err)
+	}
+
+	// build
+	var kernel *build.Result
+	if err := r.stage("build", func() (string, error) {
+		var err error
+		kernel, err = b.Compile()
+		if err != nil {
+			var be *build.Error
+			if errors.As(err, &be) {
+				_ = copyFile(be.Log, filepath.Join(o.Out, "build.log"))
+			}
+			return "", err
+		}
+		if kernel.Cached {
+			return "cached: " + kernel.Release + ", no make run", nil
+		}
+		return kernel.Release, nil
+	}); err != nil {
+		return r.fail("build", err)
+	}
+	r.md.KernelRelease = kernel.Release
+	r.md.ConfigHash = kernel.ConfigHash
+	if err := copyFile(kernel.Config, filepath.Join(o.Out, "config")); err != nil {
+		return Infra, err.Error(), nil
+	}
+	if err := copyFile(kernel.Image, filepath.Join(o.Out, "bzImage")); err != nil {
+		return Infra, err.Error(), nil
+	}
+
+	_ = r.stage("accel", func() (string, error) {
+		var why string
+		r.acc, why = r.accel(ctx, kernel)
+		return string(r.acc) + ": " + why, nil
+	})
+	r.md.Accelerator = string(r.acc)
+
+	// initramfs
+	initrd := filepath.Join(o.Out, "initramfs.cpio")
+	if err := r.stage("initramfs", func() (string, error) {
+		return r.initramfs(initrd)
+	}); err != nil {
+		return r.fail("initramfs", err)
+	}
+
+	return r.boot(ctx, kernel, initrd)
+}
+
+func (r *Run) fragments() (*kconfig.Fragments, error) {
+	files, err := filepath.Glob(filepath.Join(r.opts.Configs, "*.config"))
+	if err != nil || len(files) == 0 {
+		return nil, &StageError{Stage: "config", Code: ConfigFailed, Err: fmt.Errorf("no *.config fragments in %s", r.opts.Configs)}
+	}
+	files = append(files, r.opts.ExtraConfigs...)
+	return kconfig.Merge(files...)
+}
+
+func (r *Run) initramfs(initrd string) (string, error) {
+	o := r.opts
+	base, built, err := initramfs.Base(r.cache, o.Repo, o.Shell)
+	if err != nil {
+		return "", &StageError{Stage: "initramfs", Code: Infra, Err: err}
+	}
+	pkgs, err := initramfs.ListTestPackages(o.Repo, o.Tests)
+	if err != nil {
+		return "", &StageError{Stage: "initramfs", Code: TestsFailed, Err: err}
+	}
+	work, err := os.MkdirTemp("", "landlock-vmtest-tests-")
+	if err != nil {
+		return "", &StageError{Stage: "initramfs", Code: Infra, Err: err}
+	}
+	defer os.RemoveAll(work)
+	var args []string
+	if o.Run != "" {
+		args = append(args, "-test.run="+o.Run)
+	}
+	timeout := scaled(o.Timeout, defaultTimeout, r.acc)
+	m, files, err := initramfs.Tests(o.Repo, work, pkgs, guest.Manifest{Timeout: guest.Duration(timeout), Args: args})
+	if err != nil {
+		return "", &StageError{Stage: "initramfs", Code: TestsFailed, Err: err}
+	}
+	layer := filepath.Join(work, "tests.cpio")
+	if err := initramfs.WriteTests(layer, m, files); err != nil {
+		return "", &StageError{Stage: "initramfs", Code: Infra, Err: err}
+	}
+	if err := initramfs.Concat(initrd, base, layer); err != nil {
+		return "", &StageError{Stage: "initramfs", Code: Infra, Err: err}
+	}
+	how := "base cached"
+	if built {
+		how = "base built"
+	}
+	r.binaries = len(pkgs)
+	return fmt.Sprintf("%s, %d test package(s)", how, len(pkgs)), nil
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return fmt.Errorf("copying %s: %w", from, err)
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		return fmt.Errorf("copying to %s: %w", to, err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copying to %s: %w", to, err)
+	}
+	return out.Close()
+}
+
+// accel chooses the accelerator: forced by ACCEL, or probed.
+func (r *Run) accel(ctx context.Context, kernel *build.Result) (vmtest.Accel, string) {
+	switch r.opts.Accel {
+	case "kvm":
+		return vmtest.KVM, "forced by ACCEL=kvm"
+	case "tcg":
+		return vmtest.TCG, "forced by ACCEL=tcg"
+	}
+	bootID, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	qv, _ := exec.Command("qemu-system-x86_64", "--version").Output()
+	p := vmtest.Probe{
+		QEMU:      "qemu-system-x86_64",
+		Kernel:    kernel.Image,
+		Timeout:   8 * time.Second,
+		CacheFile: r.cache.Path("probe", cache.Key(kernel.Key, string(qv), string(bootID))),
+	}
+	return p.Run(ctx)
+}
+
+func scaled(v, def time.Duration, a vmtest.Accel) time.Duration {
+	if v > 0 {
+		return v
+	}
+	return def * time.Duration(a.Slowdown())
+}
+
+func (r *Run) vmConfig(kernel *build.Result, initrd string, acc vmtest.Accel) vmtest.Config {
+	o := r.opts
+	cfg := vmtest.Config{
+		QEMU:        "qemu-system-x86_64",
+		Kernel:      filepath.Join(o.Out, "bzImage"),
+		Initramfs:   initrd,
+		Accel:       acc,
+		MemoryMB:    o.MemoryMB,
+		ConsoleLog:  filepath.Join(o.Out, "console.log"),
+		BootTimeout: scaled(o.BootTimeout, defaultBootTimeout, acc),
+		Silence:     scaled(o.Silence, defaultSilence, acc),
+	}
+	if o.Shell {
+		cfg.Append = append(cfg.Append, "landlock_vmtest.shell")
+	}
+	if o.Verbose {
+		cfg.Echo = r.out
+	}
+	return cfg
+}
+
+func (r *Run) boot(ctx context.Context, kernel *build.Result, initrd string) (Code, string, *results.Report) {
+	o := r.opts
+	acc := r.acc
+	cfg := r.vmConfig(kernel, initrd, acc)
+	if err := r.writeRepro(cfg); err != nil {
+		return Infra, err.Error(), nil
+	}
+	if o.Shell {
+		return r.shell(cfg)
+	}
+	cfg.Timeout = o.VMTimeout
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = cfg.BootTimeout + (scaled(o.Timeout, defaultTimeout, acc)+30*time.Second)*time.Duration(r.binaries)
+	}
+
+	col := results.NewCollector()
+	mon := console.New(col.Running)
+	var (
+		outcome  *vmtest.Outcome
+		bootTime time.Duration
+	)
+	vmStart := time.Now()
+	helloSeen := make(chan time.Duration, 1)
+	err := r.stage("boot+tests", func() (string, error) {
+		var err error
+		outcome, err = vmtest.Run(ctx, cfg, mon, func(ev event.Event) {
+			if ev.Kind == event.KindHello {
+				select {
+				case helloSeen <- time.Since(vmStart):
+				default:
+				}
+			}
+			col.Add(ev)
+		})
+		if err != nil {
+			return "", &StageError{Stage: "boot", Code: Infra, Err: err}
+		}
+		select {
+		case bootTime = <-helloSeen:
+		default:
+		}
+		if outcome.QEMUFailedToStart(cfg.ConsoleLog) {
+			return "", &StageError{Stage: "boot", Code: Infra, Err: fmt.Errorf("QEMU failed: %v (see %s)", outcome.QEMUError, cfg.ConsoleLog)}
+		}
+		return fmt.Sprintf("runner up after %.1fs, first test event after %.1fs", bootTime.Seconds(), outcome.StartToFirstTest.Seconds()), nil
+	})
+	if err != nil {
+		return r.fail("boot", err)
+	}
+	// Split the VM's time into the boot and tests stages for the record.
+	last := &r.stages[len(r.stages)-1]
+	total := last.Seconds
+	*last = results.Stage{Name: "boot", Seconds: bootTime.Seconds(), Status: "ok"}
+	if outcome.Hello == nil {
+		last.Status = "fail"
+		last.Seconds = total
+	}
+	r.stages = append(r.stages, results.Stage{Name: "tests", Seconds: total - last.Seconds, Status: "ok"})
+	r.md.FirstTestSeconds = outcome.StartToFirstTest.Seconds()
+
+	col.Finish(outcome.Done)
+	report := col.Report()
+	for _, s := range outcome.Splats {
+		r.md.Splats = append(r.md.Splats, results.Splat{Kind: string(s.Kind), Test: s.Test, Text: s.Text})
+	}
+	code, reason := Verdict(Guest{
+		Done:     outcome.Done,
+		Hello:    outcome.Hello != nil,
+		Panicked: outcome.Panicked,
+		Hang:     outcome.Hang,
+		Splats:   outcome.Splats,
+	}, report)
+	if code != OK {
+		r.stages[len(r.stages)-1].Status = "fail"
+	}
+	r.md.ExitCode, r.md.ExitReason = int(code), reason
+	r.md.Stages = r.stages
+	if err := r.writeResults(report, col.Events()); err != nil {
+		return Infra, err.Error(), &report
+	}
+	return code, reason, &report
+}
+
+func (r *Run) writeResults(report results.Report, events []event.Event) error {
+	r.md.Stages = r.stages
+	var js, ju bytes.Buffer
+	if err := results.WriteJSON(&js, r.md, report, events); err != nil {
+		return err
+	}
+	if err := results.WriteJUnit(&ju, report); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(r.opts.Out, "results.json"), js.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("writing results.json: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(r.opts.Out, "junit.xml"), ju.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("writing junit.xml: %w", err)
+	}
+	return nil
+}
+
+// writeRepro writes repro.sh, which boots the same VM again from the
+// files in the output directory.
+func (r *Run) writeRepro(cfg vmtest.Config) error {
+	out, err := filepath.Abs(r.opts.Out)
+	if err != nil {
+		return err
+	}
+	cfg.Kernel = filepath.Join(out, "bzImage")
+	cfg.Initramfs = filepath.Join(out, filepath.Base(cfg.Initramfs))
+	args, err := cfg.Cmdline(filepath.Join(out, "repro-results.jsonl"))
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString("#!/bin/sh\n# Boots the VM of this run again. The console is on stdio (Ctrl-A x quits);\n# the guest's result events go to repro-results.jsonl.\n")
+	b.WriteString("# Add landlock_vmtest.shell to -append for a shell instead of the tests.\nexec")
+	for _, a := range args {
+		b.WriteString(" " + shellQuote(a))
+	}
+	b.WriteString("\n")
+	if err := os.WriteFile(filepath.Join(out, "repro.sh"), []byte(b.String()), 0o755); err != nil {
+		return fmt.Errorf("writing repro.sh: %w", err)
+	}
+	return nil
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(c rune) bool {
+		return !(c == '-' || c == '_' || c == '.' || c == '/' || c == ':' || c == '=' || c == ',' ||
+			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// shell boots the VM with the terminal attached.
+func (r *Run) shell(cfg vmtest.Config) (Code, string, *results.Report) {
+	args, err := cfg.Cmdline(os.DevNull)
+	if err != nil {
+		return Infra, err.Error(), nil
+	}
+	fmt.Fprintf(r.out, "booting a shell (Ctrl-A x quits QEMU)\n%s\n", strings.Join(args, " "))
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return Infra, fmt.Sprintf("QEMU: %v", err), nil
+	}
+	return OK, "shell ended", nil
+}

@@ -1,0 +1,388 @@
+// Package vmtest boots a kernel and initramfs under QEMU, through
+// hugelgupf/vmtest's qemu package, and collects what the guest reports: the
+// result events on the second serial port, the console on the first, with a
+// splat monitor and a watchdog on the console.
+package vmtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/creack/pty"
+	"github.com/hugelgupf/vmtest/qemu"
+	"golang.org/x/term"
+
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
+)
+
+// Accel is a QEMU accelerator.
+type Accel string
+
+// The accelerators the harness knows.
+const (
+	KVM Accel = "kvm"
+	TCG Accel = "tcg"
+)
+
+// Slowdown is how much longer things take under acc than under KVM; every
+// timeout is multiplied by it.
+func (a Accel) Slowdown() int {
+	if a == TCG {
+		return 4
+	}
+	return 1
+}
+
+// Config describes one VM.
+type Config struct {
+	// QEMU is the QEMU binary.
+	QEMU      string
+	Kernel    string
+	Initramfs string
+	Accel     Accel
+	// MemoryMB is the guest's memory.
+	MemoryMB int
+	// CPUs is the guest's CPU count.
+	CPUs int
+	// Append are extra kernel command-line arguments.
+	Append []string
+	// ConsoleLog is the file the console goes to.
+	ConsoleLog string
+	// Echo, if set, also receives every console line.
+	Echo io.Writer
+	// BootTimeout is how long the runner may take to say hello.
+	BootTimeout time.Duration
+	// Silence is how long the guest may print nothing (console or
+	// results) before the watchdog ends it.
+	Silence time.Duration
+	// Timeout bounds the whole VM.
+	Timeout time.Duration
+}
+
+// Fns turns the config into hugelgupf/vmtest qemu options. Each feature
+// contributes its QEMU and kernel arguments together. resultFn, if not nil,
+// adds the result channel.
+func (c Config) Fns(resultFn qemu.Fn) []qemu.Fn {
+	return []qemu.Fn{
+		qemu.WithQEMUCommand(c.QEMU),
+		qemu.WithKernel(c.Kernel),
+		qemu.WithInitramfs(c.Initramfs),
+		accel(c.Accel),
+		machine(c.MemoryMB, c.CPUs),
+		serialConsole(),
+		// -no-reboot with panic=-1: a panic ends QEMU at once.
+		qemu.HaltOnKernelPanic(),
+		tripleFaultReboot(),
+		resultFn,
+		appendKernel(c.Append),
+	}
+}
+
+// tripleFaultReboot makes the guest's reboot (which the runner does when
+// it is done, and panic=-1 does on a panic) a triple fault: QEMU, run with
+// -no-reboot, exits at once. Without ACPI the kernel's default reboot
+// methods take minutes to give up.
+func tripleFaultReboot() qemu.Fn {
+	return func(_ *qemu.IDAllocator, o *qemu.Options) error {
+		o.AppendKernel("reboot=t")
+		return nil
+	}
+}
+
+func appendKernel(args []string) qemu.Fn {
+	if len(args) == 0 {
+		return nil
+	}
+	return qemu.WithAppendKernel(args...)
+}
+
+func accel(a Accel) qemu.Fn {
+	return func(_ *qemu.IDAllocator, o *qemu.Options) error {
+		switch a {
+		case KVM:
+			o.AppendQEMU("-accel", "kvm", "-cpu", "host")
+		case TCG:
+			o.AppendQEMU("-accel", "tcg", "-cpu", "max")
+		default:
+			return fmt.Errorf("unknown accelerator %q", a)
+		}
+		return nil
+	}
+}
+
+func machine(memMB, cpus int) qemu.Fn {
+	return func(_ *qemu.IDAllocator, o *qemu.Options) error {
+		if memMB <= 0 {
+			memMB = 512
+		}
+		if cpus <= 0 {
+			cpus = 1
+		}
+		o.AppendQEMU("-m", strconv.Itoa(memMB), "-smp", strconv.Itoa(cpus), "-nodefaults")
+		return nil
+	}
+}
+
+// serialConsole puts the first serial port on QEMU's stdio (multiplexed
+// with the monitor, so Ctrl-A x quits an interactive VM) and the kernel
+// console on it.
+func serialConsole() qemu.Fn {
+	return func(_ *qemu.IDAllocator, o *qemu.Options) error {
+		o.AppendQEMU("-serial", "mon:stdio")
+		o.AppendKernel("console=ttyS0")
+		return nil
+	}
+}
+
+// ResultPort is the guest device of the result channel.
+const ResultPort = "ttyS1"
+
+// resultChannel adds the second serial port, backed by a pty whose master
+// side the host reads, and returns the master. The guest runner writes
+// newline-separated JSON there with hugelgupf/vmtest's guest emitter. (The
+// upstream qevent.EventChannel does the same over virtio-serial, which
+// would need PCI and virtio in the guest kernel; a second 8250 UART costs
+// nothing to build.)
+func resultChannel(ptm **os.File) qemu.Fn {
+	return func(alloc *qemu.IDAllocator, o *qemu.Options) error {
+		m, s, err := pty.Open()
+		if err != nil {
+			return fmt.Errorf("result channel pty: %w", err)
+		}
+		if _, err := term.MakeRaw(int(s.Fd())); err != nil {
+			m.Close()
+			s.Close()
+			return fmt.Errorf("result channel pty: %w", err)
+		}
+		id := alloc.ID("results")
+		fd := o.AddFile(s)
+		o.AppendQEMU(
+			"-chardev", fmt.Sprintf("pipe,id=%s,path=/proc/self/fd/%d", id, fd),
+			"-serial", "chardev:"+id,
+		)
+		*ptm = m
+		return nil
+	}
+}
+
+// Cmdline is the QEMU command line for c, with the result channel given
+// as a placeholder file (for repro.sh and `make shell`, which read no
+// results).
+func (c Config) Cmdline(resultFile string) ([]string, error) {
+	var fn qemu.Fn
+	if resultFile != "" {
+		fn = func(_ *qemu.IDAllocator, o *qemu.Options) error {
+			o.AppendQEMU("-chardev", "file,id=results,path="+resultFile, "-serial", "chardev:results")
+			return nil
+		}
+	}
+	o, err := qemu.OptionsFor(qemu.ArchAMD64, c.Fns(fn)...)
+	if err != nil {
+		return nil, fmt.Errorf("assembling QEMU options: %w", err)
+	}
+	return o.Cmdline()
+}
+
+// Outcome is what a VM run produced.
+type Outcome struct {
+	// Cmdline is the QEMU command line.
+	Cmdline []string
+	// Done is true when the runner's "done" marker arrived.
+	Done bool
+	// Hello is the runner's hello event, if it came.
+	Hello *event.Event
+	// Splats are the kernel splats on the console.
+	Splats []console.Splat
+	// Panicked is true when the kernel panicked.
+	Panicked bool
+	// Hang says why the watchdog ended the VM ("" if it did not).
+	Hang string
+	// QEMUError is QEMU's exit error, if any.
+	QEMUError error
+	// StartToFirstTest is the time from QEMU start to the first test
+	// event (0 if none came).
+	StartToFirstTest time.Duration
+	// Wall is how long the VM ran.
+	Wall time.Duration
+}
+
+// ErrInfra marks errors of the harness or the host (QEMU could not start),
+// as opposed to the kernel under test.
+var ErrInfra = errors.New("infrastructure")
+
+// Run boots the VM and sends every result event to onEvent (in order) and
+// every console line to mon. It returns an error wrapping ErrInfra when
+// QEMU could not be run; what the guest did is in the Outcome.
+func Run(ctx context.Context, c Config, mon *console.Monitor, onEvent func(event.Event)) (*Outcome, error) {
+	out := &Outcome{}
+	logf, err := os.Create(c.ConsoleLog)
+	if err != nil {
+		return nil, fmt.Errorf("%w: creating console log: %v", ErrInfra, err)
+	}
+	var (
+		activity = make(chan struct{}, 1)
+		mu       sync.Mutex
+		ptm      *os.File
+		start    time.Time
+		hello    = make(chan struct{})
+	)
+	touch := func() {
+		select {
+		case activity <- struct{}{}:
+		default:
+		}
+	}
+	lineFn := func(line string) {
+		fmt.Fprintln(logf, line)
+		if c.Echo != nil {
+			fmt.Fprintln(c.Echo, line)
+		}
+		mon.Feed(line)
+		touch()
+	}
+	fns := append(c.Fns(resultChannel(&ptm)),
+		qemu.LogSerialByLine(lineFn),
+		qemu.WithVMTimeout(c.Timeout),
+	)
+	opts, err := qemu.OptionsFor(qemu.ArchAMD64, fns...)
+	if err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("%w: assembling QEMU options: %v", ErrInfra, err)
+	}
+	out.Cmdline, _ = opts.Cmdline()
+
+	// Read the result channel.
+	start = time.Now()
+	readerDone := make(chan error, 1)
+	go func() {
+		defer ptm.Close()
+		var helloOnce sync.Once
+		err := readEvents(ptm, func(ev event.Event) {
+			touch()
+			mu.Lock()
+			if ev.Kind == event.KindHello && out.Hello == nil {
+				e := ev
+				out.Hello = &e
+				helloOnce.Do(func() { close(hello) })
+			}
+			if ev.Kind == event.KindTest && out.StartToFirstTest == 0 {
+				out.StartToFirstTest = time.Since(start)
+			}
+			mu.Unlock()
+			onEvent(ev)
+		}, func() {
+			mu.Lock()
+			out.Done = true
+			mu.Unlock()
+		})
+		readerDone <- err
+	}()
+
+	vm, err := opts.Start(ctx)
+	if err != nil {
+		ptm.Close()
+		logf.Close()
+		return nil, fmt.Errorf("%w: starting QEMU: %v", ErrInfra, err)
+	}
+
+	// Watchdog: boot deadline, silence, and a kernel panic.
+	stopWatch := make(chan struct{})
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		boot := time.NewTimer(c.BootTimeout)
+		defer boot.Stop()
+		silence := time.NewTimer(c.Silence)
+		defer silence.Stop()
+		helloCh := hello
+		for {
+			select {
+			case <-stopWatch:
+				return
+			case <-activity:
+				if !silence.Stop() {
+					select {
+					case <-silence.C:
+					default:
+					}
+				}
+				silence.Reset(c.Silence)
+			case <-helloCh:
+				boot.Stop()
+				helloCh = nil
+			case <-boot.C:
+				mu.Lock()
+				out.Hang = fmt.Sprintf("the guest runner did not start within %s", c.BootTimeout)
+				mu.Unlock()
+				_ = vm.Kill()
+				return
+			case <-silence.C:
+				mu.Lock()
+				out.Hang = fmt.Sprintf("the guest printed nothing for %s", c.Silence)
+				mu.Unlock()
+				_ = vm.Kill()
+				return
+			case <-mon.Fatal():
+				mu.Lock()
+				out.Panicked = true
+				mu.Unlock()
+				// panic=-1 and -no-reboot end QEMU by themselves; give
+				// the panic report a moment to reach the console, then
+				// make sure.
+				select {
+				case <-stopWatch:
+				case <-time.After(3 * time.Second):
+					_ = vm.Kill()
+				}
+				return
+			}
+		}
+	}()
+
+	werr := vm.Wait()
+	close(stopWatch)
+	<-watchDone
+	rerr := <-readerDone
+	logf.Close()
+
+	mu.Lock()
+	defer mu.Unlock()
+	out.Wall = time.Since(start)
+	out.Splats = mon.Splats()
+	for _, s := range out.Splats {
+		if s.Fatal {
+			out.Panicked = true
+		}
+	}
+	if werr != nil && out.Hang == "" && !out.Panicked {
+		out.QEMUError = werr
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && out.Hang == "" {
+		out.Hang = fmt.Sprintf("the VM ran past its %s limit", c.Timeout)
+	}
+	if rerr != nil && out.Done {
+		return out, fmt.Errorf("%w: reading results: %v", ErrInfra, rerr)
+	}
+	return out, nil
+}
+
+// QEMUFailedToStart reports whether the outcome looks like QEMU itself
+// failing (it exited with an error before the kernel printed anything).
+func (o *Outcome) QEMUFailedToStart(consoleLog string) bool {
+	if o.QEMUError == nil || o.Hello != nil {
+		return false
+	}
+	b, err := os.ReadFile(consoleLog)
+	if err != nil {
+		return true
+	}
+	return !strings.Contains(string(b), "Linux version")
+}
