@@ -33,6 +33,8 @@ type Manifest struct {
 	Timeout Duration `json:"timeout"`
 	// Args are extra arguments for every binary (-test.run=...).
 	Args []string `json:"args,omitempty"`
+	// Env is added to every binary's environment.
+	Env map[string]string `json:"env,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "1m30s" in JSON.

@@ -17,9 +17,13 @@ import (
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
 )
 
-// GuestEnv is set in every test binary's environment, so that tests can
-// tell the guest from the host (where they skip).
+// GuestEnv is set to 1 in every test binary's environment, so that tests
+// can tell the guest from the host (where they skip).
 const GuestEnv = "LANDLOCK_VMTEST_GUEST"
+
+// ReleaseEnv carries the release of the kernel the host built, so that a
+// guest test can check that this is the kernel running.
+const ReleaseEnv = "LANDLOCK_VMTEST_KERNEL_RELEASE"
 
 // killGrace is how long after its own -test.timeout a binary is killed:
 // Go's timeout panic (with every goroutine's stack) comes first.
@@ -95,6 +99,9 @@ func (r *Runner) execute(ctx context.Context, m *Manifest, b Binary, timeout tim
 	cmd := exec.CommandContext(ctx, b.Path, args...)
 	cmd.Dir = b.Dir
 	cmd.Env = append(os.Environ(), GuestEnv+"=1")
+	for k, v := range m.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
 	// The binary and whatever it forks get their own process group, so the
 	// timeout kills them all.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -284,7 +284,7 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 	// initramfs
 	initrd := filepath.Join(o.Out, "initramfs.cpio")
 	if err := r.stage("initramfs", func() (string, error) {
-		return r.initramfs(initrd)
+		return r.initramfs(initrd, kernel.Release)
 	}); err != nil {
 		return r.fail("initramfs", err)
 	}
@@ -301,7 +301,7 @@ func (r *Run) fragments() (*kconfig.Fragments, error) {
 	return kconfig.Merge(files...)
 }
 
-func (r *Run) initramfs(initrd string) (string, error) {
+func (r *Run) initramfs(initrd, release string) (string, error) {
 	o := r.opts
 	base, built, err := initramfs.Base(r.cache, o.Repo, o.Shell)
 	if err != nil {
@@ -321,7 +321,11 @@ func (r *Run) initramfs(initrd string) (string, error) {
 		args = append(args, "-test.run="+o.Run)
 	}
 	timeout := scaled(o.Timeout, defaultTimeout, r.acc)
-	m, files, err := initramfs.Tests(o.Repo, work, pkgs, guest.Manifest{Timeout: guest.Duration(timeout), Args: args})
+	m, files, err := initramfs.Tests(o.Repo, work, pkgs, guest.Manifest{
+		Timeout: guest.Duration(timeout),
+		Args:    args,
+		Env:     map[string]string{guest.ReleaseEnv: release},
+	})
 	if err != nil {
 		return "", &StageError{Stage: "initramfs", Code: TestsFailed, Err: err}
 	}
