@@ -168,6 +168,11 @@ func resultChannel(ptm **os.File) qemu.Fn {
 			"-chardev", fmt.Sprintf("pipe,id=%s,path=/proc/self/fd/%d", id, fd),
 			"-serial", "chardev:"+id,
 		)
+		// Once QEMU holds the slave side, close ours: then the master
+		// reads EOF (EIO) when QEMU exits.
+		o.Tasks = append(o.Tasks, qemu.WaitVMStarted(func(context.Context, *qemu.Notifications) error {
+			return s.Close()
+		}))
 		*ptm = m
 		return nil
 	}
@@ -250,7 +255,6 @@ func Run(ctx context.Context, c Config, mon *console.Monitor, onEvent func(event
 	}
 	fns := append(c.Fns(resultChannel(&ptm)),
 		qemu.LogSerialByLine(lineFn),
-		qemu.WithVMTimeout(c.Timeout),
 	)
 	opts, err := qemu.OptionsFor(qemu.ArchAMD64, fns...)
 	if err != nil {
@@ -302,6 +306,8 @@ func Run(ctx context.Context, c Config, mon *console.Monitor, onEvent func(event
 		defer boot.Stop()
 		silence := time.NewTimer(c.Silence)
 		defer silence.Stop()
+		limit := time.NewTimer(c.Timeout)
+		defer limit.Stop()
 		helloCh := hello
 		for {
 			select {
@@ -327,6 +333,12 @@ func Run(ctx context.Context, c Config, mon *console.Monitor, onEvent func(event
 			case <-silence.C:
 				mu.Lock()
 				out.Hang = fmt.Sprintf("the guest printed nothing for %s", c.Silence)
+				mu.Unlock()
+				_ = vm.Kill()
+				return
+			case <-limit.C:
+				mu.Lock()
+				out.Hang = fmt.Sprintf("the VM ran past its %s limit", c.Timeout)
 				mu.Unlock()
 				_ = vm.Kill()
 				return
@@ -365,8 +377,8 @@ func Run(ctx context.Context, c Config, mon *console.Monitor, onEvent func(event
 	if werr != nil && out.Hang == "" && !out.Panicked {
 		out.QEMUError = werr
 	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) && out.Hang == "" {
-		out.Hang = fmt.Sprintf("the VM ran past its %s limit", c.Timeout)
+	if ctx.Err() != nil && out.Hang == "" && !out.Done {
+		out.Hang = fmt.Sprintf("the run was interrupted: %v", ctx.Err())
 	}
 	if rerr != nil && out.Done {
 		return out, fmt.Errorf("%w: reading results: %v", ErrInfra, rerr)

@@ -39,6 +39,11 @@ type Series struct {
 // Read parses the series file at path. Blank lines and lines starting with
 // '#' are ignored; an entry may carry quilt's "-p1" option and nothing else.
 func Read(path string) (*Series, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("series file %s: %w", path, err)
+	}
+	path = abs
 	s := &Series{Dir: filepath.Dir(path)}
 	data, err := os.ReadFile(path)
 	if err != nil {

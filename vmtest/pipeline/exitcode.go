@@ -127,7 +127,11 @@ func Verdict(g Guest, r results.Report) (Code, string) {
 	case !g.Hello:
 		return KernelCrashed, "boot failed: the guest runner never started"
 	case !g.Done:
-		return KernelCrashed, "the guest died before the runner finished (no done marker)"
+		why := "the guest died before the runner finished (no done marker)"
+		if len(failing) > 0 {
+			why += "; " + strings.Join(failing, "; ")
+		}
+		return KernelCrashed, why
 	case len(failing) > 0:
 		return KernelCrashed, "kernel splat: " + strings.Join(failing, "; ")
 	case r.BinaryCrashed:

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/landlock-vmtest/landlock-vmtest/initramfs"
@@ -123,7 +124,8 @@ func (r *Run) Execute(ctx context.Context) Code {
 		return code
 	}
 	if report == nil {
-		report = &results.Report{}
+		// Nothing booted: no result stream was expected.
+		report = &results.Report{Complete: true}
 		if err := r.writeResults(*report, nil); err != nil {
 			fmt.Fprintf(r.out, "writing results: %v\n", err)
 		}
@@ -230,6 +232,22 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 	}
 	r.md.Series = s.Names()
 
+	// The initramfs does not depend on the kernel: prepare it meanwhile.
+	prepCh := r.prepareInitramfs()
+	var (
+		prepOnce sync.Once
+		prep     prepared
+	)
+	waitPrep := func() prepared {
+		prepOnce.Do(func() { prep = <-prepCh })
+		return prep
+	}
+	defer func() {
+		if p := waitPrep(); p.work != "" {
+			os.RemoveAll(p.work)
+		}
+	}()
+
 	// config
 	var b *build.Builder
 	if err := r.stage("config", func() (string, error) {
@@ -283,8 +301,9 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 
 	// initramfs
 	initrd := filepath.Join(o.Out, "initramfs.cpio")
+	p := waitPrep()
 	if err := r.stage("initramfs", func() (string, error) {
-		return r.initramfs(initrd, kernel.Release)
+		return r.initramfs(p, initrd, kernel.Release)
 	}); err != nil {
 		return r.fail("initramfs", err)
 	}
@@ -301,47 +320,84 @@ func (r *Run) fragments() (*kconfig.Fragments, error) {
 	return kconfig.Merge(files...)
 }
 
-func (r *Run) initramfs(initrd, release string) (string, error) {
+// prepared is the part of the initramfs that does not depend on the
+// kernel: the base image and the compiled test binaries.
+type prepared struct {
+	base     string
+	built    bool
+	manifest *guest.Manifest
+	files    map[string]string
+	work     string
+	took     time.Duration
+	err      error
+}
+
+// prepareInitramfs builds the base image and the test binaries in the
+// background, alongside the kernel build, which rarely keeps both CPUs
+// busy (configuration, linking, compression).
+func (r *Run) prepareInitramfs() <-chan prepared {
+	ch := make(chan prepared, 1)
+	go func() {
+		start := time.Now()
+		p := r.prepare()
+		p.took = time.Since(start)
+		ch <- p
+	}()
+	return ch
+}
+
+func (r *Run) prepare() prepared {
 	o := r.opts
-	base, built, err := initramfs.Base(r.cache, o.Repo, o.Shell)
-	if err != nil {
-		return "", &StageError{Stage: "initramfs", Code: Infra, Err: err}
+	var p prepared
+	p.base, p.built, p.err = initramfs.Base(r.cache, o.Repo, o.Shell)
+	if p.err != nil {
+		p.err = &StageError{Stage: "initramfs", Code: Infra, Err: p.err}
+		return p
 	}
 	pkgs, err := initramfs.ListTestPackages(o.Repo, o.Tests)
 	if err != nil {
-		return "", &StageError{Stage: "initramfs", Code: TestsFailed, Err: err}
+		p.err = &StageError{Stage: "initramfs", Code: TestsFailed, Err: err}
+		return p
 	}
-	work, err := os.MkdirTemp("", "landlock-vmtest-tests-")
+	p.work, err = os.MkdirTemp("", "landlock-vmtest-tests-")
 	if err != nil {
-		return "", &StageError{Stage: "initramfs", Code: Infra, Err: err}
+		p.err = &StageError{Stage: "initramfs", Code: Infra, Err: err}
+		return p
 	}
-	defer os.RemoveAll(work)
 	var args []string
 	if o.Run != "" {
 		args = append(args, "-test.run="+o.Run)
 	}
-	timeout := scaled(o.Timeout, defaultTimeout, r.acc)
-	m, files, err := initramfs.Tests(o.Repo, work, pkgs, guest.Manifest{
-		Timeout: guest.Duration(timeout),
-		Args:    args,
-		Env:     map[string]string{guest.ReleaseEnv: release},
-	})
+	p.manifest, p.files, err = initramfs.Tests(o.Repo, p.work, pkgs, guest.Manifest{Args: args})
 	if err != nil {
-		return "", &StageError{Stage: "initramfs", Code: TestsFailed, Err: err}
+		p.err = &StageError{Stage: "initramfs", Code: TestsFailed, Err: err}
 	}
-	layer := filepath.Join(work, "tests.cpio")
-	if err := initramfs.WriteTests(layer, m, files); err != nil {
+	return p
+}
+
+// initramfs finishes the initramfs: the manifest (whose timeout depends on
+// the accelerator, and whose environment names the kernel) and the test
+// layer, appended to the base image.
+func (r *Run) initramfs(p prepared, initrd, release string) (string, error) {
+	if p.err != nil {
+		return "", p.err
+	}
+	m := p.manifest
+	m.Timeout = guest.Duration(scaled(r.opts.Timeout, defaultTimeout, r.acc))
+	m.Env = map[string]string{guest.ReleaseEnv: release}
+	layer := filepath.Join(p.work, "tests.cpio")
+	if err := initramfs.WriteTests(layer, m, p.files); err != nil {
 		return "", &StageError{Stage: "initramfs", Code: Infra, Err: err}
 	}
-	if err := initramfs.Concat(initrd, base, layer); err != nil {
+	if err := initramfs.Concat(initrd, p.base, layer); err != nil {
 		return "", &StageError{Stage: "initramfs", Code: Infra, Err: err}
 	}
 	how := "base cached"
-	if built {
+	if p.built {
 		how = "base built"
 	}
-	r.binaries = len(pkgs)
-	return fmt.Sprintf("%s, %d test package(s)", how, len(pkgs)), nil
+	r.binaries = len(m.Binaries)
+	return fmt.Sprintf("%s, %d test package(s); prepared alongside the kernel in %.1fs", how, len(m.Binaries), p.took.Seconds()), nil
 }
 
 func copyFile(from, to string) error {
@@ -374,7 +430,7 @@ func (r *Run) accel(ctx context.Context, kernel *build.Result) (vmtest.Accel, st
 	p := vmtest.Probe{
 		QEMU:      "qemu-system-x86_64",
 		Kernel:    kernel.Image,
-		Timeout:   8 * time.Second,
+		Timeout:   4 * time.Second,
 		CacheFile: r.cache.Path("probe", cache.Key(kernel.Key, string(qv), string(bootID))),
 	}
 	return p.Run(ctx)
