@@ -1,0 +1,196 @@
+package pipeline
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/results"
+)
+
+// The end-to-end tests run the real harness: a real kernel (built by
+// `make vmtest` just before, so cached), a real QEMU, real guest tests.
+// `make e2e` runs them; they need LANDLOCK_VMTEST_E2E=1.
+
+type e2eRun struct {
+	code   int
+	output string
+	out    string
+	last   string
+}
+
+func repoDir(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs("../..")
+	require.NoError(t, err)
+	return dir
+}
+
+// harness builds the CLI once per test binary run.
+func harness(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("LANDLOCK_VMTEST_E2E") != "1" {
+		t.Skip("end-to-end test: boots real kernels; run with make e2e (LANDLOCK_VMTEST_E2E=1)")
+	}
+	bin := filepath.Join(os.TempDir(), "landlock-vmtest-e2e")
+	cmd := exec.Command("go", "build", "-o", bin, "./vmtest/cmd/landlock-vmtest")
+	cmd.Dir = repoDir(t)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return bin
+}
+
+func runHarness(t *testing.T, env ...string) e2eRun {
+	t.Helper()
+	bin := harness(t)
+	out := t.TempDir()
+	cmd := exec.Command(bin, "run")
+	cmd.Dir = repoDir(t)
+	cmd.Env = append(os.Environ(), "OUT="+out)
+	cmd.Env = append(cmd.Env, env...)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err := cmd.Run()
+	r := e2eRun{output: buf.String(), out: out}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	lines := strings.Split(strings.TrimRight(r.output, "\n"), "\n")
+	r.last = lines[len(lines)-1]
+	t.Logf("exit %d, last line %q", r.code, r.last)
+	if t.Failed() || testing.Verbose() {
+		t.Logf("output:\n%s", r.output)
+	}
+	return r
+}
+
+func (r e2eRun) check(t *testing.T, code Code, closing string, contains ...string) {
+	t.Helper()
+	if !assert.Equal(t, int(code), r.code, "exit code (%s); output:\n%s", code, r.output) {
+		return
+	}
+	assert.Equal(t, closing, r.last, "the closing line is the last line")
+	for _, c := range contains {
+		assert.Contains(t, r.output, c)
+	}
+}
+
+func guestPkg(name string) string {
+	return "TESTS=./vmtest/pipeline/testdata/guest/" + name
+}
+
+func TestE2EPassingRunWritesEverything(t *testing.T) {
+	r := runHarness(t, guestPkg("passing"))
+	r.check(t, OK, "1 passed, 0 failed, 0 skipped", "==> build", "<== boot: ok", "result: ok (exit 0)")
+	for _, f := range []string{"results.json", "junit.xml", "console.log", "config", "repro.sh", "bzImage", "initramfs.cpio"} {
+		_, err := os.Stat(filepath.Join(r.out, f))
+		assert.NoError(t, err, f)
+	}
+	var doc results.Document
+	b, err := os.ReadFile(filepath.Join(r.out, "results.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &doc))
+	assert.True(t, strings.HasPrefix(doc.Metadata.KernelRelease, "6.12"), doc.Metadata.KernelRelease)
+	assert.NotEmpty(t, doc.Metadata.ConfigHash)
+	assert.Contains(t, []string{"kvm", "tcg"}, doc.Metadata.Accelerator)
+	var stages []string
+	for _, s := range doc.Metadata.Stages {
+		stages = append(stages, s.Name)
+	}
+	assert.Equal(t, []string{"tools", "source", "patch", "config", "build", "accel", "initramfs", "boot", "tests"}, stages)
+	assert.Greater(t, doc.Metadata.FirstTestSeconds, 0.0)
+	assert.NotEmpty(t, doc.Events)
+
+	var ju results.JUnitTestSuites
+	b, err = os.ReadFile(filepath.Join(r.out, "junit.xml"))
+	require.NoError(t, err)
+	require.NoError(t, xml.Unmarshal(b, &ju))
+
+	repro, err := os.ReadFile(filepath.Join(r.out, "repro.sh"))
+	require.NoError(t, err)
+	assert.Contains(t, string(repro), filepath.Join(r.out, "bzImage"))
+	console, err := os.ReadFile(filepath.Join(r.out, "console.log"))
+	require.NoError(t, err)
+	assert.Contains(t, string(console), "Linux version 6.12")
+}
+
+func TestE2EBrokenPatch(t *testing.T) {
+	r := runHarness(t, "SERIES=kernel/series/testdata/broken/series")
+	r.check(t, PatchFailed, "0 passed, 0 failed, 0 skipped",
+		"patch 2 (0002-landlock-fixture-context-does-not-match.patch) does not apply",
+		"first failing hunk is #1 in security/landlock/setup.c",
+		"+\tpr_info(\"Up and running (fixture).\\n\");")
+}
+
+func TestE2EMissingConfigSymbol(t *testing.T) {
+	frag := filepath.Join(t.TempDir(), "missing.config")
+	require.NoError(t, os.WriteFile(frag, []byte("CONFIG_E1000=y\nCONFIG_LANDLOCK_VMTEST_NO_SUCH_SYMBOL=y\n"), 0o644))
+	r := runHarness(t, "CONFIG="+frag)
+	r.check(t, ConfigFailed, "0 passed, 0 failed, 0 skipped",
+		"missing: CONFIG_E1000: requested y ("+frag+":1), got n (unsatisfied dependency? depends on PCI",
+		"missing: CONFIG_LANDLOCK_VMTEST_NO_SUCH_SYMBOL: requested y",
+		"not defined in any Kconfig file")
+}
+
+func TestE2EConfigConflict(t *testing.T) {
+	frag := filepath.Join(t.TempDir(), "conflict.config")
+	require.NoError(t, os.WriteFile(frag, []byte("# CONFIG_BPF_SYSCALL is not set\n"), 0o644))
+	r := runHarness(t, "CONFIG="+frag)
+	r.check(t, ConfigFailed, "0 passed, 0 failed, 0 skipped", "CONFIG_BPF_SYSCALL is set two ways")
+}
+
+func TestE2EBuildFailure(t *testing.T) {
+	r := runHarness(t, "SERIES=kernel/series/testdata/buildbreak/series")
+	r.check(t, BuildFailed, "0 passed, 0 failed, 0 skipped",
+		"kernel build failed",
+		`#error "landlock-vmtest fixture: this patch breaks the build on purpose"`)
+	_, err := os.Stat(filepath.Join(r.out, "build.log"))
+	assert.NoError(t, err, "the build log is kept in OUT")
+}
+
+func TestE2EFailingTest(t *testing.T) {
+	r := runHarness(t, guestPkg("failing"))
+	r.check(t, TestsFailed, "1 passed, 1 failed, 0 skipped",
+		"--- FAIL: github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline/testdata/guest/failing TestFails",
+		"this fixture test fails on purpose")
+}
+
+func TestE2ECrashingBinary(t *testing.T) {
+	r := runHarness(t, guestPkg("crashing"))
+	r.check(t, TestCrashed, "1 passed, 1 failed, 0 skipped",
+		"test did not finish: binary killed by signal killed")
+}
+
+func TestE2EKernelPanic(t *testing.T) {
+	r := runHarness(t, guestPkg("panic"))
+	r.check(t, KernelCrashed, "0 passed, 1 failed, 0 skipped",
+		"kernel panic",
+		"Kernel panic - not syncing: dumptest",
+		"testdata/guest/panic")
+}
+
+func TestE2EKernelWarningFailsPassingTests(t *testing.T) {
+	r := runHarness(t, guestPkg("warning"))
+	r.check(t, KernelCrashed, "3 passed, 0 failed, 0 skipped",
+		"kernel splat: warning during github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline/testdata/guest/warning",
+		"lkdtm_WARNING")
+}
+
+func TestE2EHungGuest(t *testing.T) {
+	r := runHarness(t, guestPkg("softlockup"), "VM_TIMEOUT=50s", "SILENCE_TIMEOUT=40s")
+	r.check(t, KernelCrashed, "0 passed, 1 failed, 0 skipped",
+		"guest hung: the VM ran past its 50s limit",
+		"soft lockup - CPU#0 stuck")
+}

@@ -1,0 +1,172 @@
+package vmtest
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
+)
+
+func TestCmdlineAssembly(t *testing.T) {
+	c := Config{
+		QEMU:      "qemu-system-x86_64",
+		Kernel:    "/k/bzImage",
+		Initramfs: "/k/initrd",
+		Accel:     TCG,
+		MemoryMB:  256,
+		Append:    []string{"landlock_vmtest.shell"},
+	}
+	args, err := c.Cmdline("/tmp/results")
+	require.NoError(t, err)
+	line := strings.Join(args, " ")
+	assert.Equal(t, "qemu-system-x86_64", args[0])
+	for _, want := range []string{
+		"-accel tcg -cpu max",
+		"-m 256 -smp 1 -nodefaults",
+		"-serial mon:stdio",
+		"-no-reboot",
+		"-chardev file,id=results,path=/tmp/results -serial chardev:results",
+		"-kernel /k/bzImage",
+		"-initrd /k/initrd",
+	} {
+		assert.Contains(t, line, want)
+	}
+	// The console must be the first serial port and the results the
+	// second: the guest runner writes to ttyS1.
+	assert.Less(t, strings.Index(line, "mon:stdio"), strings.Index(line, "chardev:results"))
+
+	var appendArg string
+	for i, a := range args {
+		if a == "-append" {
+			appendArg = args[i+1]
+		}
+	}
+	assert.Equal(t, []string{"console=ttyS0", "panic=-1", "reboot=t", "landlock_vmtest.shell"}, strings.Fields(appendArg))
+
+	c.Accel = KVM
+	c.Append = nil
+	args, err = c.Cmdline("")
+	require.NoError(t, err)
+	line = strings.Join(args, " ")
+	assert.Contains(t, line, "-accel kvm -cpu host")
+	assert.NotContains(t, line, "chardev")
+	for i, a := range args {
+		if a == "-append" {
+			assert.Equal(t, "console=ttyS0 panic=-1 reboot=t", args[i+1], "no trailing empty argument")
+		}
+	}
+
+	c.Accel = "hvf"
+	_, err = c.Cmdline("")
+	assert.ErrorContains(t, err, `unknown accelerator "hvf"`)
+}
+
+func TestSlowdown(t *testing.T) {
+	assert.Equal(t, 1, KVM.Slowdown())
+	assert.Greater(t, TCG.Slowdown(), 1)
+}
+
+// fakeQEMU writes a script that stands in for QEMU in the probe.
+func fakeQEMU(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "qemu")
+	require.NoError(t, os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755))
+	return p
+}
+
+func TestProbe(t *testing.T) {
+	cases := []struct {
+		name    string
+		script  string
+		want    Accel
+		whyPart string
+	}{
+		{"kvm boots", `echo "Linux version 6.12"; echo "Kernel panic - not syncing: VFS: Unable to mount root fs"`, KVM, "booted the kernel"},
+		// What this machine does: /dev/kvm opens, the guest never
+		// prints anything.
+		{"kvm hangs", `echo "SeaBIOS"; exec sleep 30`, TCG, "did not boot under KVM within"},
+		{"kvm refused", `echo "Could not access KVM kernel module: Permission denied" >&2; exit 1`, TCG, "Could not access KVM kernel module"},
+		{"kernel dies early", `echo "Linux version 6.12"; exit 0`, TCG, "KVM probe failed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := Probe{QEMU: fakeQEMU(t, tc.script), Kernel: "/nonexistent", Timeout: 2 * time.Second}
+			got, why := p.Run(context.Background())
+			assert.Equal(t, tc.want, got)
+			assert.Contains(t, why, tc.whyPart)
+		})
+	}
+}
+
+func TestProbeCache(t *testing.T) {
+	cacheFile := filepath.Join(t.TempDir(), "probe", "key")
+	marker := filepath.Join(t.TempDir(), "ran")
+	p := Probe{
+		QEMU:      fakeQEMU(t, `touch `+marker+`; echo "Kernel panic - not syncing"`),
+		Kernel:    "/nonexistent",
+		Timeout:   2 * time.Second,
+		CacheFile: cacheFile,
+	}
+	got, _ := p.Run(context.Background())
+	require.Equal(t, KVM, got)
+	require.NoError(t, os.Remove(marker))
+
+	got, why := p.Run(context.Background())
+	assert.Equal(t, KVM, got)
+	assert.Contains(t, why, "cached")
+	_, err := os.Stat(marker)
+	assert.True(t, os.IsNotExist(err), "a cached verdict does not run QEMU again")
+}
+
+func TestReadEvents(t *testing.T) {
+	stream := strings.Join([]string{
+		"noise before the runner starts",
+		`{"hugelgupf_vmtest_guest_action":"guestevent","Actual":{"Kind":"hello","Info":{"release":"6.12.117"}}}` + "\r",
+		`{"hugelgupf_vmtest_guest_action":"guestevent","Actual":{"Kind":"test","Binary":"p","Test":{"Action":"run","Package":"p","Test":"TestA"}}}`,
+		`{not json`,
+		`{"hugelgupf_vmtest_guest_action":"done","Actual":{"Kind":""}}`,
+	}, "\n") + "\n"
+	var (
+		got  []event.Event
+		done bool
+	)
+	err := readEvents(strings.NewReader(stream), func(ev event.Event) { got = append(got, ev) }, func() { done = true })
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	assert.Equal(t, event.KindHello, got[0].Kind)
+	assert.Equal(t, "6.12.117", got[0].Info["release"])
+	assert.Equal(t, "TestA", got[1].Test.Test)
+	assert.True(t, done)
+
+	// Without the done marker the stream ends but done stays false: the
+	// caller tells a dead guest from a finished one by it.
+	done = false
+	err = readEvents(strings.NewReader(strings.SplitAfterN(stream, "\n", 3)[0]), func(event.Event) {}, func() { done = true })
+	require.NoError(t, err)
+	assert.False(t, done)
+
+	err = readEvents(strings.NewReader(`{"hugelgupf_vmtest_guest_action":"guestevent","Actual":{"Kind":7}}`+"\n"), func(event.Event) {}, func() {})
+	assert.ErrorContains(t, err, "malformed result event")
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+func TestReadEventsEIOIsEnd(t *testing.T) {
+	// Reading the pty master after QEMU closed the slave gives EIO: that
+	// is the end of the stream, not an error.
+	eio := &os.PathError{Op: "read", Path: "/dev/ptmx", Err: syscall.EIO}
+	assert.NoError(t, readEvents(errReader{eio}, func(event.Event) {}, func() {}))
+	other := &os.PathError{Op: "read", Path: "/dev/ptmx", Err: errors.New("something else")}
+	assert.Error(t, readEvents(errReader{other}, func(event.Event) {}, func() {}))
+}
