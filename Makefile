@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin/landlock-vmtest
 export GOTOOLCHAIN ?= local
 
-.PHONY: vmtest shell test unit e2e bench build vet clean
+.PHONY: vmtest shell test tools unit e2e bench build vet clean
 
 build:
 	$(GO) build -o $(BIN) ./vmtest/cmd/landlock-vmtest
@@ -22,7 +22,11 @@ shell: build
 
 # Host unit tests, then the full make vmtest, then the end-to-end tests
 # of the harness's failure modes (which reuse the kernel just built).
-test: vet unit vmtest e2e
+test: tools vet unit vmtest e2e
+
+# Install the host tools (apt-get, as root) before anything needs them.
+tools: build
+	./$(BIN) tools
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -33,7 +37,9 @@ unit:
 	$(GO) test -count=1 ./...
 
 e2e: build
-	LANDLOCK_VMTEST_E2E=1 $(GO) test -count=1 -timeout 60m -v -run 'E2E' ./vmtest/pipeline/ 2>&1 | tee out/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|    e2e_test)' ; exit $${PIPESTATUS[0]}
+	@mkdir -p out
+	LANDLOCK_VMTEST_E2E=1 $(GO) test -count=1 -timeout 60m -v -run 'E2E' ./vmtest/pipeline/ > out/e2e.log 2>&1; rc=$$?; \
+	  grep -E '^(=== RUN|--- |PASS|FAIL|ok )|e2e_test.go' out/e2e.log; exit $$rc
 
 bench: build
 	./scripts/bench.sh

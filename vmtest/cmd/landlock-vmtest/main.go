@@ -6,6 +6,7 @@
 //
 //	landlock-vmtest [run]        build, boot, test, report
 //	landlock-vmtest shell        the same kernel and initramfs, with a shell
+//	landlock-vmtest tools        install the host tools a run needs
 //	landlock-vmtest parse FILE   re-read a saved console log for splats
 package main
 
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/hosttools"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
 )
 
@@ -74,8 +76,10 @@ func run(args []string) pipeline.Code {
 	case "run", "shell":
 	case "parse":
 		return parse(args)
+	case "tools":
+		return tools()
 	default:
-		fmt.Fprintf(os.Stderr, "unknown command %q (run, shell, parse)\n", cmd)
+		fmt.Fprintf(os.Stderr, "unknown command %q (run, shell, tools, parse)\n", cmd)
 		return pipeline.Usage
 	}
 
@@ -176,6 +180,19 @@ func parse(args []string) pipeline.Code {
 	fmt.Printf("%d splat(s), %d failing\n", len(splats), failed)
 	if failed > 0 {
 		return pipeline.KernelCrashed
+	}
+	return pipeline.OK
+}
+
+// tools installs what a run needs (the tools stage on its own).
+func tools() pipeline.Code {
+	pkgs, err := hosttools.Real().Ensure(hosttools.Needs(os.Getenv("KERNEL_SRC") == ""), os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return pipeline.Infra
+	}
+	if len(pkgs) > 0 {
+		fmt.Printf("installed %s\n", strings.Join(pkgs, " "))
 	}
 	return pipeline.OK
 }

@@ -1,0 +1,185 @@
+package guest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// The runner tests run real test binaries: a throwaway module with a few
+// packages is written to a temporary directory and compiled once per test
+// process with `go test -c`.
+
+const fixtureModule = "example.com/guestfixture"
+
+var fixtureSources = map[string]string{
+	"go.mod": "module " + fixtureModule + "\n\ngo 1.26\n",
+
+	// mixed has one passing, one failing and one skipped test.
+	"mixed/mixed_test.go": `package mixed
+
+import "testing"
+
+func TestPass(t *testing.T) { t.Log("passing") }
+
+func TestFail(t *testing.T) { t.Error("failing on purpose") }
+
+func TestSkip(t *testing.T) { t.Skip("skipping on purpose") }
+`,
+
+	// env checks what the runner passes to a binary: the manifest's
+	// environment, the guest marker, and the working directory (where
+	// testdata/ is). TestOther fails, so -test.run must keep it out.
+	"env/env_test.go": `package env
+
+import (
+	"os"
+	"testing"
+)
+
+func TestEnv(t *testing.T) {
+	if got := os.Getenv("FIXTURE_VALUE"); got != "from-manifest" {
+		t.Errorf("FIXTURE_VALUE = %q", got)
+	}
+	if got := os.Getenv("LANDLOCK_VMTEST_GUEST"); got != "1" {
+		t.Errorf("LANDLOCK_VMTEST_GUEST = %q", got)
+	}
+	b, err := os.ReadFile("testdata/marker.txt")
+	if err != nil {
+		t.Fatalf("testdata not found from the working directory: %v", err)
+	}
+	if string(b) != "marker\n" {
+		t.Errorf("marker = %q", b)
+	}
+}
+
+func TestOther(t *testing.T) { t.Fatal("-test.run should have excluded TestOther") }
+`,
+	"env/testdata/marker.txt": "marker\n",
+
+	// sleepy runs past any short timeout.
+	"sleepy/sleepy_test.go": `package sleepy
+
+import (
+	"testing"
+	"time"
+)
+
+func TestSleep(t *testing.T) { time.Sleep(time.Hour) }
+`,
+
+	// crash kills itself with SIGKILL in the middle of a test.
+	"crash/crash_test.go": `package crash
+
+import (
+	"os"
+	"syscall"
+	"testing"
+)
+
+func TestKill(t *testing.T) {
+	t.Log("about to die")
+	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	select {}
+}
+`,
+}
+
+type fixtureSet struct {
+	// src is the module's directory.
+	src string
+	// bin holds <pkg>.test for every package.
+	bin string
+	// test2json is the path of a test2json program.
+	test2json string
+}
+
+var (
+	fixtureOnce sync.Once
+	fixtureVal  *fixtureSet
+	fixtureErr  error
+	fixtureRoot string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fixtureRoot != "" {
+		_ = os.RemoveAll(fixtureRoot)
+	}
+	os.Exit(code)
+}
+
+// fixtureEnv is the environment for building the throwaway module: it
+// must not see a go.work, needs no network and uses this toolchain.
+func fixtureEnv() []string {
+	return append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local", "CGO_ENABLED=0")
+}
+
+func buildFixture() (*fixtureSet, error) {
+	root, err := os.MkdirTemp("", "guest-fixture-")
+	if err != nil {
+		return nil, err
+	}
+	fixtureRoot = root
+	fs := &fixtureSet{src: filepath.Join(root, "src"), bin: filepath.Join(root, "bin")}
+	for name, content := range fixtureSources {
+		p := filepath.Join(fs.src, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(fs.bin, 0o755); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("go", "test", "-c", "-o", fs.bin+string(filepath.Separator), "./...")
+	cmd.Dir = fs.src
+	cmd.Env = fixtureEnv()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go test -c: %w\n%s", err, out)
+	}
+
+	out, err := exec.Command("go", "env", "GOTOOLDIR").Output()
+	if err != nil {
+		return nil, fmt.Errorf("go env GOTOOLDIR: %w", err)
+	}
+	fs.test2json = filepath.Join(strings.TrimSpace(string(out)), "test2json")
+	if _, err := os.Stat(fs.test2json); err != nil {
+		fs.test2json = filepath.Join(root, "test2json")
+		cmd := exec.Command("go", "build", "-o", fs.test2json, "cmd/test2json")
+		cmd.Env = fixtureEnv()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("go build cmd/test2json: %w\n%s", err, out)
+		}
+	}
+	return fs, nil
+}
+
+// fixture returns the compiled fixture, building it on first use.
+func fixture(t *testing.T) *fixtureSet {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("compiles test binaries")
+	}
+	fixtureOnce.Do(func() { fixtureVal, fixtureErr = buildFixture() })
+	if fixtureErr != nil {
+		t.Fatalf("building the fixture: %v", fixtureErr)
+	}
+	return fixtureVal
+}
+
+// binary describes the fixture package pkg ("mixed") for a manifest; it
+// runs in the package's source directory.
+func (f *fixtureSet) binary(pkg string) Binary {
+	return Binary{
+		Package: fixtureModule + "/" + pkg,
+		Path:    filepath.Join(f.bin, pkg+".test"),
+		Dir:     filepath.Join(f.src, pkg),
+	}
+}
