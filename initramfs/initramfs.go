@@ -163,8 +163,47 @@ type Package struct {
 }
 
 // ListTestPackages resolves patterns (import paths, directories, "./tests/...")
-// with `go list`, run in dir, and keeps the packages that have tests.
+// with `go list`, run in dir, and keeps the packages that have tests. A
+// directory outside dir's module (another module on disk) is listed from
+// inside that directory, so test packages of other projects work too.
 func ListTestPackages(dir string, patterns []string) ([]Package, error) {
+	byDir := map[string][]string{}
+	var dirs []string
+	for _, pat := range patterns {
+		wd, rel := dir, pat
+		if filepath.IsAbs(pat) || strings.HasPrefix(pat, ".") {
+			abs := pat
+			if !filepath.IsAbs(abs) {
+				abs = filepath.Join(dir, pat)
+			}
+			base, dots := strings.CutSuffix(abs, "/...")
+			if r, err := filepath.Rel(dir, base); err != nil || strings.HasPrefix(r, "..") {
+				wd, rel = base, "."
+				if dots {
+					rel = "./..."
+				}
+			}
+		}
+		if _, ok := byDir[wd]; !ok {
+			dirs = append(dirs, wd)
+		}
+		byDir[wd] = append(byDir[wd], rel)
+	}
+	var pkgs []Package
+	for _, wd := range dirs {
+		found, err := listIn(wd, byDir[wd])
+		if err != nil {
+			return nil, err
+		}
+		pkgs = append(pkgs, found...)
+	}
+	if len(pkgs) == 0 {
+		return nil, fmt.Errorf("no package with tests matches %s", strings.Join(patterns, " "))
+	}
+	return pkgs, nil
+}
+
+func listIn(dir string, patterns []string) ([]Package, error) {
 	args := append([]string{"list", "-e", "-json=ImportPath,Dir,TestGoFiles,XTestGoFiles,Error"}, patterns...)
 	cmd := exec.Command("go", args...)
 	cmd.Dir = dir
@@ -173,7 +212,7 @@ func ListTestPackages(dir string, patterns []string) ([]Package, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("go list %s: %w\n%s", strings.Join(patterns, " "), err, stderr.String())
+		return nil, fmt.Errorf("go list %s (in %s): %w\n%s", strings.Join(patterns, " "), dir, err, stderr.String())
 	}
 	dec := json.NewDecoder(bytes.NewReader(out))
 	var pkgs []Package
@@ -196,15 +235,13 @@ func ListTestPackages(dir string, patterns []string) ([]Package, error) {
 		}
 		pkgs = append(pkgs, Package{ImportPath: p.ImportPath, Dir: p.Dir})
 	}
-	if len(pkgs) == 0 {
-		return nil, fmt.Errorf("no package with tests matches %s", strings.Join(patterns, " "))
-	}
 	return pkgs, nil
 }
 
 // Tests compiles the packages' test binaries (static, amd64) into work and
 // returns the manifest for the guest, with paths as the guest sees them,
-// and the host files to pack under /tests.
+// and the host files to pack under /tests. Each package is built in its
+// own directory; dir is unused and kept for callers.
 func Tests(dir, work string, pkgs []Package, m guest.Manifest) (*guest.Manifest, map[string]string, error) {
 	bin := filepath.Join(work, "bin")
 	if err := os.MkdirAll(bin, 0o755); err != nil {
@@ -215,8 +252,10 @@ func Tests(dir, work string, pkgs []Package, m guest.Manifest) (*guest.Manifest,
 	for i, p := range pkgs {
 		name := fmt.Sprintf("%02d-%s.test", i, path.Base(p.ImportPath))
 		out := filepath.Join(bin, name)
-		cmd := exec.Command("go", "test", "-c", "-o", out, "-trimpath", "-ldflags=-s -w", p.ImportPath)
-		cmd.Dir = dir
+		// Built from the package's own directory, so that a package of
+		// another module builds in that module.
+		cmd := exec.Command("go", "test", "-c", "-o", out, "-trimpath", "-ldflags=-s -w", ".")
+		cmd.Dir = p.Dir
 		cmd.Env = goEnv()
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return nil, nil, fmt.Errorf("go test -c %s: %w\n%s", p.ImportPath, err, b)

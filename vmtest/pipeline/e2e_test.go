@@ -189,8 +189,45 @@ func TestE2EKernelWarningFailsPassingTests(t *testing.T) {
 }
 
 func TestE2EHungGuest(t *testing.T) {
+	// The CPU is locked up in the kernel: the console goes silent until
+	// the soft-lockup detector speaks (after 20 s or more), and the
+	// silence watchdog ends the VM first.
+	r := runHarness(t, guestPkg("softlockup"), "SILENCE_TIMEOUT=12s")
+	r.check(t, KernelCrashed, "0 passed, 1 failed, 0 skipped",
+		"guest hung: the guest printed nothing for 12s")
+}
+
+func TestE2EVMTimeLimit(t *testing.T) {
+	// With the lockup reported every ~26 s the console is never silent
+	// for 40 s; the VM limit ends it, and the report quotes the lockup.
 	r := runHarness(t, guestPkg("softlockup"), "VM_TIMEOUT=50s", "SILENCE_TIMEOUT=40s")
 	r.check(t, KernelCrashed, "0 passed, 1 failed, 0 skipped",
 		"guest hung: the VM ran past its 50s limit",
 		"soft lockup - CPU#0 stuck")
+}
+
+func TestE2ETestsFromAnotherModule(t *testing.T) {
+	ext := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(ext, "go.mod"), []byte("module example.com/external\n\ngo 1.22\n"), 0o644))
+	require.NoError(t, os.MkdirAll(filepath.Join(ext, "testdata"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(ext, "testdata", "greeting"), []byte("hello from testdata\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(ext, "ext_test.go"), []byte(`package external
+
+import (
+	"os"
+	"testing"
+)
+
+func TestInGuestWithTestdata(t *testing.T) {
+	if os.Getenv("LANDLOCK_VMTEST_GUEST") != "1" {
+		t.Fatal("not in the guest")
+	}
+	b, err := os.ReadFile("testdata/greeting")
+	if err != nil || string(b) != "hello from testdata\n" {
+		t.Fatalf("testdata: %q, %v", b, err)
+	}
+}
+`), 0o644))
+	r := runHarness(t, "TESTS="+ext)
+	r.check(t, OK, "1 passed, 0 failed, 0 skipped", "example.com/external")
 }

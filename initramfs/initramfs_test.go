@@ -1,0 +1,266 @@
+package initramfs
+
+import (
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/u-root/mkuimage/cpio"
+
+	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/cache"
+)
+
+const packModule = "example.com/packfixture"
+
+// packFixture writes a throwaway module: withtests (internal tests and a
+// testdata tree), xonly (only an external test package) and notests.
+// It sets the environment so that the go command builds it on its own.
+func packFixture(t *testing.T) string {
+	t.Helper()
+	t.Setenv("GOWORK", "off")
+	t.Setenv("GOFLAGS", "-mod=mod")
+	t.Setenv("GOTOOLCHAIN", "local")
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"go.mod": "module " + packModule + "\n\ngo 1.26\n",
+		"withtests/w.go": `package withtests
+
+func Answer() int { return 42 }
+`,
+		"withtests/w_test.go": `package withtests
+
+import "testing"
+
+func TestAnswer(t *testing.T) {
+	if Answer() != 42 {
+		t.Fatal("wrong answer")
+	}
+}
+`,
+		"withtests/testdata/input.txt":       "input\n",
+		"withtests/testdata/nested/deep.txt": "deep\n",
+		"xonly/x_test.go": `package xonly_test
+
+import "testing"
+
+func TestExternal(t *testing.T) {}
+`,
+		"notests/n.go": "package notests\n\nconst N = 1\n",
+	} {
+		writeFile(t, filepath.Join(dir, name), content, 0o644)
+	}
+	return dir
+}
+
+func TestListTestPackages(t *testing.T) {
+	dir := packFixture(t)
+	pkgs, err := ListTestPackages(dir, []string{"./..."})
+	require.NoError(t, err)
+	assert.Equal(t, []Package{
+		{ImportPath: packModule + "/withtests", Dir: filepath.Join(dir, "withtests")},
+		{ImportPath: packModule + "/xonly", Dir: filepath.Join(dir, "xonly")},
+	}, pkgs)
+
+	pkgs, err = ListTestPackages(dir, []string{packModule + "/xonly", "./notests"})
+	require.NoError(t, err)
+	assert.Equal(t, []Package{{ImportPath: packModule + "/xonly", Dir: filepath.Join(dir, "xonly")}}, pkgs)
+
+	_, err = ListTestPackages(dir, []string{"./notests"})
+	assert.ErrorContains(t, err, "no package with tests matches ./notests")
+
+	_, err = ListTestPackages(dir, []string{"./withtests", "./missing"})
+	assert.ErrorContains(t, err, "test package ./missing")
+	assert.ErrorContains(t, err, "directory not found")
+
+	_, err = ListTestPackages(filepath.Join(dir, "no-such-dir"), []string{"./..."})
+	assert.ErrorContains(t, err, "go list ./...")
+}
+
+func TestTests(t *testing.T) {
+	dir := packFixture(t)
+	pkgs, err := ListTestPackages(dir, []string{"./..."})
+	require.NoError(t, err)
+	work := t.TempDir()
+	in := guest.Manifest{
+		Binaries: []guest.Binary{{Package: "stale", Path: "/stale", Dir: "/"}},
+		Timeout:  guest.Duration(7 * time.Minute),
+		Args:     []string{"-test.run=^TestAnswer$"},
+		Env:      map[string]string{"K": "V"},
+	}
+	m, files, err := Tests(dir, work, pkgs, in)
+	require.NoError(t, err)
+
+	assert.Equal(t, []guest.Binary{
+		{Package: packModule + "/withtests", Path: "/tests/00/00-withtests.test", Dir: "/tests/00"},
+		{Package: packModule + "/xonly", Path: "/tests/01/01-xonly.test", Dir: "/tests/01"},
+	}, m.Binaries, "the given binaries are replaced")
+	assert.Equal(t, in.Timeout, m.Timeout)
+	assert.Equal(t, in.Args, m.Args)
+	assert.Equal(t, in.Env, m.Env)
+	assert.Len(t, in.Binaries, 1, "the caller's manifest is not changed")
+
+	assert.Equal(t, map[string]string{
+		"tests/00/00-withtests.test":        filepath.Join(work, "bin", "00-withtests.test"),
+		"tests/00/testdata/input.txt":       filepath.Join(dir, "withtests", "testdata", "input.txt"),
+		"tests/00/testdata/nested/deep.txt": filepath.Join(dir, "withtests", "testdata", "nested", "deep.txt"),
+		"tests/01/01-xonly.test":            filepath.Join(work, "bin", "01-xonly.test"),
+	}, files)
+	for _, b := range m.Binaries {
+		assert.Equal(t, b.Dir, path.Dir(b.Path), "a binary runs next to its testdata")
+		assert.Contains(t, files, strings.TrimPrefix(b.Path, "/"))
+	}
+
+	// The binaries are static linux/amd64 test binaries.
+	for _, name := range []string{"00-withtests.test", "01-xonly.test"} {
+		p := filepath.Join(work, "bin", name)
+		ef, err := elf.Open(p)
+		require.NoError(t, err, name)
+		assert.Equal(t, elf.EM_X86_64, ef.Machine, name)
+		for _, prog := range ef.Progs {
+			assert.NotEqual(t, elf.PT_INTERP, prog.Type, "%s is dynamically linked", name)
+		}
+		ef.Close()
+	}
+	out, err := exec.Command(filepath.Join(work, "bin", "00-withtests.test"), "-test.list", ".").Output()
+	require.NoError(t, err)
+	assert.Equal(t, "TestAnswer\n", string(out))
+
+	// The test layer made from them has what the manifest names.
+	archive := filepath.Join(t.TempDir(), "tests.cpio")
+	require.NoError(t, WriteTests(archive, m, files))
+	recs, content := readArchive(t, archive)
+	checkDirsFirst(t, recs)
+	for _, b := range m.Binaries {
+		r, ok := byName(recs)[strings.TrimPrefix(b.Path, "/")]
+		if assert.True(t, ok, b.Path) {
+			assert.NotZero(t, r.Mode&0o111, "%s is executable", b.Path)
+		}
+	}
+	assert.Equal(t, "deep\n", string(content["tests/00/testdata/nested/deep.txt"]))
+}
+
+func TestTestsCompileError(t *testing.T) {
+	dir := packFixture(t)
+	writeFile(t, filepath.Join(dir, "withtests", "broken_test.go"), "package withtests\n\nfunc broken() { undefined() }\n", 0o644)
+	_, _, err := Tests(dir, t.TempDir(), []Package{{ImportPath: packModule + "/withtests", Dir: filepath.Join(dir, "withtests")}},
+		guest.Manifest{Timeout: guest.Duration(time.Minute)})
+	assert.ErrorContains(t, err, "go test -c "+packModule+"/withtests")
+	assert.ErrorContains(t, err, "undefined")
+}
+
+// fakeRepo copies what baseKey reads into a temporary directory.
+func fakeRepo(t *testing.T) string {
+	t.Helper()
+	repo := t.TempDir()
+	for _, f := range []string{"go.mod", "go.sum"} {
+		writeFile(t, filepath.Join(repo, f), "content of "+f+"\n", 0o644)
+	}
+	for _, d := range baseInputs {
+		writeFile(t, filepath.Join(repo, d, "a.go"), "package x // "+d+"\n", 0o644)
+	}
+	return repo
+}
+
+func TestBaseKey(t *testing.T) {
+	repo := fakeRepo(t)
+	k1, err := baseKey(repo, baseCommands)
+	require.NoError(t, err)
+	assert.Len(t, k1, 24)
+	k2, err := baseKey(repo, baseCommands)
+	require.NoError(t, err)
+	assert.Equal(t, k1, k2, "stable")
+
+	withShell, err := baseKey(repo, append(append([]string{}, baseCommands...), shellCommands...))
+	require.NoError(t, err)
+	assert.NotEqual(t, k1, withShell, "the commands are part of the key")
+
+	writeFile(t, filepath.Join(repo, "initramfs", "guest", "a.go"), "package x // changed\n", 0o644)
+	k3, err := baseKey(repo, baseCommands)
+	require.NoError(t, err)
+	assert.NotEqual(t, k1, k3, "a runner source is part of the key")
+
+	writeFile(t, filepath.Join(repo, "vmtest", "event", "b.go"), "package x\n", 0o644)
+	k4, err := baseKey(repo, baseCommands)
+	require.NoError(t, err)
+	assert.NotEqual(t, k3, k4, "a new source file is part of the key")
+
+	writeFile(t, filepath.Join(repo, "go.sum"), "other sums\n", 0o644)
+	k5, err := baseKey(repo, baseCommands)
+	require.NoError(t, err)
+	assert.NotEqual(t, k4, k5, "go.sum is part of the key")
+
+	writeFile(t, filepath.Join(repo, "kernel", "x.go"), "package x\n", 0o644)
+	k6, err := baseKey(repo, baseCommands)
+	require.NoError(t, err)
+	assert.Equal(t, k5, k6, "other packages are not")
+
+	require.NoError(t, os.Remove(filepath.Join(repo, "go.mod")))
+	_, err = baseKey(repo, baseCommands)
+	assert.ErrorContains(t, err, "hashing initramfs input")
+}
+
+func TestBase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the base image")
+	}
+	repo, err := filepath.Abs("..")
+	require.NoError(t, err)
+	_, err = os.Stat(filepath.Join(repo, "initramfs", "runner", "main.go"))
+	require.NoError(t, err, "the repository root")
+	c, err := cache.Default(t.TempDir())
+	require.NoError(t, err)
+
+	img, built, err := Base(c, repo, false)
+	require.NoError(t, err)
+	assert.True(t, built, "a fresh cache builds")
+	assert.Equal(t, c.Root, filepath.Dir(filepath.Dir(filepath.Dir(img))), "the image is in the cache: %s", img)
+	assert.Equal(t, "base.cpio", filepath.Base(img))
+	assert.True(t, cache.Done(filepath.Dir(img)))
+	entries, err := os.ReadDir(filepath.Dir(img))
+	require.NoError(t, err)
+	var left []string
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	assert.ElementsMatch(t, []string{"base.cpio", ".landlock-vmtest-done"}, left, "the built commands are not kept beside the image")
+
+	recs, content := readArchive(t, img)
+	checkDirsFirst(t, recs)
+	recByName := byName(recs)
+	for _, bin := range []string{"bin/init", "bin/runner", "bin/test2json"} {
+		r, ok := recByName[bin]
+		if !assert.True(t, ok, "%s in the base image; have %v", bin, names(recs)) {
+			continue
+		}
+		assert.Equal(t, uint64(cpio.S_IFREG), r.Mode&cpio.S_IFMT, bin)
+		assert.NotZero(t, r.Mode&0o111, "%s is executable", bin)
+		assert.True(t, strings.HasPrefix(string(content[bin]), "\x7fELF"), "%s is an ELF binary", bin)
+	}
+	// u-root's init runs /init; it starts /bin/uinit, our runner.
+	for link, target := range map[string]string{"init": "bin/init", "bin/uinit": "bin/runner"} {
+		r, ok := recByName[link]
+		if !assert.True(t, ok, "%s in the base image", link) {
+			continue
+		}
+		assert.Equal(t, uint64(cpio.S_IFLNK), r.Mode&cpio.S_IFMT, "%s is a symlink", link)
+		dest := string(content[link])
+		if !path.IsAbs(dest) {
+			dest = path.Join(path.Dir(link), dest)
+		}
+		assert.Equal(t, target, strings.TrimPrefix(dest, "/"), "%s points to %s", link, content[link])
+	}
+	assert.NotContains(t, recByName, "bin/gosh", "no shell unless asked")
+
+	img2, built, err := Base(c, repo, false)
+	require.NoError(t, err)
+	assert.False(t, built, "the second call finds the image in the cache")
+	assert.Equal(t, img, img2)
+}
