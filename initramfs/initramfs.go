@@ -140,6 +140,9 @@ func baseKey(repo string, cmds []string) (string, error) {
 			return "", fmt.Errorf("listing %s: %w", d, err)
 		}
 		for _, m := range matches {
+			if strings.HasSuffix(m, "_test.go") {
+				continue
+			}
 			rel, _ := filepath.Rel(repo, m)
 			files = append(files, rel)
 		}
@@ -241,8 +244,8 @@ func listIn(dir string, patterns []string) ([]Package, error) {
 // Tests compiles the packages' test binaries (static, amd64) into work and
 // returns the manifest for the guest, with paths as the guest sees them,
 // and the host files to pack under /tests. Each package is built in its
-// own directory; dir is unused and kept for callers.
-func Tests(dir, work string, pkgs []Package, m guest.Manifest) (*guest.Manifest, map[string]string, error) {
+// own directory, so that a package of another module builds in that module.
+func Tests(work string, pkgs []Package, m guest.Manifest) (*guest.Manifest, map[string]string, error) {
 	bin := filepath.Join(work, "bin")
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("test binary directory: %w", err)

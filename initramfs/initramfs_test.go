@@ -95,7 +95,7 @@ func TestTests(t *testing.T) {
 		Args:     []string{"-test.run=^TestAnswer$"},
 		Env:      map[string]string{"K": "V"},
 	}
-	m, files, err := Tests(dir, work, pkgs, in)
+	m, files, err := Tests(work, pkgs, in)
 	require.NoError(t, err)
 
 	assert.Equal(t, []guest.Binary{
@@ -150,7 +150,7 @@ func TestTests(t *testing.T) {
 func TestTestsCompileError(t *testing.T) {
 	dir := packFixture(t)
 	writeFile(t, filepath.Join(dir, "withtests", "broken_test.go"), "package withtests\n\nfunc broken() { undefined() }\n", 0o644)
-	_, _, err := Tests(dir, t.TempDir(), []Package{{ImportPath: packModule + "/withtests", Dir: filepath.Join(dir, "withtests")}},
+	_, _, err := Tests(t.TempDir(), []Package{{ImportPath: packModule + "/withtests", Dir: filepath.Join(dir, "withtests")}},
 		guest.Manifest{Timeout: guest.Duration(time.Minute)})
 	assert.ErrorContains(t, err, "go test -c "+packModule+"/withtests")
 	assert.ErrorContains(t, err, "undefined")
@@ -263,4 +263,36 @@ func TestBase(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, built, "the second call finds the image in the cache")
 	assert.Equal(t, img, img2)
+}
+
+// A directory pattern outside dir's module is listed, and built, in its
+// own module.
+func TestTestsFromAnotherModule(t *testing.T) {
+	dir := packFixture(t)
+	other := t.TempDir()
+	writeFile(t, filepath.Join(other, "go.mod"), "module example.com/othermodule\n\ngo 1.26\n", 0o644)
+	writeFile(t, filepath.Join(other, "pkg", "p_test.go"), "package pkg\n\nimport \"testing\"\n\nfunc TestOther(t *testing.T) {}\n", 0o644)
+
+	pkgs, err := ListTestPackages(dir, []string{"./xonly", other + "/...", "./withtests"})
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []Package{
+		{ImportPath: packModule + "/xonly", Dir: filepath.Join(dir, "xonly")},
+		{ImportPath: packModule + "/withtests", Dir: filepath.Join(dir, "withtests")},
+		{ImportPath: "example.com/othermodule/pkg", Dir: filepath.Join(other, "pkg")},
+	}, pkgs)
+
+	rel, err := filepath.Rel(dir, filepath.Join(other, "pkg"))
+	require.NoError(t, err)
+	pkgs, err = ListTestPackages(dir, []string{rel})
+	require.NoError(t, err, "a relative path into another module")
+	assert.Equal(t, []Package{{ImportPath: "example.com/othermodule/pkg", Dir: filepath.Join(other, "pkg")}}, pkgs)
+
+	work := t.TempDir()
+	m, files, err := Tests(work, pkgs, guest.Manifest{Timeout: guest.Duration(time.Minute)})
+	require.NoError(t, err)
+	assert.Equal(t, []guest.Binary{{Package: "example.com/othermodule/pkg", Path: "/tests/00/00-pkg.test", Dir: "/tests/00"}}, m.Binaries)
+	assert.Equal(t, map[string]string{"tests/00/00-pkg.test": filepath.Join(work, "bin", "00-pkg.test")}, files)
+	out, err := exec.Command(filepath.Join(work, "bin", "00-pkg.test"), "-test.list", ".").Output()
+	require.NoError(t, err)
+	assert.Equal(t, "TestOther\n", string(out))
 }

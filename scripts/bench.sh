@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make bench: times a cold run of the harness (empty harness cache and
-# ccache) and a warm run (nothing changed), and the kernel's own kunit.py on
+# make bench: times a cold run of the harness (empty harness cache, ccache
+# and Go build cache) and a warm run (nothing changed), and the kernel's own kunit.py on
 # the same source, cold and warm. Prints one JSON document on stdout; the
 # runs' own output goes to $BENCH_DIR/*.log.
 set -euo pipefail
@@ -17,7 +17,7 @@ harness_run() {
 	local name=$1 start end rc
 	start=$(now)
 	set +e
-	CACHE_DIR="$BENCH_DIR/cache" OUT="$BENCH_DIR/$name" TESTS="${TESTS:-./tests/...}" \
+	CACHE_DIR="$BENCH_DIR/cache" GOCACHE="$BENCH_DIR/gocache" OUT="$BENCH_DIR/$name" TESTS="${TESTS:-./tests/...}" \
 		"$BIN" run >"$BENCH_DIR/$name.log" 2>&1
 	rc=$?
 	set -e
@@ -30,8 +30,10 @@ harness_run() {
 	python3 -c "print($end - $start)"
 }
 
-rm -rf "$BENCH_DIR/cache"
-echo "bench: cold harness run (empty cache in $BENCH_DIR/cache)" >&2
+# Cold: empty harness cache (source, trees, builds, ccache, initramfs) and
+# an empty Go build cache for what the harness compiles.
+rm -rf "$BENCH_DIR/cache" "$BENCH_DIR/gocache"
+echo "bench: cold harness run (empty caches in $BENCH_DIR)" >&2
 cold=$(harness_run cold)
 echo "bench: warm harness run" >&2
 warm=$(harness_run warm)

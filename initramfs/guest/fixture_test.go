@@ -72,6 +72,35 @@ import (
 func TestSleep(t *testing.T) { time.Sleep(time.Hour) }
 `,
 
+	// leftover starts children that outlive it and keep its stdout:
+	// one in its process group, one in a session of its own.
+	"leftover/leftover_test.go": `package leftover
+
+import (
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+)
+
+func start(t *testing.T, attr *syscall.SysProcAttr) {
+	cmd := exec.Command("sleep", "30")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.SysProcAttr = attr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestInGroup(t *testing.T) { start(t, nil) }
+
+func TestOwnSession(t *testing.T) {
+	if os.Getenv("LEFTOVER_SESSION") == "1" {
+		start(t, &syscall.SysProcAttr{Setsid: true})
+	}
+}
+`,
+
 	// crash kills itself with SIGKILL in the middle of a test.
 	"crash/crash_test.go": `package crash
 

@@ -29,6 +29,10 @@ const ReleaseEnv = "LANDLOCK_VMTEST_KERNEL_RELEASE"
 // Go's timeout panic (with every goroutine's stack) comes first.
 const killGrace = 10 * time.Second
 
+// drainGrace is how long test2json may take to finish after the binary
+// ended and its process group was killed.
+const drainGrace = 5 * time.Second
+
 // Runner runs test binaries and emits events.
 type Runner struct {
 	// Test2JSON is the path of the test2json program.
@@ -142,11 +146,26 @@ func (r *Runner) execute(ctx context.Context, m *Manifest, b Binary, timeout tim
 
 	startErr := cmd.Start()
 	pw.Close()
-	var waitErr error
 	if startErr == nil {
-		waitErr = cmd.Wait()
+		// The exit status is described by exit below.
+		_ = cmd.Wait()
+		// Whatever the binary left running in its process group would
+		// keep test2json's input open: end it.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
-	wg.Wait()
+	// A leftover that left the process group may still hold the pipe:
+	// give test2json a moment to drain, then stop it.
+	drained := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-time.After(drainGrace):
+		_ = conv.Process.Kill()
+		<-drained
+	}
 	convErr := conv.Wait()
 
 	if startErr != nil {
@@ -157,7 +176,6 @@ func (r *Runner) execute(ctx context.Context, m *Manifest, b Binary, timeout tim
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		exit.Signal = ws.Signal().String()
 	}
-	_ = waitErr // described by exit
 	if emitErr != nil {
 		return exit, emitErr
 	}

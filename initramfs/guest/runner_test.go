@@ -412,3 +412,30 @@ func TestForwardKeepsReadingAfterEmitError(t *testing.T) {
 	assert.True(t, timedOut, "the output is drained (so the binary never blocks) and still scanned")
 	assert.Len(t, rec.all(), 0, "no event is emitted after the first failure")
 }
+
+// A binary that leaves a child holding its output must not keep the runner
+// waiting: the child in its process group is killed with it, and one that
+// left the group only delays the end by drainGrace.
+func TestRunnerLeftoverChildren(t *testing.T) {
+	t.Parallel()
+	f := fixture(t)
+	lo := f.binary("leftover")
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		max  time.Duration
+	}{
+		{"in the process group", nil, drainGrace},
+		{"in its own session", map[string]string{"LEFTOVER_SESSION": "1"}, drainGrace + 10*time.Second},
+	} {
+		begin := time.Now()
+		events, _, err := run(t, f, &Manifest{Binaries: []Binary{lo}, Timeout: Duration(time.Minute), Env: tc.env})
+		require.NoError(t, err, tc.name)
+		took := time.Since(begin)
+		assert.Less(t, took, tc.max, "%s: the runner waited for a leftover child", tc.name)
+		runs := split(t, events)
+		require.Len(t, runs, 1)
+		assert.Equal(t, 0, runs[0].exit.Code, tc.name)
+		assert.Equal(t, "pass", results(runs[0].tests)["TestInGroup"], tc.name)
+	}
+}

@@ -5,7 +5,6 @@ package build
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -85,7 +84,8 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Key is the cache key of a build of req.
 func Key(req Request) string {
-	return cache.Key("build-v1", req.Tree.Key, req.Fragments.Hash(), Base, "x86_64", compilerVersion(), strings.Join(req.Extra, " "))
+	parts := []string{"build-v1", req.Tree.Key, req.Fragments.Hash(), Base, "x86_64", compilerVersion()}
+	return cache.Key(append(parts, req.Extra...)...)
 }
 
 func compilerVersion() string {
@@ -363,20 +363,28 @@ func (p *progress) line() string {
 	return fmt.Sprintf("  build: %d steps, %s, at %s", p.n, el, p.last)
 }
 
+// consume copies make's output to the log, whatever the length of its
+// lines, and counts the kbuild steps in it.
 func (p *progress) consume(r io.Reader, log io.Writer) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
-		fmt.Fprintln(log, line)
-		if m := kbuildStep.FindStringSubmatch(line); m != nil {
-			p.mu.Lock()
-			p.n++
-			p.last = m[1] + " " + m[2]
-			p.mu.Unlock()
+	br := bufio.NewReader(r)
+	for {
+		line, err := br.ReadString('\n')
+		if line != "" {
+			if !strings.HasSuffix(line, "\n") {
+				line += "\n"
+			}
+			_, _ = io.WriteString(log, line)
+			if m := kbuildStep.FindStringSubmatch(strings.TrimRight(line, "\n")); m != nil {
+				p.mu.Lock()
+				p.n++
+				p.last = m[1] + " " + m[2]
+				p.mu.Unlock()
+			}
+		}
+		if err != nil {
+			return
 		}
 	}
-	_, _ = io.Copy(io.Discard, r)
 }
 
 func (p *progress) steps() int {
@@ -421,7 +429,11 @@ func Excerpt(logPath string, max int) string {
 		}
 		return strings.Join(lines, "\n")
 	}
-	from := first - 3
+	before := 3
+	if before > max-1 {
+		before = max - 1
+	}
+	from := first - before
 	if from < 0 {
 		from = 0
 	}
@@ -430,10 +442,4 @@ func Excerpt(logPath string, max int) string {
 		to = len(lines)
 	}
 	return strings.Join(lines[from:to], "\n")
-}
-
-// IsBuildError reports whether err is a kernel build (not config) failure.
-func IsBuildError(err error) bool {
-	var be *Error
-	return errors.As(err, &be)
 }

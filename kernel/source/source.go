@@ -123,6 +123,25 @@ func localKey(dir string) (key, desc string, err error) {
 		if err != nil {
 			return "", "", err
 		}
+		// Untracked files appear in status by name only: hash their
+		// content too, or editing one would not change the key.
+		untracked, err := gitOut(dir, "ls-files", "--others", "--exclude-standard", "-z")
+		if err != nil {
+			return "", "", err
+		}
+		uh := sha256.New()
+		for _, f := range strings.Split(untracked, "\x00") {
+			if f == "" {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil {
+				return "", "", fmt.Errorf("reading untracked %s in KERNEL_SRC: %w", f, err)
+			}
+			fmt.Fprintf(uh, "%s\x00%d\x00", f, len(b))
+			uh.Write(b)
+		}
+		diff += "\x00untracked:" + hex.EncodeToString(uh.Sum(nil))
 		head = strings.TrimSpace(head)
 		desc := fmt.Sprintf("git tree %s at %s", dir, head[:12])
 		if status != "" {

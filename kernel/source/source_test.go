@@ -214,6 +214,10 @@ func TestLocalGitTree(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, clean.Key, untracked.Key, "an untracked file changes the key")
 	assert.Contains(t, untracked.Desc, "with uncommitted changes")
+	write(t, filepath.Join(dir, "security", "untracked.c"), "edited\n")
+	edited, err := Local(dir)
+	require.NoError(t, err)
+	assert.NotEqual(t, untracked.Key, edited.Key, "editing an untracked file changes the key")
 	require.NoError(t, os.Remove(filepath.Join(dir, "security", "untracked.c")))
 
 	write(t, hooks, kernelFiles["security/hooks.c"]+"committed\n")

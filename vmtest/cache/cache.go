@@ -6,7 +6,6 @@ package cache
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -88,9 +87,11 @@ func Build(dir string, fill func(tmp string) error) (bool, error) {
 		return true, err
 	}
 	if err := os.RemoveAll(dir); err != nil {
+		_ = os.RemoveAll(tmp)
 		return true, fmt.Errorf("replacing incomplete cache entry %s: %w", dir, err)
 	}
 	if err := os.Rename(tmp, dir); err != nil {
+		_ = os.RemoveAll(tmp)
 		return true, fmt.Errorf("completing cache entry %s: %w", dir, err)
 	}
 	return true, nil
@@ -119,6 +120,3 @@ func FileSHA256(path string) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
-
-// ErrNotFound is returned by lookups of entries that do not exist.
-var ErrNotFound = errors.New("cache entry not found")

@@ -94,22 +94,31 @@ func New(opts Options) *Run {
 	return &Run{opts: opts, out: opts.Stdout}
 }
 
-// stage runs fn as a named stage, printing its start and its time.
-func (r *Run) stage(name string, fn func() (string, error)) error {
+// begin prints that a stage starts and returns the function that ends it:
+// it records the stage and prints its status and time.
+func (r *Run) begin(name string) func(ok bool, note string) {
 	fmt.Fprintf(r.out, "==> %s\n", name)
 	start := time.Now()
+	return func(ok bool, note string) {
+		took := time.Since(start)
+		st := results.Stage{Name: name, Seconds: took.Seconds(), Status: "ok"}
+		if !ok {
+			st.Status = "fail"
+		}
+		r.stages = append(r.stages, st)
+		line := fmt.Sprintf("<== %s: %s (%.1fs)", name, st.Status, took.Seconds())
+		if note != "" {
+			line += " " + note
+		}
+		fmt.Fprintln(r.out, line)
+	}
+}
+
+// stage runs fn as a named stage, printing its start and its time.
+func (r *Run) stage(name string, fn func() (string, error)) error {
+	end := r.begin(name)
 	note, err := fn()
-	took := time.Since(start)
-	st := results.Stage{Name: name, Seconds: took.Seconds(), Status: "ok"}
-	if err != nil {
-		st.Status = "fail"
-	}
-	r.stages = append(r.stages, st)
-	line := fmt.Sprintf("<== %s: %s (%.1fs)", name, st.Status, took.Seconds())
-	if note != "" {
-		line += " " + note
-	}
-	fmt.Fprintln(r.out, line)
+	end(err == nil, note)
 	return err
 }
 
@@ -368,7 +377,7 @@ func (r *Run) prepare() prepared {
 	if o.Run != "" {
 		args = append(args, "-test.run="+o.Run)
 	}
-	p.manifest, p.files, err = initramfs.Tests(o.Repo, p.work, pkgs, guest.Manifest{Args: args})
+	p.manifest, p.files, err = initramfs.Tests(p.work, pkgs, guest.Manifest{Args: args})
 	if err != nil {
 		p.err = &StageError{Stage: "initramfs", Code: TestsFailed, Err: err}
 	}
@@ -481,47 +490,40 @@ func (r *Run) boot(ctx context.Context, kernel *build.Result, initrd string) (Co
 
 	col := results.NewCollector()
 	mon := console.New(col.Running)
+	// boot ends when the runner says hello (printed as it happens);
+	// tests end with the VM.
 	var (
-		outcome  *vmtest.Outcome
-		bootTime time.Duration
+		mu        sync.Mutex
+		endTests  func(bool, string)
+		bootEnded bool
 	)
-	vmStart := time.Now()
-	helloSeen := make(chan time.Duration, 1)
-	err := r.stage("boot+tests", func() (string, error) {
-		var err error
-		outcome, err = vmtest.Run(ctx, cfg, mon, func(ev event.Event) {
-			if ev.Kind == event.KindHello {
-				select {
-				case helloSeen <- time.Since(vmStart):
-				default:
-				}
+	endBoot := r.begin("boot")
+	outcome, err := vmtest.Run(ctx, cfg, mon, func(ev event.Event) {
+		if ev.Kind == event.KindHello {
+			mu.Lock()
+			if !bootEnded {
+				bootEnded = true
+				endBoot(true, "guest runner up on "+ev.Info["release"])
+				endTests = r.begin("tests")
 			}
-			col.Add(ev)
-		})
-		if err != nil {
-			return "", &StageError{Stage: "boot", Code: Infra, Err: err}
+			mu.Unlock()
 		}
-		select {
-		case bootTime = <-helloSeen:
-		default:
-		}
-		if outcome.QEMUFailedToStart(cfg.ConsoleLog) {
-			return "", &StageError{Stage: "boot", Code: Infra, Err: fmt.Errorf("QEMU failed: %v (see %s)", outcome.QEMUError, cfg.ConsoleLog)}
-		}
-		return fmt.Sprintf("runner up after %.1fs, first test event after %.1fs", bootTime.Seconds(), outcome.StartToFirstTest.Seconds()), nil
+		col.Add(ev)
 	})
+	mu.Lock()
+	defer mu.Unlock()
+	if err == nil && outcome.QEMUFailedToStart(cfg.ConsoleLog) {
+		err = fmt.Errorf("QEMU failed: %v (see %s)", outcome.QEMUError, cfg.ConsoleLog)
+	}
 	if err != nil {
-		return r.fail("boot", err)
+		if !bootEnded {
+			endBoot(false, "")
+		}
+		return r.fail("boot", &StageError{Stage: "boot", Code: Infra, Err: err})
 	}
-	// Split the VM's time into the boot and tests stages for the record.
-	last := &r.stages[len(r.stages)-1]
-	total := last.Seconds
-	*last = results.Stage{Name: "boot", Seconds: bootTime.Seconds(), Status: "ok"}
-	if outcome.Hello == nil {
-		last.Status = "fail"
-		last.Seconds = total
+	if !bootEnded {
+		endBoot(false, "the guest runner never started")
 	}
-	r.stages = append(r.stages, results.Stage{Name: "tests", Seconds: total - last.Seconds, Status: "ok"})
 	r.md.FirstTestSeconds = outcome.StartToFirstTest.Seconds()
 
 	col.Finish(outcome.Done)
@@ -536,8 +538,8 @@ func (r *Run) boot(ctx context.Context, kernel *build.Result, initrd string) (Co
 		Hang:     outcome.Hang,
 		Splats:   outcome.Splats,
 	}, report)
-	if code != OK {
-		r.stages[len(r.stages)-1].Status = "fail"
+	if endTests != nil {
+		endTests(code == OK, fmt.Sprintf("first test event %.1fs after QEMU started", outcome.StartToFirstTest.Seconds()))
 	}
 	r.md.ExitCode, r.md.ExitReason = int(code), reason
 	r.md.Stages = r.stages
