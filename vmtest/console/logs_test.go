@@ -30,6 +30,28 @@ type wantSplat struct {
 // Linux 6.12; logs captured from the guest are to be added under other
 // names (e.g. lkdtm-*.log).
 var logExpectations = map[string][]wantSplat{
+	// Captured from the guest: LKDTM provoking each report on the
+	// harness's own 6.12 kernel (vmtest/pipeline/testdata/guest).
+	"lkdtm-panic.log": {{
+		kind:     KindPanic,
+		fatal:    true,
+		first:    "Kernel panic - not syncing: dumptest",
+		last:     "Kernel Offset: disabled",
+		contains: []string{"CPU: 0 UID: 0 PID: 26 Comm: 00-panic.test Not tainted 6.12.117 #1 ", " ? lkdtm_PANIC+0xc/0xc"},
+	}},
+	"lkdtm-warning.log": {{
+		kind:     KindWarning,
+		first:    "------------[ cut here ]------------",
+		last:     "---[ end trace 0000000000000000 ]---",
+		contains: []string{"RIP: 0010:lkdtm_WARNING+0x8/0xb", " ? lkdtm_do_action+0x18/0x1b"},
+		lacks:    []string{"landlock-vmtest: github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline/testdata/guest/warning ended: exit status 0 after 0.5s"},
+	}},
+	"lkdtm-soft-lockup.log": {{
+		kind:     KindSoftLockup,
+		first:    "watchdog: BUG: soft lockup - CPU#0 stuck for 26s! [00-softlockup.t:27]",
+		last:     " </TASK>",
+		contains: []string{"RIP: 0010:lkdtm_SOFTLOCKUP+0x2/0x4"},
+	}},
 	"synthetic-clean-boot.log": nil,
 	"synthetic-warning.log": {{
 		kind:     KindWarning,
