@@ -260,7 +260,7 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 	// config
 	var b *build.Builder
 	if err := r.stage("config", func() (string, error) {
-		frags, err := r.fragments()
+		frags, err := r.fragments(s)
 		if err != nil {
 			return "", err
 		}
@@ -320,10 +320,20 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 	return r.boot(ctx, kernel, initrd)
 }
 
-func (r *Run) fragments() (*kconfig.Fragments, error) {
+// fragments merges the config fragments: kernel/configs, then the
+// series' own fragments (the *.config files beside a non-empty series
+// file: the options the series adds only exist with it), then CONFIG=.
+func (r *Run) fragments(s *series.Series) (*kconfig.Fragments, error) {
 	files, err := filepath.Glob(filepath.Join(r.opts.Configs, "*.config"))
 	if err != nil || len(files) == 0 {
 		return nil, &StageError{Stage: "config", Code: ConfigFailed, Err: fmt.Errorf("no *.config fragments in %s", r.opts.Configs)}
+	}
+	if len(s.Patches) > 0 {
+		own, err := filepath.Glob(filepath.Join(s.Dir, "*.config"))
+		if err != nil {
+			return nil, fmt.Errorf("listing the series' config fragments: %w", err)
+		}
+		files = append(files, own...)
 	}
 	files = append(files, r.opts.ExtraConfigs...)
 	return kconfig.Merge(files...)

@@ -1,0 +1,58 @@
+// Package landlockbpf is the guest tests' side of the Landlock eBPF ABI
+// (../shared/spec/landlock-bpf-abi.md, version 1): every number of the
+// ABI, in this one file, and small helpers to load rules and append them
+// with seccomp(2). A host test (abi_test.go) checks each number against
+// the patched kernel's headers.
+package landlockbpf
+
+// Program type, attach type ("event") and helper.
+const (
+	// ProgTypeLandlock is BPF_PROG_TYPE_LANDLOCK.
+	ProgTypeLandlock = 33
+	// AttachLandlockFS is BPF_LANDLOCK_FS, the file system event.
+	AttachLandlockFS = 57
+	// FuncGetFSMode is BPF_FUNC_landlock_get_fs_mode.
+	FuncGetFSMode = 212
+	// ProgFlagDebug is BPF_F_LANDLOCK_DEBUG.
+	ProgFlagDebug = 1 << 8
+)
+
+// seccomp(2) entry point.
+const (
+	// SeccompAppendLandlockRule is SECCOMP_APPEND_LANDLOCK_RULE.
+	SeccompAppendLandlockRule = 4
+	// SeccompLandlockABIVersion is SECCOMP_LANDLOCK_ABI_VERSION.
+	SeccompLandlockABIVersion = 1 << 0
+	// ABIVersion is the version this file describes.
+	ABIVersion = 1
+	// MaxRules is how many rules a domain holds at most.
+	MaxRules = 64
+)
+
+// The context: struct landlock_context, 40 bytes, read-only.
+const (
+	CtxSize          = 40
+	CtxOffStatus     = 0
+	CtxOffArch       = 8
+	CtxOffSyscallNr  = 12
+	CtxOffSyscallCmd = 16
+	CtxOffEvent      = 20
+	CtxOffArg1       = 24
+	CtxOffArg2       = 32
+
+	// EventFS is LANDLOCK_EVENT_FS.
+	EventFS = 1
+)
+
+// File system actions (LANDLOCK_ACTION_FS_*), the bits of arg2.
+const (
+	ActionExec   = 1 << 0
+	ActionWrite  = 1 << 1
+	ActionRead   = 1 << 2
+	ActionNew    = 1 << 3
+	ActionGet    = 1 << 4
+	ActionRemove = 1 << 5
+	ActionIoctl  = 1 << 6
+	ActionLock   = 1 << 7
+	ActionFcntl  = 1 << 8
+)

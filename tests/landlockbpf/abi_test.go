@@ -1,0 +1,156 @@
+package landlockbpf
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/series"
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/source"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/cache"
+)
+
+// probe prints, from the patched kernel's own UAPI headers, every number
+// that abi.go holds; the C compiler does the counting of enums and the
+// layout of the context.
+const probe = `#include <stdio.h>
+#include <stddef.h>
+#include <linux/bpf.h>
+#include <linux/landlock.h>
+#include <linux/seccomp.h>
+#define P(name, value) printf("%s %lld\n", name, (long long)(value))
+int main(void)
+{
+	P("ProgTypeLandlock", BPF_PROG_TYPE_LANDLOCK);
+	P("AttachLandlockFS", BPF_LANDLOCK_FS);
+	P("FuncGetFSMode", BPF_FUNC_landlock_get_fs_mode);
+	P("SeccompAppendLandlockRule", SECCOMP_APPEND_LANDLOCK_RULE);
+	P("SeccompLandlockABIVersion", SECCOMP_LANDLOCK_ABI_VERSION);
+	P("CtxSize", sizeof(struct landlock_context));
+	P("CtxOffStatus", offsetof(struct landlock_context, status));
+	P("CtxOffArch", offsetof(struct landlock_context, arch));
+	P("CtxOffSyscallNr", offsetof(struct landlock_context, syscall_nr));
+	P("CtxOffSyscallCmd", offsetof(struct landlock_context, syscall_cmd));
+	P("CtxOffEvent", offsetof(struct landlock_context, event));
+	P("CtxOffArg1", offsetof(struct landlock_context, arg1));
+	P("CtxOffArg2", offsetof(struct landlock_context, arg2));
+	P("EventFS", LANDLOCK_EVENT_FS);
+	P("ActionExec", LANDLOCK_ACTION_FS_EXEC);
+	P("ActionWrite", LANDLOCK_ACTION_FS_WRITE);
+	P("ActionRead", LANDLOCK_ACTION_FS_READ);
+	P("ActionNew", LANDLOCK_ACTION_FS_NEW);
+	P("ActionGet", LANDLOCK_ACTION_FS_GET);
+	P("ActionRemove", LANDLOCK_ACTION_FS_REMOVE);
+	P("ActionIoctl", LANDLOCK_ACTION_FS_IOCTL);
+	P("ActionLock", LANDLOCK_ACTION_FS_LOCK);
+	P("ActionFcntl", LANDLOCK_ACTION_FS_FCNTL);
+#ifdef BPF_F_LANDLOCK_DEBUG
+	P("ProgFlagDebug", BPF_F_LANDLOCK_DEBUG);
+#endif
+	return 0;
+}
+`
+
+// patchedTree applies the series in patches/ to Debian's 6.12 source (both
+// cached by the harness) and returns the tree.
+func patchedTree(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat(source.DefaultTarball); err != nil {
+		t.Skipf("needs Debian's linux-source-6.12 (%v): make vmtest installs it", err)
+	}
+	c, err := cache.Default(os.Getenv("CACHE_DIR"))
+	require.NoError(t, err)
+	tree, err := source.Debian(c, source.DefaultTarball)
+	require.NoError(t, err)
+	s, err := series.Read("../../patches/series")
+	require.NoError(t, err)
+	if len(s.Patches) == 0 {
+		t.Skip("the series in patches/ is empty")
+	}
+	patched, err := source.Patched(c, tree, s)
+	require.NoError(t, err)
+	return patched.Dir
+}
+
+// TestABIMatchesPatchedHeaders checks every number of abi.go against the
+// UAPI headers of the kernel the series makes.
+func TestABIMatchesPatchedHeaders(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: needs the kernel source")
+	}
+	if os.Getenv("LANDLOCK_VMTEST_GUEST") == "1" {
+		t.Skip("host test: reads the kernel source")
+	}
+	tree := patchedTree(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "probe.c")
+	require.NoError(t, os.WriteFile(src, []byte(probe), 0o644))
+	bin := filepath.Join(dir, "probe")
+	// The three patched UAPI headers shadow the host's; the host's
+	// <linux/types.h> and <asm/...> fill in.
+	inc := filepath.Join(dir, "include", "linux")
+	require.NoError(t, os.MkdirAll(inc, 0o755))
+	for _, h := range []string{"bpf.h", "landlock.h", "seccomp.h"} {
+		b, err := os.ReadFile(filepath.Join(tree, "include/uapi/linux", h))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(inc, h), b, 0o644))
+	}
+	// headers_install drops this kernel-only include from seccomp.h.
+	require.NoError(t, os.WriteFile(filepath.Join(inc, "compiler.h"), nil, 0o644))
+	cmd := exec.Command("gcc", "-I", filepath.Join(dir, "include"), "-o", bin, src)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "compiling the ABI probe against %s:\n%s", tree, out)
+	out, err = exec.Command(bin).Output()
+	require.NoError(t, err)
+
+	want := map[string]int64{
+		"ProgTypeLandlock":          ProgTypeLandlock,
+		"AttachLandlockFS":          AttachLandlockFS,
+		"FuncGetFSMode":             FuncGetFSMode,
+		"SeccompAppendLandlockRule": SeccompAppendLandlockRule,
+		"SeccompLandlockABIVersion": SeccompLandlockABIVersion,
+		"CtxSize":                   CtxSize,
+		"CtxOffStatus":              CtxOffStatus,
+		"CtxOffArch":                CtxOffArch,
+		"CtxOffSyscallNr":           CtxOffSyscallNr,
+		"CtxOffSyscallCmd":          CtxOffSyscallCmd,
+		"CtxOffEvent":               CtxOffEvent,
+		"CtxOffArg1":                CtxOffArg1,
+		"CtxOffArg2":                CtxOffArg2,
+		"EventFS":                   EventFS,
+		"ActionExec":                ActionExec,
+		"ActionWrite":               ActionWrite,
+		"ActionRead":                ActionRead,
+		"ActionNew":                 ActionNew,
+		"ActionGet":                 ActionGet,
+		"ActionRemove":              ActionRemove,
+		"ActionIoctl":               ActionIoctl,
+		"ActionLock":                ActionLock,
+		"ActionFcntl":               ActionFcntl,
+	}
+	got := map[string]int64{}
+	for _, line := range strings.Split(string(bytes.TrimSpace(out)), "\n") {
+		name, value, ok := strings.Cut(line, " ")
+		require.True(t, ok, line)
+		v, err := strconv.ParseInt(value, 10, 64)
+		require.NoError(t, err, line)
+		got[name] = v
+	}
+	for name, w := range want {
+		if assert.Contains(t, got, name) {
+			assert.Equal(t, w, got[name], "%s: abi.go says %d, the patched headers %d", name, w, got[name])
+		}
+	}
+	if v, ok := got["ProgFlagDebug"]; ok {
+		assert.Equal(t, int64(ProgFlagDebug), v, "ProgFlagDebug")
+	} else {
+		t.Log("BPF_F_LANDLOCK_DEBUG is not in this series yet")
+	}
+}
