@@ -67,6 +67,29 @@ else
 	kcold=null kwarm=null
 fi
 
+# The Landlock eBPF rules' cost, measured in the guest by tests/bpfbench:
+# the patched kernel, and the same series built with the option off.
+landlock_bench() {
+	local name=$1 series=$2
+	set +e
+	CACHE_DIR="$BENCH_DIR/cache" GOCACHE="$BENCH_DIR/gocache" OUT="$BENCH_DIR/$name" \
+		SERIES="$series" TESTS=./tests/bpfbench "$BIN" run >"$BENCH_DIR/$name.log" 2>&1
+	local rc=$?
+	set -e
+	if [ $rc -ne 0 ]; then
+		echo "bench: the $name run failed (exit $rc); see $BENCH_DIR/$name.log" >&2
+	fi
+}
+if [ "${LANDLOCK_BENCH:-1}" = 1 ] && [ -d tests/bpfbench ]; then
+	echo "bench: Landlock eBPF rules, CONFIG_SECURITY_LANDLOCK_BPF=y" >&2
+	landlock_bench landlock-y "$PWD/patches/series"
+	off="$BENCH_DIR/series-off"
+	rm -rf "$off" && cp -r patches "$off"
+	printf '# CONFIG_SECURITY_LANDLOCK_BPF is not set\n' >"$off/landlock-bpf.config"
+	echo "bench: Landlock eBPF rules, CONFIG_SECURITY_LANDLOCK_BPF=n" >&2
+	landlock_bench landlock-n "$off/series"
+fi
+
 python3 - "$BENCH_DIR" "$cold" "$warm" "$kcold" "$kwarm" <<'PY'
 import json, sys
 d, cold, warm, kcold, kwarm = sys.argv[1:]
@@ -88,5 +111,31 @@ out = {
               "command": "kunit.py run --arch=x86_64 --kunitconfig=security/landlock --build_dir=..."},
     "logs": d,
 }
+def bench_lines(name):
+    try:
+        doc = json.load(open(f"{d}/{name}/results.json"))
+    except OSError:
+        return None
+    lines = {}
+    for ev in doc.get("events") or []:
+        out = ((ev.get("Test") or {}).get("Output") or "")
+        i = out.find("bench: op=")
+        if i < 0:
+            continue
+        fields = dict(f.split("=", 1) for f in out[i + len("bench: "):].split() if "=" in f)
+        lines[f'{fields["op"]} rules={fields["rules"]}'] = float(fields["ns/op"])
+    return lines
+y, n = bench_lines("landlock-y"), bench_lines("landlock-n")
+if y is not None:
+    out["landlock_bpf_ns_per_op"] = {"option_on": y, "option_off": n}
+    ratios = {}
+    for op in ("open+close", "stat"):
+        base = (n or {}).get(f"{op} rules=0")
+        zero, one = y.get(f"{op} rules=0"), y.get(f"{op} rules=1")
+        if base and zero:
+            ratios[f"{op}: 0 rules vs option off"] = round(zero / base, 3)
+        if zero and one:
+            ratios[f"{op}: 1 rule vs 0 rules"] = round(one / zero, 3)
+    out["landlock_bpf_ratios"] = ratios
 print(json.dumps(out, indent=2))
 PY

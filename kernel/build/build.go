@@ -117,6 +117,12 @@ func New(c *cache.Cache, req Request) *Builder {
 	}}
 }
 
+// Lock waits for and takes the build directory's lock; call the returned
+// function when done with Configure and Compile.
+func (b *Builder) Lock() (func(), error) {
+	return cache.Lock(b.res.Dir)
+}
+
 // Cached reports whether a finished build with the same key exists; then
 // neither Configure nor Compile runs make.
 func (b *Builder) Cached() bool { return cache.Done(b.res.Dir) }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Cache is a cache root directory.
@@ -65,14 +66,24 @@ func MarkDone(dir string) error {
 
 // Build fills the entry at dir with fill unless it is already complete.
 // fill writes into a temporary sibling directory that is renamed to dir
-// once fill succeeded, so an interrupted fill never looks complete. It
-// reports whether fill ran.
+// once fill succeeded, so an interrupted fill never looks complete; runs
+// that want the same entry at once take turns. It reports whether fill
+// ran.
 func Build(dir string, fill func(tmp string) error) (bool, error) {
 	if Done(dir) {
 		return false, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return false, fmt.Errorf("creating cache directory: %w", err)
+	}
+	unlock, err := Lock(dir)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	if Done(dir) {
+		// Another run filled it while this one waited.
+		return false, nil
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), filepath.Base(dir)+".tmp-")
 	if err != nil {
@@ -119,4 +130,25 @@ func FileSHA256(path string) (string, error) {
 		return "", fmt.Errorf("hashing %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Lock takes an exclusive lock on path+".lock", waiting for another
+// process of the harness that holds it (two runs building the same entry
+// at the same time). The returned function releases it.
+func Lock(path string) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
 }

@@ -5,7 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -77,11 +80,41 @@ func siblings(t *testing.T, dir string) []string {
 	require.NoError(t, err)
 	var out []string
 	for _, e := range entries {
-		if e.Name() != filepath.Base(dir) {
+		// The entry's lock file stays beside it by design.
+		if e.Name() != filepath.Base(dir) && e.Name() != filepath.Base(dir)+".lock" {
 			out = append(out, e.Name())
 		}
 	}
 	return out
+}
+
+// Two runs that want the same entry at once take turns: one fills it,
+// the other finds it done.
+func TestBuildConcurrentRunsFillOnce(t *testing.T) {
+	c, err := Default(t.TempDir())
+	require.NoError(t, err)
+	dir := c.Path("kind", "shared")
+	var calls atomic.Int32
+	fill := func(tmp string) error {
+		calls.Add(1)
+		time.Sleep(50 * time.Millisecond)
+		return os.WriteFile(filepath.Join(tmp, "content"), []byte("x"), 0o644)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = Build(dir, fill)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		assert.NoError(t, err)
+	}
+	assert.Equal(t, int32(1), calls.Load())
+	assert.True(t, Done(dir))
 }
 
 func TestBuildFillsOnce(t *testing.T) {

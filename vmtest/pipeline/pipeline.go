@@ -258,7 +258,11 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 	}()
 
 	// config
-	var b *build.Builder
+	var (
+		b           *build.Builder
+		unlockBuild = func() {}
+	)
+	defer func() { unlockBuild() }()
 	if err := r.stage("config", func() (string, error) {
 		frags, err := r.fragments(s)
 		if err != nil {
@@ -267,6 +271,14 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 		b = build.New(c, build.Request{Tree: tree, Fragments: frags, Jobs: o.Jobs, Log: r.out})
 		if b.Cached() {
 			return "cached", nil
+		}
+		// Two runs never build in one build directory at once: the
+		// lock is held through the build stage.
+		if unlockBuild, err = b.Lock(); err != nil {
+			return "", err
+		}
+		if b.Cached() {
+			return "cached (built by another run meanwhile)", nil
 		}
 		return fmt.Sprintf("%s + %d fragment(s), every symbol checked", build.Base, len(frags.Files)), b.Configure()
 	}); err != nil {
@@ -292,6 +304,8 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 	}); err != nil {
 		return r.fail("build", err)
 	}
+	unlockBuild()
+	unlockBuild = func() {}
 	r.md.KernelRelease = kernel.Release
 	r.md.ConfigHash = kernel.ConfigHash
 	if err := copyFile(kernel.Config, filepath.Join(o.Out, "config")); err != nil {
