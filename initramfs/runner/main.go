@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -30,8 +31,7 @@ func main() {
 	log.SetFlags(0)
 	cmdline, _ := os.ReadFile("/proc/cmdline")
 	if hasFlag(string(cmdline), "landlock_vmtest.shell") {
-		fmt.Println("landlock-vmtest: shell mode; tests are in /tests, run one with: cd /tests/<n> && ./<pkg>.test -test.v")
-		mountDebugfs()
+		shell()
 		return
 	}
 	err := run(string(cmdline))
@@ -119,4 +119,19 @@ func rawSerial(dev string) error {
 		return fmt.Errorf("result channel %s: setting raw mode: %w", dev, err)
 	}
 	return nil
+}
+
+// shell runs the interactive shell on the console; when it ends, the
+// guest reboots (QEMU exits).
+func shell() {
+	mountDebugfs()
+	fmt.Println("landlock-vmtest: shell mode; tests are in /tests, run one with: cd /tests/<n> && ./<pkg>.test -test.v; exit ends the VM")
+	cmd := exec.Command("/bin/gosh")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), "TERM=linux")
+	if err := cmd.Run(); err != nil {
+		log.Printf("shell: %v", err)
+	}
+	unix.Sync()
+	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
 }
