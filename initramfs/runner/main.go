@@ -128,7 +128,7 @@ func shell() {
 	fmt.Println("landlock-vmtest: shell mode; tests are in /tests, run one with: cd /tests/<n> && ./<pkg>.test -test.v; exit ends the VM")
 	cmd := exec.Command("/bin/gosh")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), "TERM=linux")
+	cmd.Env = append(os.Environ(), "TERM=linux", guest.GuestEnv+"=1")
 	if err := cmd.Run(); err != nil {
 		log.Printf("shell: %v", err)
 	}
