@@ -1,0 +1,654 @@
+package hooks
+
+import (
+	"golang.org/x/sys/unix"
+
+	ll "github.com/landlock-vmtest/landlock-vmtest/tests/landlockbpf"
+)
+
+// Short names of the actions.
+const (
+	actExec   = ll.ActionExec
+	actWrite  = ll.ActionWrite
+	actRead   = ll.ActionRead
+	actNew    = ll.ActionNew
+	actGet    = ll.ActionGet
+	actRemove = ll.ActionRemove
+	actIoctl  = ll.ActionIoctl
+	actLock   = ll.ActionLock
+	actFcntl  = ll.ActionFcntl
+
+	actAll = actExec | actWrite | actRead | actNew | actGet | actRemove | actIoctl | actLock | actFcntl
+)
+
+// seen is an action a rule must see during the operation: obj is the name
+// of the object in env.ino ("" for none: arg1 is then 0), actions is arg2
+// and cmd is syscall_cmd. The operation's system call is the case's nr. At
+// least times (1 if zero) such actions must be seen.
+type seen struct {
+	obj     string
+	actions uint64
+	cmd     uint32
+	times   int
+}
+
+// hookCase is one operation that triggers a hook of the table.
+type hookCase struct {
+	// hook is the row of the spec's hook table (the LSM hook), name
+	// the operation.
+	hook, name string
+	// skip, if set, is why the case cannot run.
+	skip string
+	// setup makes what op needs, on the rule thread before the rule.
+	setup func(e *env)
+	// op is the operation under test, one system call: nr.
+	op func(e *env) error
+	nr uintptr
+	// want is what the recording rule must see.
+	want []seen
+	// none: the operation reports no action at all (no rule runs), so
+	// that even a rule denying everything allows it.
+	none bool
+	// deny lists masks of actions: a rule that denies one of them must
+	// make op fail with EPERM (or with denied, if set).
+	deny   []uint64
+	denied error
+	// permit lists masks of actions that op does not report: a rule
+	// denying one of them must allow op.
+	permit []uint64
+	// allowed, if set, returns the error op gives when the rules allow
+	// it (the file system's own answer); nil otherwise.
+	allowed func(e *env) error
+}
+
+// unrelated is the mask of the "unrelated action" phase: the actions of
+// ioctl, lock and fcntl that the case does not use.
+func (c hookCase) unrelated() uint64 {
+	used := uint64(0)
+	for _, w := range c.want {
+		used |= w.actions
+	}
+	for _, d := range c.deny {
+		used |= d
+	}
+	return (actIoctl | actLock | actFcntl) &^ used
+}
+
+// fionread is FIONREAD, which x/sys/unix calls TIOCINQ: for a regular
+// file, the bytes left to read.
+const fionread = unix.TIOCINQ
+
+func xattrAllowed(e *env) error { return e.xattrErr }
+
+// File setups.
+func withFile(e *env)     { e.file("f", 0o644, "landlock-vmtest\n") }
+func withExecFile(e *env) { e.file("f", 0o755, "#!/bin/true\n") }
+func withFileFD(flags int) func(e *env) {
+	return func(e *env) { withFile(e); e.open("f", flags) }
+}
+func withXattr(e *env) { withFile(e); e.open("f", unix.O_RDONLY); e.setXattr("f") }
+
+var hookCases = []hookCase{
+	// file_open, file_receive: GET.
+	{
+		hook: "file_open", name: "open_rdonly",
+		setup: withFile,
+		op:    func(e *env) error { return openClose(e.path["f"], unix.O_RDONLY) },
+		nr:    unix.SYS_OPENAT,
+		// file_open, then inode_permission(MAY_OPEN|MAY_READ).
+		want: []seen{{obj: "f", actions: actGet}, {obj: "f", actions: actRead | actGet}},
+		deny: []uint64{actGet},
+	},
+	{
+		hook: "file_receive", name: "scm_rights",
+		setup: func(e *env) {
+			withFileFD(unix.O_RDONLY)(e)
+			e.socketpair()
+			e.sendFD("f")
+		},
+		op:   func(e *env) error { return recvFD(e.fd["s1"]) },
+		nr:   unix.SYS_RECVMSG,
+		want: []seen{{obj: "f", actions: actGet}},
+		deny: []uint64{actGet},
+		// recvmsg(2) does not fail when the LSM refuses a passed fd:
+		// scm_detach_fds() drops it and sets MSG_CTRUNC.
+		denied: errFDDropped,
+	},
+	{
+		hook: "file_receive", name: "pidfd_getfd",
+		setup: func(e *env) { withFileFD(unix.O_RDONLY)(e); e.pidfd() },
+		op: func(e *env) error {
+			fd, err := unix.PidfdGetfd(e.fd["pidfd"], e.fd["f"], 0)
+			if err == nil {
+				unix.Close(fd)
+			}
+			return err
+		},
+		nr:   unix.SYS_PIDFD_GETFD,
+		want: []seen{{obj: "f", actions: actGet}},
+		deny: []uint64{actGet},
+	},
+
+	// inode_permission, file_permission: the MAY_* mask.
+	{
+		hook: "inode_permission", name: "may_exec",
+		setup: func(e *env) { withExecFile(e); e.open("f", unix.O_PATH) },
+		op:    func(e *env) error { return unix.Faccessat2(e.fd["f"], "", unix.X_OK, unix.AT_EMPTY_PATH) },
+		nr:    unix.SYS_FACCESSAT2,
+		want:  []seen{{obj: "f", actions: actExec}},
+		deny:  []uint64{actExec},
+	},
+	{
+		hook: "inode_permission", name: "may_read",
+		setup: func(e *env) { withFile(e); e.open("f", unix.O_PATH) },
+		op:    func(e *env) error { return unix.Faccessat2(e.fd["f"], "", unix.R_OK, unix.AT_EMPTY_PATH) },
+		nr:    unix.SYS_FACCESSAT2,
+		want:  []seen{{obj: "f", actions: actRead}},
+		deny:  []uint64{actRead},
+	},
+	{
+		hook: "inode_permission", name: "may_write",
+		setup: func(e *env) { withFile(e); e.open("f", unix.O_PATH) },
+		op:    func(e *env) error { return unix.Faccessat2(e.fd["f"], "", unix.W_OK, unix.AT_EMPTY_PATH) },
+		nr:    unix.SYS_FACCESSAT2,
+		want:  []seen{{obj: "f", actions: actWrite}},
+		deny:  []uint64{actWrite},
+	},
+	{
+		hook: "inode_permission", name: "may_access_alone",
+		setup: func(e *env) { withFile(e); e.open("f", unix.O_PATH) },
+		op:    func(e *env) error { return unix.Faccessat2(e.fd["f"], "", unix.F_OK, unix.AT_EMPTY_PATH) },
+		nr:    unix.SYS_FACCESSAT2,
+		none:  true,
+		// MAY_ACCESS alone is no action: not even a rule denying all
+		// of them is asked.
+		permit: []uint64{actAll},
+	},
+	{
+		hook: "inode_permission", name: "may_open_append",
+		setup: withFile,
+		op:    func(e *env) error { return openClose(e.path["f"], unix.O_WRONLY|unix.O_APPEND) },
+		nr:    unix.SYS_OPENAT,
+		// MAY_OPEN|MAY_WRITE|MAY_APPEND, then file_open.
+		want: []seen{{obj: "f", actions: actWrite | actGet}, {obj: "f", actions: actGet}},
+		deny: []uint64{actWrite, actGet},
+	},
+	{
+		hook: "file_permission", name: "read",
+		setup: withFileFD(unix.O_RDONLY),
+		op: func(e *env) error {
+			_, err := unix.Read(e.fd["f"], make([]byte, 4))
+			return err
+		},
+		nr:   unix.SYS_READ,
+		want: []seen{{obj: "f", actions: actRead}},
+		deny: []uint64{actRead},
+	},
+	{
+		hook: "file_permission", name: "write",
+		setup: withFileFD(unix.O_WRONLY),
+		op: func(e *env) error {
+			_, err := unix.Write(e.fd["f"], []byte("x"))
+			return err
+		},
+		nr:   unix.SYS_WRITE,
+		want: []seen{{obj: "f", actions: actWrite}},
+		deny: []uint64{actWrite},
+	},
+	{
+		hook: "file_permission", name: "write_append",
+		setup: withFileFD(unix.O_WRONLY | unix.O_APPEND),
+		op: func(e *env) error {
+			_, err := unix.Write(e.fd["f"], []byte("x"))
+			return err
+		},
+		nr:   unix.SYS_WRITE,
+		want: []seen{{obj: "f", actions: actWrite}},
+		deny: []uint64{actWrite},
+	},
+
+	// inode_create, inode_mkdir, inode_symlink, inode_mknod: the parent
+	// directory is written, the entry is new (it has no inode yet: arg1
+	// is 0).
+	{
+		hook: "inode_create", name: "open_creat",
+		op: func(e *env) error {
+			return openClose(e.p("new"), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY)
+		},
+		nr:   unix.SYS_OPENAT,
+		want: []seen{{obj: ".", actions: actWrite}, {obj: "", actions: actNew}},
+		deny: []uint64{actNew},
+	},
+	{
+		hook: "inode_mkdir", name: "mkdirat",
+		op:   func(e *env) error { return unix.Mkdirat(unix.AT_FDCWD, e.p("new"), 0o755) },
+		nr:   unix.SYS_MKDIRAT,
+		want: []seen{{obj: ".", actions: actWrite}, {obj: "", actions: actNew}},
+		deny: []uint64{actNew},
+	},
+	{
+		hook: "inode_symlink", name: "symlinkat",
+		op:   func(e *env) error { return unix.Symlinkat("target", unix.AT_FDCWD, e.p("new")) },
+		nr:   unix.SYS_SYMLINKAT,
+		want: []seen{{obj: ".", actions: actWrite}, {obj: "", actions: actNew}},
+		deny: []uint64{actNew},
+	},
+	{
+		hook: "inode_mknod", name: "mknodat_fifo",
+		op:   func(e *env) error { return unix.Mknodat(unix.AT_FDCWD, e.p("new"), unix.S_IFIFO|0o600, 0) },
+		nr:   unix.SYS_MKNODAT,
+		want: []seen{{obj: ".", actions: actWrite}, {obj: "", actions: actNew}},
+		deny: []uint64{actNew},
+	},
+
+	// inode_link: the old entry is read, the directory written, the new
+	// entry new.
+	{
+		hook: "inode_link", name: "linkat",
+		setup: func(e *env) { withFile(e); e.mkdir("d") },
+		op: func(e *env) error {
+			return unix.Linkat(unix.AT_FDCWD, e.path["f"], unix.AT_FDCWD, e.p("d/new"), 0)
+		},
+		nr:   unix.SYS_LINKAT,
+		want: []seen{{obj: "f", actions: actRead}, {obj: "d", actions: actWrite}, {obj: "", actions: actNew}},
+		deny: []uint64{actRead, actNew},
+	},
+
+	// inode_unlink, inode_rmdir: the directory is written, the entry
+	// removed.
+	{
+		hook: "inode_unlink", name: "unlinkat",
+		setup: func(e *env) { e.mkdir("d"); e.file("d/f", 0o644, "x") },
+		op:    func(e *env) error { return unix.Unlinkat(unix.AT_FDCWD, e.path["d/f"], 0) },
+		nr:    unix.SYS_UNLINKAT,
+		want:  []seen{{obj: "d", actions: actWrite}, {obj: "d/f", actions: actRemove}},
+		deny:  []uint64{actRemove},
+	},
+	{
+		hook: "inode_rmdir", name: "unlinkat_removedir",
+		setup: func(e *env) { e.mkdir("d"); e.mkdir("d/sub") },
+		op:    func(e *env) error { return unix.Unlinkat(unix.AT_FDCWD, e.path["d/sub"], unix.AT_REMOVEDIR) },
+		nr:    unix.SYS_UNLINKAT,
+		want:  []seen{{obj: "d", actions: actWrite}, {obj: "d/sub", actions: actRemove}},
+		deny:  []uint64{actRemove},
+	},
+
+	// inode_rename: old directory written, old entry removed, new
+	// directory written, new entry new.
+	{
+		hook: "inode_rename", name: "renameat_new_name",
+		setup: func(e *env) { e.mkdir("a"); e.mkdir("b"); e.file("a/f", 0o644, "x") },
+		op: func(e *env) error {
+			return unix.Renameat(unix.AT_FDCWD, e.path["a/f"], unix.AT_FDCWD, e.p("b/g"))
+		},
+		nr: unix.SYS_RENAMEAT,
+		want: []seen{
+			{obj: "a", actions: actWrite}, {obj: "a/f", actions: actRemove},
+			{obj: "b", actions: actWrite}, {obj: "", actions: actNew},
+		},
+		deny: []uint64{actRemove, actNew},
+	},
+	{
+		hook: "inode_rename", name: "renameat_over_existing",
+		setup: func(e *env) {
+			e.mkdir("a")
+			e.mkdir("b")
+			e.file("a/f", 0o644, "x")
+			e.file("b/g", 0o644, "y")
+		},
+		op: func(e *env) error {
+			return unix.Renameat(unix.AT_FDCWD, e.path["a/f"], unix.AT_FDCWD, e.path["b/g"])
+		},
+		nr: unix.SYS_RENAMEAT,
+		want: []seen{
+			{obj: "a", actions: actWrite}, {obj: "a/f", actions: actRemove},
+			{obj: "b", actions: actWrite}, {obj: "b/g", actions: actNew},
+		},
+		deny: []uint64{actRemove, actNew},
+	},
+
+	// inode_readlink, inode_follow_link, inode_getattr, inode_getxattr,
+	// inode_listxattr, sb_statfs: READ.
+	{
+		hook: "inode_readlink", name: "readlinkat",
+		setup: func(e *env) { e.symlink("l", "target") },
+		op: func(e *env) error {
+			_, err := unix.Readlinkat(unix.AT_FDCWD, e.path["l"], make([]byte, 64))
+			return err
+		},
+		nr:   unix.SYS_READLINKAT,
+		want: []seen{{obj: "l", actions: actRead}},
+		deny: []uint64{actRead},
+	},
+	{
+		hook: "inode_follow_link", name: "open_path_through_symlink",
+		setup: func(e *env) { withFile(e); e.symlink("l", "f") },
+		// O_PATH: neither may_open nor file_open run, only the walk.
+		op:   func(e *env) error { return openClose(e.path["l"], unix.O_PATH) },
+		nr:   unix.SYS_OPENAT,
+		want: []seen{{obj: "l", actions: actRead}},
+		deny: []uint64{actRead},
+	},
+	{
+		hook: "inode_getattr", name: "stat",
+		setup: withFile,
+		op: func(e *env) error {
+			var st unix.Stat_t
+			return unix.Stat(e.path["f"], &st)
+		},
+		nr:   unix.SYS_NEWFSTATAT,
+		want: []seen{{obj: "f", actions: actRead}},
+		deny: []uint64{actRead},
+	},
+	{
+		hook: "inode_getattr", name: "fstat",
+		setup: withFileFD(unix.O_RDONLY),
+		op: func(e *env) error {
+			var st unix.Stat_t
+			return unix.Fstat(e.fd["f"], &st)
+		},
+		nr:   unix.SYS_FSTAT,
+		want: []seen{{obj: "f", actions: actRead}},
+		deny: []uint64{actRead},
+	},
+	{
+		hook: "inode_getxattr", name: "fgetxattr",
+		setup: withXattr,
+		op: func(e *env) error {
+			_, err := unix.Fgetxattr(e.fd["f"], xattrName, make([]byte, 16))
+			return err
+		},
+		nr:      unix.SYS_FGETXATTR,
+		want:    []seen{{obj: "f", actions: actRead}},
+		deny:    []uint64{actRead},
+		allowed: xattrAllowed,
+	},
+	{
+		hook: "inode_listxattr", name: "flistxattr",
+		setup: withXattr,
+		op: func(e *env) error {
+			_, err := unix.Flistxattr(e.fd["f"], make([]byte, 256))
+			return err
+		},
+		nr:   unix.SYS_FLISTXATTR,
+		want: []seen{{obj: "f", actions: actRead}},
+		deny: []uint64{actRead},
+	},
+	{
+		hook: "sb_statfs", name: "statfs",
+		setup: withFile,
+		op: func(e *env) error {
+			var st unix.Statfs_t
+			return unix.Statfs(e.path["f"], &st)
+		},
+		nr:   unix.SYS_STATFS,
+		want: []seen{{obj: "f", actions: actRead}},
+		deny: []uint64{actRead},
+	},
+	{
+		hook: "sb_statfs", name: "fstatfs",
+		setup: withFileFD(unix.O_RDONLY),
+		op: func(e *env) error {
+			var st unix.Statfs_t
+			return unix.Fstatfs(e.fd["f"], &st)
+		},
+		nr:   unix.SYS_FSTATFS,
+		want: []seen{{obj: "f", actions: actRead}},
+		deny: []uint64{actRead},
+	},
+
+	// inode_setattr, inode_setxattr, inode_removexattr, path_truncate,
+	// file_truncate: WRITE.
+	{
+		hook: "inode_setattr", name: "fchmod",
+		setup: withFileFD(unix.O_RDONLY),
+		op:    func(e *env) error { return unix.Fchmod(e.fd["f"], 0o600) },
+		nr:    unix.SYS_FCHMOD,
+		want:  []seen{{obj: "f", actions: actWrite}},
+		deny:  []uint64{actWrite},
+	},
+	{
+		hook: "inode_setattr", name: "utimensat",
+		setup: withFile,
+		op: func(e *env) error {
+			ts := []unix.Timespec{{Sec: 1, Nsec: 0}, {Sec: 2, Nsec: 0}}
+			return unix.UtimesNanoAt(unix.AT_FDCWD, e.path["f"], ts, 0)
+		},
+		nr:   unix.SYS_UTIMENSAT,
+		want: []seen{{obj: "f", actions: actWrite}},
+		deny: []uint64{actWrite},
+	},
+	{
+		hook: "inode_setxattr", name: "fsetxattr",
+		setup: withXattr,
+		op: func(e *env) error {
+			return unix.Fsetxattr(e.fd["f"], xattrName, []byte("2"), 0)
+		},
+		nr:      unix.SYS_FSETXATTR,
+		want:    []seen{{obj: "f", actions: actWrite}},
+		deny:    []uint64{actWrite},
+		allowed: xattrAllowed,
+	},
+	{
+		hook: "inode_removexattr", name: "fremovexattr",
+		setup:   withXattr,
+		op:      func(e *env) error { return unix.Fremovexattr(e.fd["f"], xattrName) },
+		nr:      unix.SYS_FREMOVEXATTR,
+		want:    []seen{{obj: "f", actions: actWrite}},
+		deny:    []uint64{actWrite},
+		allowed: xattrAllowed,
+	},
+	{
+		hook: "path_truncate", name: "truncate",
+		setup: withFile,
+		op:    func(e *env) error { return unix.Truncate(e.path["f"], 1) },
+		nr:    unix.SYS_TRUNCATE,
+		// inode_permission(MAY_WRITE), path_truncate, inode_setattr.
+		want: []seen{{obj: "f", actions: actWrite, times: 3}},
+		deny: []uint64{actWrite},
+	},
+	{
+		hook: "file_truncate", name: "ftruncate",
+		setup: withFileFD(unix.O_WRONLY),
+		op:    func(e *env) error { return unix.Ftruncate(e.fd["f"], 1) },
+		nr:    unix.SYS_FTRUNCATE,
+		// file_truncate, inode_setattr.
+		want: []seen{{obj: "f", actions: actWrite, times: 2}},
+		deny: []uint64{actWrite},
+	},
+
+	// sb_mount, sb_remount, sb_umount, sb_pivotroot: WRITE on the mount
+	// point. Each phase runs in a mount namespace of its own thread.
+	{
+		hook: "sb_mount", name: "mount_tmpfs",
+		setup: func(e *env) { e.privateMounts(); e.mkdir("mnt") },
+		op:    func(e *env) error { return unix.Mount("tmpfs", e.path["mnt"], "tmpfs", 0, "size=1m") },
+		nr:    unix.SYS_MOUNT,
+		want:  []seen{{obj: "mnt", actions: actWrite}},
+		deny:  []uint64{actWrite},
+	},
+	{
+		hook: "sb_mount", name: "bind_mount",
+		setup: func(e *env) { e.privateMounts(); e.mkdir("src"); e.mkdir("mnt") },
+		op:    func(e *env) error { return unix.Mount(e.path["src"], e.path["mnt"], "", unix.MS_BIND, "") },
+		nr:    unix.SYS_MOUNT,
+		want:  []seen{{obj: "mnt", actions: actWrite}},
+		deny:  []uint64{actWrite},
+	},
+	{
+		hook: "sb_remount", name: "remount",
+		setup: func(e *env) { e.privateMounts(); e.mkdir("mnt"); e.mountTmpfs("mnt") },
+		op: func(e *env) error {
+			return unix.Mount("", e.path["mnt"], "", unix.MS_REMOUNT, "size=2m")
+		},
+		nr: unix.SYS_MOUNT,
+		// sb_mount on the mount's root, then sb_remount on the same.
+		want: []seen{{obj: "mnt", actions: actWrite, times: 2}},
+		deny: []uint64{actWrite},
+	},
+	{
+		hook: "sb_umount", name: "umount2",
+		setup: func(e *env) { e.privateMounts(); e.mkdir("mnt"); e.mountTmpfs("mnt") },
+		op:    func(e *env) error { return unix.Unmount(e.path["mnt"], 0) },
+		nr:    unix.SYS_UMOUNT2,
+		want:  []seen{{obj: "mnt", actions: actWrite}},
+		deny:  []uint64{actWrite},
+	},
+	{
+		hook: "sb_pivotroot", name: "pivot_root",
+		// pivot_root needs a root that is a mount point with a parent:
+		// a tmpfs this thread chroots into, with a second tmpfs in it
+		// as the new root.
+		setup: func(e *env) {
+			e.privateMounts()
+			e.mkdir("root")
+			e.mountTmpfs("root")
+			e.chroot("root")
+			e.mkdir("new")
+			e.mountTmpfs("new")
+			e.mkdir("new/old")
+		},
+		op:   func(e *env) error { return unix.PivotRoot(e.path["new"], e.path["new/old"]) },
+		nr:   unix.SYS_PIVOT_ROOT,
+		want: []seen{{obj: "new/old", actions: actWrite}, {obj: "new", actions: actWrite}},
+		deny: []uint64{actWrite},
+	},
+
+	// file_ioctl, file_ioctl_compat, file_lock, file_fcntl: the command
+	// in syscall_cmd.
+	{
+		hook: "file_ioctl", name: "fionread",
+		setup: withFileFD(unix.O_RDONLY),
+		op: func(e *env) error {
+			_, err := unix.IoctlGetInt(e.fd["f"], fionread)
+			return err
+		},
+		nr:   unix.SYS_IOCTL,
+		want: []seen{{obj: "f", actions: actIoctl, cmd: fionread}},
+		deny: []uint64{actIoctl},
+	},
+	{
+		hook: "file_ioctl_compat", name: "compat_ioctl",
+		skip: "file_ioctl_compat runs only for ioctl(2) from 32-bit (compat) tasks: the guest test " +
+			"binaries are 64-bit Go programs, the guest has no 32-bit userland, and the guest kernel " +
+			"is built without CONFIG_IA32_EMULATION",
+	},
+	{
+		hook: "file_lock", name: "flock",
+		setup: withFileFD(unix.O_RDONLY),
+		op:    func(e *env) error { return unix.Flock(e.fd["f"], unix.LOCK_EX) },
+		nr:    unix.SYS_FLOCK,
+		// The spec: "with the command in syscall_cmd"; the command of
+		// flock(2) is LOCK_EX. The LSM hook file_lock is given the
+		// lock type (F_WRLCK) instead, which the spec does not say.
+		want: []seen{{obj: "f", actions: actLock, cmd: unix.LOCK_EX}},
+		deny: []uint64{actLock},
+	},
+	{
+		hook: "file_fcntl", name: "f_getfl",
+		setup: withFileFD(unix.O_RDONLY),
+		op: func(e *env) error {
+			_, err := unix.FcntlInt(uintptr(e.fd["f"]), unix.F_GETFL, 0)
+			return err
+		},
+		nr:   unix.SYS_FCNTL,
+		want: []seen{{obj: "f", actions: actFcntl, cmd: unix.F_GETFL}},
+		deny: []uint64{actFcntl},
+	},
+
+	// mmap_file, file_mprotect: PROT_READ, PROT_EXEC, and PROT_WRITE for
+	// shared mappings only.
+	{
+		hook: "mmap_file", name: "read_private",
+		setup: withFileFD(unix.O_RDONLY),
+		op:    mmapOp("f", unix.PROT_READ, unix.MAP_PRIVATE),
+		nr:    unix.SYS_MMAP,
+		want:  []seen{{obj: "f", actions: actRead}},
+		deny:  []uint64{actRead},
+	},
+	{
+		hook: "mmap_file", name: "exec_private",
+		setup: withFileFD(unix.O_RDONLY),
+		op:    mmapOp("f", unix.PROT_READ|unix.PROT_EXEC, unix.MAP_PRIVATE),
+		nr:    unix.SYS_MMAP,
+		want:  []seen{{obj: "f", actions: actRead | actExec}},
+		deny:  []uint64{actExec},
+	},
+	{
+		hook: "mmap_file", name: "write_shared",
+		setup: withFileFD(unix.O_RDWR),
+		op:    mmapOp("f", unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED),
+		nr:    unix.SYS_MMAP,
+		want:  []seen{{obj: "f", actions: actRead | actWrite}},
+		deny:  []uint64{actWrite},
+	},
+	{
+		hook: "mmap_file", name: "write_private",
+		setup:  withFileFD(unix.O_RDWR),
+		op:     mmapOp("f", unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE),
+		nr:     unix.SYS_MMAP,
+		want:   []seen{{obj: "f", actions: actRead}},
+		deny:   []uint64{actRead},
+		permit: []uint64{actWrite},
+	},
+	{
+		hook: "mmap_file", name: "anonymous",
+		op: func(e *env) error {
+			mem, err := unix.Mmap(-1, 0, pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+			if err == nil {
+				unix.Munmap(mem)
+			}
+			return err
+		},
+		nr:     unix.SYS_MMAP,
+		want:   []seen{{obj: "", actions: actRead}},
+		deny:   []uint64{actRead},
+		permit: []uint64{actWrite},
+	},
+	{
+		hook: "file_mprotect", name: "write_shared",
+		setup: func(e *env) { withFileFD(unix.O_RDWR)(e); e.mmap("f", unix.PROT_READ, unix.MAP_SHARED) },
+		op:    func(e *env) error { return unix.Mprotect(e.mem, unix.PROT_READ|unix.PROT_WRITE) },
+		nr:    unix.SYS_MPROTECT,
+		want:  []seen{{obj: "f", actions: actRead | actWrite}},
+		deny:  []uint64{actWrite},
+	},
+	{
+		hook: "file_mprotect", name: "write_private",
+		setup:  func(e *env) { withFileFD(unix.O_RDWR)(e); e.mmap("f", unix.PROT_READ, unix.MAP_PRIVATE) },
+		op:     func(e *env) error { return unix.Mprotect(e.mem, unix.PROT_READ|unix.PROT_WRITE) },
+		nr:     unix.SYS_MPROTECT,
+		want:   []seen{{obj: "f", actions: actRead}},
+		deny:   []uint64{actRead},
+		permit: []uint64{actWrite},
+	},
+	{
+		hook: "file_mprotect", name: "exec",
+		setup: func(e *env) { withFileFD(unix.O_RDONLY)(e); e.mmap("f", unix.PROT_READ, unix.MAP_PRIVATE) },
+		op:    func(e *env) error { return unix.Mprotect(e.mem, unix.PROT_READ|unix.PROT_EXEC) },
+		nr:    unix.SYS_MPROTECT,
+		want:  []seen{{obj: "f", actions: actRead | actExec}},
+		deny:  []uint64{actExec},
+	},
+}
+
+// openClose opens path with flags (creating it 0600 with O_CREAT) and
+// closes it.
+func openClose(path string, flags int) error {
+	fd, err := unix.Open(path, flags|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	return unix.Close(fd)
+}
+
+// mmapOp maps one page of the open file name and unmaps it.
+func mmapOp(name string, prot, flags int) func(e *env) error {
+	return func(e *env) error {
+		mem, err := unix.Mmap(e.fd[name], 0, pageSize, prot, flags)
+		if err != nil {
+			return err
+		}
+		return unix.Munmap(mem)
+	}
+}

@@ -1,0 +1,341 @@
+// Package hooks checks, in the guest, every row of the hook table of the
+// Landlock eBPF ABI (version 1): an operation that goes through the hook
+// is denied with EPERM when a rule denies the row's action, and allowed
+// when the rules allow it; and a recording rule sees the object's inode
+// number in arg1, the row's actions in arg2, the command in syscall_cmd,
+// and the system call (number and AUDIT_ARCH_X86_64) the operation made.
+//
+// Each case runs in a child process of the test binary (privdrop.Run,
+// keeping root), in phases; each phase sets up a fresh directory, appends
+// one rule and runs the operation on a goroutine locked to a thread of its
+// own (landlockbpf.RunOnRuleThread), so that the phases do not see each
+// other's rules:
+//
+//   - record: the recording rule, which allows everything;
+//   - unrelated: a rule denying only actions the operation does not use;
+//   - deny: for each mask of the case, a rule denying it (DenyActions);
+//   - permit: for each mask the operation must not report, a rule denying
+//     it.
+package hooks
+
+import (
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/landlock-vmtest/landlock-vmtest/tests/internal/privdrop"
+	ll "github.com/landlock-vmtest/landlock-vmtest/tests/landlockbpf"
+)
+
+// keepRoot runs the scenarios as root with every capability: appending a
+// rule needs CAP_SYS_ADMIN in version 1, and the mount cases need it too.
+var keepRoot = privdrop.Privs{UID: privdrop.Keep, GID: privdrop.Keep}
+
+func TestHookTable(t *testing.T) {
+	if why := ll.SkipUnlessSupported(1); why != "" {
+		t.Skip(why)
+	}
+	var hooks []string
+	byHook := map[string][]hookCase{}
+	for _, c := range hookCases {
+		if _, ok := byHook[c.hook]; !ok {
+			hooks = append(hooks, c.hook)
+		}
+		byHook[c.hook] = append(byHook[c.hook], c)
+	}
+	for _, hook := range hooks {
+		t.Run(hook, func(t *testing.T) {
+			for _, c := range byHook[hook] {
+				t.Run(c.name, func(t *testing.T) {
+					if c.skip != "" {
+						t.Skip(c.skip)
+					}
+					privdrop.Run(t, keepRoot, func(t *testing.T) { runCase(t, c) })
+				})
+			}
+		})
+	}
+}
+
+// TestHookTableCoversTheSpec checks that the table has a case for every
+// LSM hook of the spec's hook table (version 1).
+func TestHookTableCoversTheSpec(t *testing.T) {
+	spec := []string{
+		"file_open", "file_receive",
+		"inode_permission", "file_permission",
+		"inode_create", "inode_mkdir", "inode_symlink", "inode_mknod",
+		"inode_link",
+		"inode_unlink", "inode_rmdir",
+		"inode_rename",
+		"inode_readlink", "inode_follow_link", "inode_getattr", "inode_getxattr", "inode_listxattr", "sb_statfs",
+		"inode_setattr", "inode_setxattr", "inode_removexattr", "path_truncate", "file_truncate",
+		"sb_mount", "sb_remount", "sb_umount", "sb_pivotroot",
+		"file_ioctl", "file_ioctl_compat", "file_lock", "file_fcntl",
+		"mmap_file", "file_mprotect",
+	}
+	have := map[string]bool{}
+	names := map[string]bool{}
+	for _, c := range hookCases {
+		have[c.hook] = true
+		id := c.hook + "/" + c.name
+		assert.False(t, names[id], "two cases are called %s", id)
+		names[id] = true
+		if c.skip != "" {
+			continue
+		}
+		assert.NotNil(t, c.op, "%s: no operation", id)
+		assert.True(t, c.none != (len(c.want) > 0), "%s: a case either reports actions (want) or none", id)
+		assert.True(t, c.none || len(c.deny) > 0, "%s: nothing to deny", id)
+	}
+	for _, h := range spec {
+		assert.True(t, have[h], "no case for the hook %s", h)
+	}
+}
+
+// phaseResult is what a phase brings back from its rule thread.
+type phaseResult struct {
+	env       *env
+	setupErr  error
+	appendErr error
+	opErr     error
+	records   []ll.HookRecord
+	seen      int
+	recordErr error
+}
+
+// runPhase runs one phase of c in the new directory dir: setup, then the
+// rule appended, then the operation (recorded by rec if not nil), all on
+// one new thread that ends with the phase.
+func runPhase(dir string, c hookCase, rule *ebpf.Program, rec *ll.HookRecorder) (r phaseResult) {
+	ll.RunOnRuleThread(func() {
+		e := newEnv(dir)
+		r.env = e
+		defer e.close()
+		if c.setup != nil {
+			c.setup(e)
+		}
+		if e.err != nil {
+			r.setupErr = e.err
+			return
+		}
+		if err := ll.Append(rule); err != nil {
+			r.appendErr = err
+			return
+		}
+		if rec != nil {
+			if err := rec.Start(); err != nil {
+				r.recordErr = err
+				return
+			}
+		}
+		r.opErr = c.op(e)
+		if rec != nil {
+			r.records, r.seen, r.recordErr = rec.Stop()
+		}
+	})
+	return r
+}
+
+// ready fails t unless the phase got as far as the operation.
+func (r phaseResult) ready(t *testing.T) {
+	t.Helper()
+	require.NoError(t, r.setupErr, "setup, before the rule")
+	require.NoError(t, r.appendErr, "appending the rule")
+	require.NoError(t, r.recordErr, "recorder")
+}
+
+// allowedErr is the error op must give when the rules allow it.
+func (c hookCase) allowedErr(e *env) error {
+	if c.allowed == nil {
+		return nil
+	}
+	return c.allowed(e)
+}
+
+func checkAllowed(t *testing.T, c hookCase, r phaseResult, why string) {
+	t.Helper()
+	want := c.allowedErr(r.env)
+	if want == nil {
+		assert.NoError(t, r.opErr, "%s must be allowed %s", c.name, why)
+		return
+	}
+	t.Logf("the file system cannot do %s (%v): allowed %s, it must fail with that, not EPERM", c.name, want, why)
+	assert.ErrorIs(t, r.opErr, want, "%s allowed %s: the file system's own answer", c.name, why)
+}
+
+// load loads insns as a rule, failing t otherwise.
+func load(t *testing.T, what string, insns asm.Instructions) *ebpf.Program {
+	t.Helper()
+	prog, err := ll.Load(insns)
+	require.NoError(t, err, "loading %s", what)
+	t.Cleanup(func() { prog.Close() })
+	return prog
+}
+
+// runCase runs every phase of c, in the child process.
+func runCase(t *testing.T, c hookCase) {
+	// Map some heap now, so that the phases allocate from memory Go has
+	// already mapped: on a thread whose rule denies READ, even an
+	// anonymous mmap(PROT_READ) of the runtime is denied.
+	runtime.KeepAlive(make([]byte, 32<<20))
+	base := t.TempDir()
+	phase := 0
+	dir := func() string {
+		phase++
+		return filepath.Join(base, fmt.Sprintf("phase%d", phase))
+	}
+
+	reached := true
+	t.Run("record", func(t *testing.T) {
+		rec, err := ll.NewHookRecorder()
+		require.NoError(t, err)
+		defer rec.Close()
+		r := runPhase(dir(), c, rec.Prog, rec)
+		r.ready(t)
+		reached = checkRecords(t, c, r)
+		if !reached {
+			t.Skipf("%s fails with %v before any rule runs: the file system cannot do it "+
+				"(xattrs on tmpfs need CONFIG_TMPFS_XATTR), so the hook is never reached", c.name, r.opErr)
+		}
+		checkAllowed(t, c, r, "by the recording rule")
+	})
+
+	t.Run("unrelated", func(t *testing.T) {
+		mask := c.unrelated()
+		if mask == 0 {
+			t.Skip("the case uses every action of ioctl, lock and fcntl")
+		}
+		r := runPhase(dir(), c, load(t, "the unrelated rule", ll.DenyActions(int32(mask))), nil)
+		r.ready(t)
+		checkAllowed(t, c, r, fmt.Sprintf("by a rule denying only %s", actionNames(mask)))
+	})
+
+	for _, mask := range c.deny {
+		t.Run("deny_"+actionNames(mask), func(t *testing.T) {
+			if !reached {
+				t.Skip("the operation fails before the hook: nothing to deny")
+			}
+			r := runPhase(dir(), c, load(t, "the deny rule", ll.DenyActions(int32(mask))), nil)
+			r.ready(t)
+			want := c.denied
+			if want == nil {
+				want = unix.EPERM
+			}
+			assert.ErrorIs(t, r.opErr, want, "%s under a rule denying %s", c.name, actionNames(mask))
+		})
+	}
+	for _, mask := range c.permit {
+		t.Run("permit_"+actionNames(mask), func(t *testing.T) {
+			r := runPhase(dir(), c, load(t, "the rule", ll.DenyActions(int32(mask))), nil)
+			r.ready(t)
+			checkAllowed(t, c, r, fmt.Sprintf("by a rule denying %s, which it does not use", actionNames(mask)))
+		})
+	}
+}
+
+// checkRecords checks what the recording rule saw against c.want, and
+// reports whether the rules saw the operation's system call at all.
+func checkRecords(t *testing.T, c hookCase, r phaseResult) bool {
+	t.Helper()
+	var log strings.Builder
+	for i, rec := range r.records {
+		fmt.Fprintf(&log, "\n  %2d %v", i, rec)
+	}
+	t.Logf("the recording rule saw %d actions (objects: %s):%s", r.seen, inodes(r.env), log.String())
+	require.LessOrEqual(t, r.seen, ll.HookRecordCap, "more actions than the recorder keeps")
+
+	ofOp := 0
+	for _, rec := range r.records {
+		assert.EqualValues(t, unix.AUDIT_ARCH_X86_64, rec.Arch, "arch of %v", rec)
+		assert.EqualValues(t, ll.EventFS, rec.Event, "event of %v", rec)
+		if uintptr(rec.SyscallNr) == c.nr {
+			ofOp++
+		}
+	}
+	if c.none {
+		assert.Zero(t, ofOp, "the rules ran during %s (system call %d), which reports no action", c.name, c.nr)
+		return true
+	}
+	if ofOp == 0 && c.allowedErr(r.env) != nil && r.opErr != nil {
+		return false
+	}
+	for _, w := range c.want {
+		ino := uint64(0)
+		if w.obj != "" {
+			var ok bool
+			ino, ok = r.env.ino[w.obj]
+			require.True(t, ok, "the case names an object %q its setup did not make", w.obj)
+		}
+		times := max(w.times, 1)
+		n := 0
+		for _, rec := range r.records {
+			if rec.Arg1 == ino && rec.Arg2 == w.actions && rec.SyscallCmd == w.cmd && uintptr(rec.SyscallNr) == c.nr {
+				n++
+			}
+		}
+		assert.GreaterOrEqual(t, n, times,
+			"want %d action(s) arg1=%d (%s) arg2=%#x (%s) syscall_cmd=%#x syscall_nr=%d, seen %d",
+			times, ino, objName(w.obj), w.actions, actionNames(w.actions), w.cmd, c.nr, n)
+	}
+	return true
+}
+
+func objName(obj string) string {
+	if obj == "" {
+		return "no object: a new entry"
+	}
+	return obj
+}
+
+func inodes(e *env) string {
+	var parts []string
+	for name, ino := range e.ino {
+		parts = append(parts, fmt.Sprintf("%s=%d", name, ino))
+	}
+	return strings.Join(parts, " ")
+}
+
+// actionNames names the actions of mask, e.g. "READ|GET".
+func actionNames(mask uint64) string {
+	if mask == actAll {
+		return "ALL"
+	}
+	var names []string
+	for _, a := range []struct {
+		bit  uint64
+		name string
+	}{
+		{actExec, "EXEC"}, {actWrite, "WRITE"}, {actRead, "READ"}, {actNew, "NEW"}, {actGet, "GET"},
+		{actRemove, "REMOVE"}, {actIoctl, "IOCTL"}, {actLock, "LOCK"}, {actFcntl, "FCNTL"},
+	} {
+		if mask&a.bit != 0 {
+			names = append(names, a.name)
+			mask &^= a.bit
+		}
+	}
+	if mask != 0 {
+		names = append(names, fmt.Sprintf("%#x", mask))
+	}
+	if len(names) == 0 {
+		return "NONE"
+	}
+	return strings.Join(names, "|")
+}
+
+func TestActionNames(t *testing.T) {
+	for mask, want := range map[uint64]string{
+		0: "NONE", actRead | actGet: "READ|GET", actAll: "ALL", actFcntl | 1<<12: "FCNTL|0x1000",
+	} {
+		assert.Equal(t, want, actionNames(mask))
+	}
+	assert.Equal(t, uint64(actLock|actFcntl), hookCase{want: []seen{{actions: actIoctl}}}.unrelated())
+	assert.Equal(t, uint64(actIoctl|actLock|actFcntl), hookCase{want: []seen{{actions: actRead}}}.unrelated())
+}
