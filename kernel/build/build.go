@@ -5,6 +5,7 @@ package build
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/kconfig"
@@ -36,6 +38,8 @@ type Request struct {
 	ProgressEvery time.Duration
 	// Extra are extra make variables ("W=1").
 	Extra []string
+	// Ctx, when done, stops make and everything it started.
+	Ctx context.Context
 }
 
 // Result is a finished build.
@@ -196,7 +200,15 @@ func (m *maker) command(log io.Writer, targets ...string) *exec.Cmd {
 	}
 	args = append(args, m.req.Extra...)
 	args = append(args, targets...)
-	cmd := exec.Command("make", args...)
+	ctx := m.req.Ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	cmd := exec.CommandContext(ctx, "make", args...)
+	// make and its compilers form a process group, ended together when
+	// the run is interrupted.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.Env = append(os.Environ(),
 		"CCACHE_DIR="+m.c.Path("ccache", ""),
 		"CCACHE_BASEDIR="+m.req.Tree.Dir,

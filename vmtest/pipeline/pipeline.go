@@ -268,7 +268,7 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 		if err != nil {
 			return "", err
 		}
-		b = build.New(c, build.Request{Tree: tree, Fragments: frags, Jobs: o.Jobs, Log: r.out})
+		b = build.New(c, build.Request{Tree: tree, Fragments: frags, Jobs: o.Jobs, Log: r.out, Ctx: ctx})
 		if b.Cached() {
 			return "cached", nil
 		}
