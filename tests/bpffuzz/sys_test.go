@@ -1,0 +1,211 @@
+package bpffuzz
+
+import (
+	"fmt"
+	"runtime"
+	"sort"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/landlock-vmtest/landlock-vmtest/tests/landlockbpf"
+)
+
+// bpf(2) commands and program types used here.
+const (
+	bpfProgLoad          = 5
+	progTypeSocketFilter = 1
+)
+
+// enotsupp is the kernel's internal ENOTSUPP (524), which bpf(2) lets out.
+const enotsupp = unix.Errno(524)
+
+// progLoadAttr is the BPF_PROG_LOAD part of the kernel's union bpf_attr,
+// up to and including expected_attach_type (72 bytes). The kernel reads
+// the rest as zero, and writes back nothing (log_true_size lies beyond).
+type progLoadAttr struct {
+	ProgType           uint32
+	InsnCnt            uint32
+	Insns              uint64 // pointer to the instructions
+	License            uint64 // pointer to a NUL-terminated string
+	LogLevel           uint32
+	LogSize            uint32
+	LogBuf             uint64 // pointer to LogSize bytes
+	KernVersion        uint32
+	ProgFlags          uint32
+	ProgName           [16]byte
+	ProgIfindex        uint32
+	ExpectedAttachType uint32
+}
+
+// insn is struct bpf_insn: opcode, dst_reg (low nibble) and src_reg (high
+// nibble), offset, immediate.
+type insn struct {
+	Code uint8
+	Regs uint8
+	Off  int16
+	Imm  int32
+}
+
+// mk builds an instruction.
+func mk(code uint8, dst, src uint8, off int16, imm int32) insn {
+	return insn{Code: code, Regs: dst&0xf | src<<4, Off: off, Imm: imm}
+}
+
+// dst and src return the registers of i.
+func (i insn) dst() uint8 { return i.Regs & 0xf }
+func (i insn) src() uint8 { return i.Regs >> 4 }
+
+// String prints i as the kernel's struct bpf_insn fields.
+func (i insn) String() string {
+	return fmt.Sprintf("{%#02x %d %d %d %d}", i.Code, i.dst(), i.src(), i.Off, i.Imm)
+}
+
+// loadInput is one BPF_PROG_LOAD call, with the memory its pointers point
+// to. A nil slice is passed as a NULL pointer.
+type loadInput struct {
+	Insns   []insn
+	NullIns bool // insns NULL although InsnCnt > 0
+	ZeroCnt bool // insn_cnt 0 with a valid pointer
+	// ProgType is the program type, 0 meaning BPF_PROG_TYPE_LANDLOCK.
+	ProgType    uint32
+	License     []byte // NUL-terminated, or nil for NULL
+	LogLevel    uint32
+	LogBuf      []byte // LogSize is its length; nil is NULL
+	LogSizeNull uint32 // log_size when LogBuf is nil
+	KernVersion uint32
+	ProgFlags   uint32
+	ProgName    [16]byte
+	Ifindex     uint32
+	Attach      uint32
+	// Origin says where the instructions come from: "random",
+	// "mutant:<seed rule>" or "seed:<rule>".
+	Origin string
+}
+
+// progType returns the program type the input loads.
+func (in *loadInput) progType() uint32 {
+	if in.ProgType == 0 {
+		return landlockbpf.ProgTypeLandlock
+	}
+	return in.ProgType
+}
+
+// load calls bpf(BPF_PROG_LOAD) with in and returns the new fd or the
+// errno.
+func load(in *loadInput) (int, unix.Errno) {
+	attr := progLoadAttr{
+		ProgType:           in.progType(),
+		InsnCnt:            uint32(len(in.Insns)),
+		LogLevel:           in.LogLevel,
+		KernVersion:        in.KernVersion,
+		ProgFlags:          in.ProgFlags,
+		ProgName:           in.ProgName,
+		ProgIfindex:        in.Ifindex,
+		ExpectedAttachType: in.Attach,
+	}
+	if len(in.Insns) > 0 && !in.NullIns {
+		attr.Insns = uint64(uintptr(unsafe.Pointer(&in.Insns[0])))
+	}
+	if in.ZeroCnt {
+		attr.InsnCnt = 0
+	}
+	if len(in.License) > 0 {
+		attr.License = uint64(uintptr(unsafe.Pointer(&in.License[0])))
+	}
+	if len(in.LogBuf) > 0 {
+		attr.LogBuf = uint64(uintptr(unsafe.Pointer(&in.LogBuf[0])))
+		attr.LogSize = uint32(len(in.LogBuf))
+	} else {
+		attr.LogSize = in.LogSizeNull
+	}
+	fd, _, errno := unix.Syscall(unix.SYS_BPF, bpfProgLoad, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+	runtime.KeepAlive(in)
+	runtime.KeepAlive(&attr)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(fd), 0
+}
+
+// String prints in completely, so that a failing call can be replayed
+// without the seed.
+func (in *loadInput) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "origin=%s prog_type=%d expected_attach_type=%d prog_flags=%#x insn_cnt=%d",
+		in.Origin, in.progType(), in.Attach, in.ProgFlags, len(in.Insns))
+	if in.NullIns {
+		b.WriteString(" insns=NULL")
+	}
+	if in.ZeroCnt {
+		b.WriteString(" (insn_cnt passed as 0)")
+	}
+	if in.License == nil {
+		b.WriteString(" license=NULL")
+	} else {
+		fmt.Fprintf(&b, " license=%q", strings.TrimRight(string(in.License), "\x00"))
+	}
+	fmt.Fprintf(&b, " log_level=%#x", in.LogLevel)
+	if in.LogBuf == nil {
+		fmt.Fprintf(&b, " log_buf=NULL log_size=%d", in.LogSizeNull)
+	} else {
+		fmt.Fprintf(&b, " log_size=%d", len(in.LogBuf))
+	}
+	fmt.Fprintf(&b, " kern_version=%#x prog_name=%q prog_ifindex=%d insns=", in.KernVersion, in.ProgName[:], in.Ifindex)
+	for _, i := range in.Insns {
+		b.WriteString(i.String())
+	}
+	return b.String()
+}
+
+// seccompAppend calls seccomp(SECCOMP_APPEND_LANDLOCK_RULE, flags, args).
+func seccompAppend(flags uint32, args *uint32) (uintptr, unix.Errno) {
+	r, _, errno := unix.Syscall(unix.SYS_SECCOMP, landlockbpf.SeccompAppendLandlockRule, uintptr(flags), uintptr(unsafe.Pointer(args)))
+	runtime.KeepAlive(args)
+	return r, errno
+}
+
+// fdOpen reports whether fd (as the kernel's unsigned int) is open.
+func fdOpen(fd uint32) bool {
+	_, _, errno := unix.Syscall(unix.SYS_FCNTL, uintptr(fd), unix.F_GETFD, 0)
+	return errno == 0
+}
+
+// errnoName names an errno, ENOTSUPP included.
+func errnoName(e unix.Errno) string {
+	if e == 0 {
+		return "ok"
+	}
+	if e == enotsupp {
+		return "ENOTSUPP"
+	}
+	if n := unix.ErrnoName(e); n != "" {
+		return n
+	}
+	return fmt.Sprintf("errno%d", int(e))
+}
+
+// counts counts outcomes by name.
+type counts map[string]int
+
+// add merges o into c.
+func (c counts) add(o counts) {
+	for k, v := range o {
+		c[k] += v
+	}
+}
+
+// String prints the counts sorted by name.
+func (c counts) String() string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, c[k])
+	}
+	return strings.Join(parts, " ")
+}
