@@ -297,6 +297,14 @@ func Run(ctx context.Context, c Config, mon *console.Monitor, onEvent func(event
 		return nil, fmt.Errorf("%w: starting QEMU: %v", ErrInfra, err)
 	}
 
+	// hang records why the watchdog ends the VM, and ends it.
+	hang := func(why string) {
+		mu.Lock()
+		out.Hang = why
+		mu.Unlock()
+		_ = vm.Kill()
+	}
+
 	// Watchdog: boot deadline, silence, and a kernel panic.
 	stopWatch := make(chan struct{})
 	watchDone := make(chan struct{})
@@ -325,22 +333,13 @@ func Run(ctx context.Context, c Config, mon *console.Monitor, onEvent func(event
 				boot.Stop()
 				helloCh = nil
 			case <-boot.C:
-				mu.Lock()
-				out.Hang = fmt.Sprintf("the guest runner did not start within %s", c.BootTimeout)
-				mu.Unlock()
-				_ = vm.Kill()
+				hang(fmt.Sprintf("the guest runner did not start within %s", c.BootTimeout))
 				return
 			case <-silence.C:
-				mu.Lock()
-				out.Hang = fmt.Sprintf("the guest printed nothing for %s", c.Silence)
-				mu.Unlock()
-				_ = vm.Kill()
+				hang(fmt.Sprintf("the guest printed nothing for %s", c.Silence))
 				return
 			case <-limit.C:
-				mu.Lock()
-				out.Hang = fmt.Sprintf("the VM ran past its %s limit", c.Timeout)
-				mu.Unlock()
-				_ = vm.Kill()
+				hang(fmt.Sprintf("the VM ran past its %s limit", c.Timeout))
 				return
 			case <-mon.Fatal():
 				mu.Lock()
