@@ -215,8 +215,6 @@ type Outcome struct {
 	// StartToFirstTest is the time from QEMU start to the first test
 	// event (0 if none came).
 	StartToFirstTest time.Duration
-	// Wall is how long the VM ran.
-	Wall time.Duration
 }
 
 // ErrInfra marks errors of the harness or the host (QEMU could not start),
@@ -366,7 +364,6 @@ func Run(ctx context.Context, c Config, mon *console.Monitor, onEvent func(event
 
 	mu.Lock()
 	defer mu.Unlock()
-	out.Wall = time.Since(start)
 	out.Splats = mon.Splats()
 	for _, s := range out.Splats {
 		if s.Fatal {

@@ -79,11 +79,13 @@ const (
 type Run struct {
 	acc      vmtest.Accel
 	binaries int
-	opts     Options
-	out      io.Writer
-	cache    *cache.Cache
-	stages   []results.Stage
-	md       results.Metadata
+	// events are the guest's events, once the VM ran.
+	events []event.Event
+	opts   Options
+	out    io.Writer
+	cache  *cache.Cache
+	stages []results.Stage
+	md     results.Metadata
 }
 
 // New prepares a run.
@@ -126,18 +128,17 @@ func (r *Run) stage(name string, fn func() (string, error)) error {
 // output with the closing line "N passed, N failed, N skipped".
 func (r *Run) Execute(ctx context.Context) Code {
 	code, reason, report := r.execute(ctx)
-	r.md.Stages = r.stages
-	r.md.ExitCode = int(code)
-	r.md.ExitReason = reason
 	if r.opts.Shell {
 		return code
 	}
 	if report == nil {
 		// Nothing booted: no result stream was expected.
 		report = &results.Report{Complete: true}
-		if err := r.writeResults(*report, nil); err != nil {
-			fmt.Fprintf(r.out, "writing results: %v\n", err)
-		}
+	}
+	// The results are written once, whichever stage the run ended in.
+	if err := r.writeResults(code, reason, *report); err != nil {
+		fmt.Fprintf(r.out, "writing results: %v\n", err)
+		code, reason = Infra, err.Error()
 	}
 	var sum bytes.Buffer
 	_ = results.WriteSummary(&sum, *report)
@@ -565,16 +566,15 @@ func (r *Run) boot(ctx context.Context, kernel *build.Result, initrd string) (Co
 	if endTests != nil {
 		endTests(code == OK, fmt.Sprintf("first test event %.1fs after QEMU started", outcome.StartToFirstTest.Seconds()))
 	}
-	r.md.ExitCode, r.md.ExitReason = int(code), reason
-	r.md.Stages = r.stages
-	if err := r.writeResults(report, col.Events()); err != nil {
-		return Infra, err.Error(), &report
-	}
+	r.events = col.Events()
 	return code, reason, &report
 }
 
-func (r *Run) writeResults(report results.Report, events []event.Event) error {
+// writeResults writes results.json and junit.xml in OUT.
+func (r *Run) writeResults(code Code, reason string, report results.Report) error {
 	r.md.Stages = r.stages
+	r.md.ExitCode, r.md.ExitReason = int(code), reason
+	events := r.events
 	var js, ju bytes.Buffer
 	if err := results.WriteJSON(&js, r.md, report, events); err != nil {
 		return err
