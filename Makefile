@@ -7,7 +7,7 @@ GO ?= go
 BIN := bin/landlock-vmtest
 export GOTOOLCHAIN ?= local
 
-.PHONY: vmtest shell test tools unit e2e bench build vet clean
+.PHONY: vmtest shell test tools unit e2e bench build vet clean series-check bisect
 
 build:
 	$(GO) build -o $(BIN) ./vmtest/cmd/landlock-vmtest
@@ -23,6 +23,16 @@ shell: build
 # Host unit tests, then the full make vmtest, then the end-to-end tests
 # of the harness's failure modes (which reuse the kernel just built).
 test: tools vet unit vmtest e2e
+
+# Build and test every prefix of the series (SERIES= a series file, a
+# directory of patches or an mbox): a table per patch in OUT.
+series-check: build
+	./$(BIN) series-check
+
+# The first patch (or, with KERNEL_SRC= GOOD= BAD=, the first commit) at
+# which TEST= fails; RUNS= repeats each step for flaky tests.
+bisect: build
+	./$(BIN) bisect
 
 # Install the host tools (apt-get, as root) before anything needs them.
 tools: build

@@ -106,6 +106,43 @@ type Builder struct {
 	c   *cache.Cache
 	req Request
 	res *Result
+	// incremental builds live in a directory the caller owns and are
+	// never marked done: make decides what to rebuild.
+	incremental bool
+}
+
+// NewIn prepares an incremental build of req in dir, a build directory the
+// caller owns (and locks): nothing is looked up in or marked done in the
+// cache, and make rebuilds only what changed since the last build there.
+// The result's Key names dir and the final config.
+func NewIn(c *cache.Cache, req Request, dir string) *Builder {
+	return &Builder{c: c, req: req, incremental: true, res: &Result{
+		Dir:    dir,
+		Key:    cache.Key("incremental", dir),
+		Image:  filepath.Join(dir, "arch/x86/boot/bzImage"),
+		Config: filepath.Join(dir, ".config"),
+		Log:    filepath.Join(dir, "build.log"),
+	}}
+}
+
+// Make runs make in the build directory with extra variables and targets
+// (for example W=1 and single objects), writing its output to logPath.
+func (b *Builder) Make(logPath string, vars []string, targets ...string) error {
+	log, err := os.Create(logPath)
+	if err != nil {
+		return fmt.Errorf("creating make log: %w", err)
+	}
+	defer log.Close()
+	m := maker{c: b.c, req: b.req, dir: b.res.Dir}
+	jobs := b.req.Jobs
+	if jobs <= 0 {
+		jobs = cpus()
+	}
+	args := append([]string{"-j" + strconv.Itoa(jobs)}, vars...)
+	if err := m.command(log, append(args, targets...)...).Run(); err != nil {
+		return &Error{Log: logPath, Excerpt: Excerpt(logPath, 30), Err: err}
+	}
+	return nil
 }
 
 // New prepares a build of req in the cache.
@@ -129,7 +166,7 @@ func (b *Builder) Lock() (func(), error) {
 
 // Cached reports whether a finished build with the same key exists; then
 // neither Configure nor Compile runs make.
-func (b *Builder) Cached() bool { return cache.Done(b.res.Dir) }
+func (b *Builder) Cached() bool { return !b.incremental && cache.Done(b.res.Dir) }
 
 // Configure writes the .config (unless the build is cached).
 func (b *Builder) Configure() error {
@@ -153,6 +190,13 @@ func (b *Builder) Compile() (*Result, error) {
 	m := maker{c: b.c, req: b.req, dir: b.res.Dir}
 	if err := m.compile(b.res.Log); err != nil {
 		return nil, err
+	}
+	if b.incremental {
+		if err := b.res.fill(); err != nil {
+			return nil, err
+		}
+		b.res.Key = cache.Key("incremental", b.res.Dir, b.res.ConfigHash, time.Now().String())
+		return b.res, nil
 	}
 	if err := cache.MarkDone(b.res.Dir); err != nil {
 		return nil, err

@@ -37,7 +37,7 @@ func Explain(srcDir, symbol string) string {
 		return nil
 	})
 	if len(found) == 0 {
-		return "not defined in any Kconfig file of this tree"
+		return notDefined
 	}
 	return strings.Join(found, "; ")
 }
@@ -103,3 +103,9 @@ var endsEntry = map[string]bool{
 	"if": true, "endif": true, "choice": true, "endchoice": true,
 	"source": true, "comment": true, "help": true, "---help---": true,
 }
+
+const notDefined = "not defined in any Kconfig file of this tree"
+
+// Defined reports whether some Kconfig file of the tree at srcDir defines
+// symbol (without CONFIG_).
+func Defined(srcDir, symbol string) bool { return Explain(srcDir, symbol) != notDefined }

@@ -212,3 +212,14 @@ func (f *Fragments) Check(finalConfig io.Reader, srcDir string) error {
 	}
 	return nil
 }
+
+// Without returns the fragments less the settings drop picks.
+func (f *Fragments) Without(drop func(Setting) bool) *Fragments {
+	out := &Fragments{Files: f.Files}
+	for _, s := range f.Settings {
+		if !drop(s) {
+			out.Settings = append(out.Settings, s)
+		}
+	}
+	return out
+}

@@ -212,6 +212,12 @@ func Patched(c *cache.Cache, t *Tree, s *series.Series) (*Tree, error) {
 	}, nil
 }
 
+// CopyTo copies the tree into the existing directory dst, sharing
+// unchanged files through hard links when the tree is the cache's own.
+// patch(1) replaces the files it changes, so a patched copy never writes
+// through a link; other writers must replace files too, not rewrite them.
+func (t *Tree) CopyTo(dst string) error { return copyTree(t.Dir, dst, t.owned) }
+
 // copyTree copies src into the existing directory dst, without .git.
 func copyTree(src, dst string, link bool) error {
 	var cmd *exec.Cmd

@@ -94,7 +94,7 @@ func guestPkg(name string) string {
 func TestE2EPassingRunWritesEverything(t *testing.T) {
 	r := runHarness(t, guestPkg("passing"))
 	r.check(t, OK, "1 passed, 0 failed, 0 skipped", "==> build", "<== boot: ok", "result: ok (exit 0)")
-	for _, f := range []string{"results.json", "junit.xml", "console.log", "config", "repro.sh", "bzImage", "initramfs.cpio"} {
+	for _, f := range []string{"results.json", "junit.xml", "console.log", "config", "repro.sh", "qemu-command", "kernel-cmdline", "bzImage", "initramfs.cpio"} {
 		_, err := os.Stat(filepath.Join(r.out, f))
 		assert.NoError(t, err, f)
 	}

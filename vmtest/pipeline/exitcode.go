@@ -26,6 +26,7 @@ const (
 	BuildFailed   Code = 5  // the kernel did not build
 	KernelCrashed Code = 6  // boot failed, or the kernel panicked, splatted or hung
 	Infra         Code = 7  // the harness or the host failed (tools, QEMU, I/O)
+	Warnings      Code = 8  // series-check: a patch adds compiler warnings or checkpatch errors/warnings
 	Usage         Code = 64 // bad arguments
 )
 
@@ -47,6 +48,8 @@ func (c Code) String() string {
 		return "boot failed or kernel crashed"
 	case Infra:
 		return "infrastructure failure"
+	case Warnings:
+		return "patch adds warnings"
 	case Usage:
 		return "usage error"
 	}

@@ -66,6 +66,10 @@ type Options struct {
 	Shell bool
 	// Stdout receives the stage lines and the summary.
 	Stdout io.Writer
+	// Kernel, when set, is a kernel built by the caller (series-check,
+	// bisect): the tools, source, patch, config and build stages are
+	// skipped and this kernel is booted.
+	Kernel *build.Result
 }
 
 // Default timeouts under KVM; TCG multiplies them (vmtest.Accel.Slowdown).
@@ -86,7 +90,18 @@ type Run struct {
 	cache  *cache.Cache
 	stages []results.Stage
 	md     results.Metadata
+	report results.Report
+	reason string
 }
+
+// Report is the test report of the run, once Execute returned.
+func (r *Run) Report() results.Report { return r.report }
+
+// Reason says why the run ended as it did, once Execute returned.
+func (r *Run) Reason() string { return r.reason }
+
+// Accel is the accelerator the run used ("" if it never got that far).
+func (r *Run) Accel() vmtest.Accel { return r.acc }
 
 // New prepares a run.
 func New(opts Options) *Run {
@@ -149,6 +164,7 @@ func (r *Run) Execute(ctx context.Context) Code {
 	}
 	fmt.Fprintf(r.out, "\nresult: %s (exit %d): %s\nresults in %s\n", code, int(code), reason, r.opts.Out)
 	fmt.Fprintln(r.out, last)
+	r.report, r.reason = *report, reason
 	return code
 }
 
@@ -186,6 +202,9 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 		return Infra, err.Error(), nil
 	}
 	r.cache = c
+	if o.Kernel != nil {
+		return r.bootBuilt(ctx, o.Kernel)
+	}
 
 	// tools
 	if err := r.stage("tools", func() (string, error) {
@@ -205,15 +224,7 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 	var tree *source.Tree
 	if err := r.stage("source", func() (string, error) {
 		var err error
-		if o.KernelSrc != "" {
-			tree, err = source.Local(o.KernelSrc)
-			if err != nil {
-				return "", &StageError{Stage: "source", Code: Usage, Err: err}
-			}
-		} else {
-			tree, err = source.Debian(c, source.DefaultTarball)
-		}
-		if err != nil {
+		if tree, err = Source(c, o.KernelSrc); err != nil {
 			return "", err
 		}
 		return tree.Desc, nil
@@ -307,6 +318,26 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 	}
 	unlockBuild()
 	unlockBuild = func() {}
+	return r.bootKernel(ctx, kernel, waitPrep)
+}
+
+// bootBuilt boots a kernel the caller built: only the initramfs is
+// prepared here.
+func (r *Run) bootBuilt(ctx context.Context, kernel *build.Result) (Code, string, *results.Report) {
+	prepCh := r.prepareInitramfs()
+	p := <-prepCh
+	defer func() {
+		if p.work != "" {
+			os.RemoveAll(p.work)
+		}
+	}()
+	return r.bootKernel(ctx, kernel, func() prepared { return p })
+}
+
+// bootKernel copies the kernel and its config to OUT, chooses the
+// accelerator, finishes the initramfs and boots.
+func (r *Run) bootKernel(ctx context.Context, kernel *build.Result, waitPrep func() prepared) (Code, string, *results.Report) {
+	o := r.opts
 	r.md.KernelRelease = kernel.Release
 	r.md.ConfigHash = kernel.ConfigHash
 	if err := copyFile(kernel.Config, filepath.Join(o.Out, "config")); err != nil {
@@ -335,13 +366,32 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 	return r.boot(ctx, kernel, initrd)
 }
 
-// fragments merges the config fragments: kernel/configs, then the
-// series' own fragments (the *.config files beside a non-empty series
-// file: the options the series adds only exist with it), then CONFIG=.
+// Source returns the kernel tree to build: the user's (KERNEL_SRC) or
+// Debian's linux-source, extracted into the cache.
+func Source(c *cache.Cache, kernelSrc string) (*source.Tree, error) {
+	if kernelSrc != "" {
+		tree, err := source.Local(kernelSrc)
+		if err != nil {
+			return nil, &StageError{Stage: "source", Code: Usage, Err: err}
+		}
+		return tree, nil
+	}
+	return source.Debian(c, source.DefaultTarball)
+}
+
+// fragments merges the config fragments of the run.
 func (r *Run) fragments(s *series.Series) (*kconfig.Fragments, error) {
-	files, err := filepath.Glob(filepath.Join(r.opts.Configs, "*.config"))
+	return Fragments(r.opts.Configs, s, r.opts.ExtraConfigs)
+}
+
+// Fragments merges the config fragments: those of configs
+// (kernel/configs), then the series' own fragments (the *.config files
+// beside a non-empty series file: the options the series adds only exist
+// with it), then extra (CONFIG=).
+func Fragments(configs string, s *series.Series, extra []string) (*kconfig.Fragments, error) {
+	files, err := filepath.Glob(filepath.Join(configs, "*.config"))
 	if err != nil || len(files) == 0 {
-		return nil, &StageError{Stage: "config", Code: ConfigFailed, Err: fmt.Errorf("no *.config fragments in %s", r.opts.Configs)}
+		return nil, &StageError{Stage: "config", Code: ConfigFailed, Err: fmt.Errorf("no *.config fragments in %s", configs)}
 	}
 	if len(s.Patches) > 0 {
 		own, err := filepath.Glob(filepath.Join(s.Dir, "*.config"))
@@ -350,7 +400,7 @@ func (r *Run) fragments(s *series.Series) (*kconfig.Fragments, error) {
 		}
 		files = append(files, own...)
 	}
-	files = append(files, r.opts.ExtraConfigs...)
+	files = append(files, extra...)
 	return kconfig.Merge(files...)
 }
 
@@ -613,6 +663,22 @@ func (r *Run) writeRepro(cfg vmtest.Config) error {
 	b.WriteString("\n")
 	if err := os.WriteFile(filepath.Join(out, "repro.sh"), []byte(b.String()), 0o755); err != nil {
 		return fmt.Errorf("writing repro.sh: %w", err)
+	}
+	// The bundle also names the exact QEMU command and the kernel
+	// command line on their own, for bug reports.
+	quoted := make([]string, len(args))
+	cmdline := ""
+	for i, a := range args {
+		quoted[i] = shellQuote(a)
+		if i > 0 && args[i-1] == "-append" {
+			cmdline = a
+		}
+	}
+	if err := os.WriteFile(filepath.Join(out, "qemu-command"), []byte(strings.Join(quoted, " ")+"\n"), 0o644); err != nil {
+		return fmt.Errorf("writing qemu-command: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "kernel-cmdline"), []byte(cmdline+"\n"), 0o644); err != nil {
+		return fmt.Errorf("writing kernel-cmdline: %w", err)
 	}
 	return nil
 }

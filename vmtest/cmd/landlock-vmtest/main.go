@@ -8,6 +8,8 @@
 //	landlock-vmtest shell        the same kernel and initramfs, with a shell
 //	landlock-vmtest tools        install the host tools a run needs
 //	landlock-vmtest parse FILE   re-read a saved console log for splats
+//	landlock-vmtest series-check build and test every patch of the series
+//	landlock-vmtest bisect       find the patch or commit that broke TEST
 package main
 
 import (
@@ -25,6 +27,7 @@ import (
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/hosttools"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/seriescheck"
 )
 
 func main() {
@@ -73,13 +76,13 @@ func run(args []string) pipeline.Code {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
-	case "run", "shell":
+	case "run", "shell", "series-check", "bisect", "bisect-step":
 	case "parse":
 		return parse(args)
 	case "tools":
 		return tools()
 	default:
-		fmt.Fprintf(os.Stderr, "unknown command %q (run, shell, tools, parse)\n", cmd)
+		fmt.Fprintf(os.Stderr, "unknown command %q (run, shell, series-check, bisect, tools, parse)\n", cmd)
 		return pipeline.Usage
 	}
 
@@ -106,7 +109,15 @@ func run(args []string) pipeline.Code {
 	extra := fs.String("config", os.Getenv("CONFIG"), "more config fragment files, space-separated (CONFIG)")
 	tests := fs.String("tests", env("TESTS", "./tests/..."), "test packages: import paths or directories, space-separated (TESTS)")
 	fs.StringVar(&o.Run, "run", os.Getenv("RUN"), "-test.run regexp for every test binary (RUN)")
-	fs.StringVar(&o.Out, "out", env("OUT", "out"), "output directory (OUT)")
+	defOut := "out"
+	if cmd == "series-check" || cmd == "bisect" {
+		defOut = filepath.Join("out", cmd)
+	}
+	fs.StringVar(&o.Out, "out", env("OUT", defOut), "output directory (OUT)")
+	var bo bisectFlags
+	if cmd == "bisect" || cmd == "bisect-step" {
+		bo.register(fs)
+	}
 	fs.StringVar(&o.CacheDir, "cache", os.Getenv("CACHE_DIR"), "cache directory (CACHE_DIR; default $XDG_CACHE_HOME/landlock-vmtest)")
 	fs.StringVar(&o.Accel, "accel", os.Getenv("ACCEL"), "kvm or tcg; empty probes (ACCEL)")
 	fs.BoolVar(&o.Verbose, "v", os.Getenv("V") == "1", "echo the guest console (V=1)")
@@ -131,6 +142,19 @@ func run(args []string) pipeline.Code {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	switch cmd {
+	case "series-check":
+		if o.Series == "" {
+			fmt.Fprintln(os.Stderr, "series-check: no series (SERIES= a series file, a directory of patches or an mbox)")
+			return pipeline.Usage
+		}
+		_, code := seriescheck.Check(ctx, seriescheck.Options{Run: o, Series: o.Series, Stdout: os.Stdout})
+		return code
+	case "bisect":
+		return bisectCmd(ctx, o, bo)
+	case "bisect-step":
+		return bisectStep(ctx, o, bo)
+	}
 	return pipeline.New(o).Execute(ctx)
 }
 

@@ -1,0 +1,432 @@
+// Package seriescheck checks every patch of a series as review CI does:
+// for each prefix it applies the next patch, builds incrementally from the
+// step before, counts the compiler warnings the patch adds (W=1 on the C
+// files it touches, against the same files one step earlier), runs
+// checkpatch.pl --strict on it, boots the kernel and runs the guest tests,
+// and flags any test that fails where it did not fail one step before.
+package seriescheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/series"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/results"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/step"
+)
+
+// Options are the knobs of a check.
+type Options struct {
+	// Run are the pipeline's knobs (tests, configs, timeouts, ...);
+	// Run.Out is the check's output directory.
+	Run pipeline.Options
+	// Series is a series file, a directory of patches or an mbox.
+	Series string
+	// Stdout receives progress and the table.
+	Stdout io.Writer
+}
+
+// Row is one step of the check: the base tree (Index 0) or one patch.
+type Row struct {
+	Index   int    `json:"index"`
+	Patch   string `json:"patch"`
+	Subject string `json:"subject,omitempty"`
+	// Applies, Builds: "yes", "no", or "-" when not tried.
+	Applies string `json:"applies"`
+	Builds  string `json:"builds"`
+	// NewWarnings are the W=1 warnings the patch adds.
+	NewWarnings []string `json:"new_warnings"`
+	// WarningFiles are the C files compiled with W=1 for the count.
+	WarningFiles []string `json:"warning_files"`
+	// WarningNote says why warnings were not counted, if they were not.
+	WarningNote string `json:"warning_note,omitempty"`
+	// Checkpatch is "clean", "nE nW nC" or "-".
+	Checkpatch                  string `json:"checkpatch"`
+	CheckpatchErrors            int    `json:"checkpatch_errors"`
+	CheckpatchWarnings          int    `json:"checkpatch_warnings"`
+	CheckpatchChecks            int    `json:"checkpatch_checks"`
+	Passed, Failed, Skipped     int
+	TestsRan                    bool     `json:"tests_ran"`
+	TestsResult                 string   `json:"tests_result"`
+	NewFailures                 []string `json:"new_failures"`
+	Seconds                     float64  `json:"seconds"`
+	Green                       bool     `json:"green"`
+	Problems                    []string `json:"problems"`
+	Code                        int      `json:"exit_code"`
+	Out                         string   `json:"out,omitempty"`
+	statuses                    map[string]results.Status
+	testCode                    pipeline.Code
+	built                       bool
+	checkpatchOK, checkpatchRan bool
+}
+
+// Report is the whole check.
+type Report struct {
+	Series   string  `json:"series"`
+	Base     string  `json:"base"`
+	Tests    string  `json:"tests"`
+	Rows     []Row   `json:"rows"`
+	ExitCode int     `json:"exit_code"`
+	Verdict  string  `json:"verdict"`
+	Seconds  float64 `json:"seconds"`
+}
+
+// Check runs the check and returns its report and exit code: 0 when every
+// patch is green, otherwise the code of the first red patch's first
+// problem (patch, build, warnings, tests); Infra stops the check.
+func Check(ctx context.Context, o Options) (*Report, pipeline.Code) {
+	start := time.Now()
+	out := o.Stdout
+	if out == nil {
+		out = os.Stdout
+	}
+	rep := &Report{Series: o.Series, Tests: strings.Join(o.Run.Tests, " ")}
+	if err := os.MkdirAll(o.Run.Out, 0o755); err != nil {
+		fmt.Fprintf(out, "creating %s: %v\n", o.Run.Out, err)
+		return rep, pipeline.Infra
+	}
+	env, err := step.Setup(o.Run, o.Series, filepath.Join(o.Run.Out, "series"), "series-check", out)
+	if err != nil {
+		fmt.Fprintf(out, "series-check: %v\n", err)
+		return rep, pipeline.Classify("setup", err)
+	}
+	defer env.Close()
+	rep.Base = env.Base.Desc
+	n := len(env.Series.Patches)
+	fmt.Fprintf(out, "series-check: %d patch(es) on %s, tests %s\n", n, env.Base.Desc, rep.Tests)
+
+	c := checker{ctx: ctx, env: env, out: out, root: o.Run.Out}
+	if err := env.WT.Reset(); err != nil {
+		fmt.Fprintf(out, "series-check: %v\n", err)
+		return rep, pipeline.Infra
+	}
+	rows := []Row{c.base()}
+	stopped := false
+	for i := 1; i <= n; i++ {
+		if stopped {
+			p := env.Series.Patches[i-1]
+			rows = append(rows, Row{Index: i, Patch: p.Name, Subject: p.Subject, Applies: "-", Builds: "-", Checkpatch: "-", Problems: []string{"not tried: an earlier patch did not apply"}, Code: int(pipeline.PatchFailed)})
+			continue
+		}
+		row := c.patch(i, rows)
+		rows = append(rows, row)
+		if row.Applies == "no" {
+			stopped = true
+		}
+		if pipeline.Code(row.Code) == pipeline.Infra {
+			break
+		}
+	}
+	rep.Rows = rows
+	rep.Seconds = time.Since(start).Seconds()
+	code, verdict := decide(rows)
+	rep.ExitCode, rep.Verdict = int(code), verdict
+	if err := write(rep, o.Run.Out); err != nil {
+		fmt.Fprintf(out, "writing the report: %v\n", err)
+		code = pipeline.Infra
+	}
+	fmt.Fprintln(out)
+	_ = Table(out, rep)
+	fmt.Fprintf(out, "\nseries-check: %s (exit %d)\nreport in %s\n", verdict, int(code), filepath.Join(o.Run.Out, "series-check.md"))
+	return rep, code
+}
+
+// decide picks the exit code: the first red patch's first problem. The
+// base tree's own failures are reported but are not the series' fault,
+// unless the base does not build or test at all.
+func decide(rows []Row) (pipeline.Code, string) {
+	var red []string
+	code := pipeline.OK
+	for _, r := range rows {
+		if r.Index == 0 {
+			if pipeline.Code(r.Code) == pipeline.Infra || r.Builds == "no" {
+				return pipeline.Code(r.Code), "the base tree itself failed: " + strings.Join(r.Problems, "; ")
+			}
+			continue
+		}
+		if pipeline.Code(r.Code) == pipeline.Infra {
+			return pipeline.Infra, fmt.Sprintf("stopped at patch %d: %s", r.Index, strings.Join(r.Problems, "; "))
+		}
+		if !r.Green {
+			if code == pipeline.OK {
+				code = pipeline.Code(r.Code)
+			}
+			red = append(red, fmt.Sprintf("%d (%s)", r.Index, r.Patch))
+		}
+	}
+	if len(red) == 0 {
+		return pipeline.OK, fmt.Sprintf("all %d patch(es) green", len(rows)-1)
+	}
+	return code, "red: patch " + strings.Join(red, ", patch ")
+}
+
+type checker struct {
+	ctx  context.Context
+	env  *step.Env
+	out  io.Writer
+	root string
+}
+
+func (c *checker) stepDir(i int, name string) string {
+	name = strings.TrimSuffix(name, ".patch")
+	return filepath.Join(c.root, "steps", fmt.Sprintf("%02d-%s", i, name))
+}
+
+// base builds and tests the base tree.
+func (c *checker) base() Row {
+	start := time.Now()
+	row := Row{Index: 0, Patch: "(base)", Subject: c.env.Base.Desc, Applies: "-", Checkpatch: "-"}
+	dir := c.stepDir(0, "base")
+	row.Out = dir
+	fmt.Fprintf(c.out, "==> [0/%d] base tree\n", len(c.env.Series.Patches))
+	c.buildAndTest(&row, dir, nil)
+	row.Seconds = time.Since(start).Seconds()
+	c.summary(row)
+	return row
+}
+
+// lastTested is the latest row before i whose tests ran.
+func lastTested(rows []Row) *Row {
+	for k := len(rows) - 1; k >= 0; k-- {
+		if rows[k].TestsRan {
+			return &rows[k]
+		}
+	}
+	return nil
+}
+
+func (c *checker) patch(i int, rows []Row) (row Row) {
+	start := time.Now()
+	p := c.env.Series.Patches[i-1]
+	row = Row{Index: i, Patch: p.Name, Subject: p.Subject, Applies: "yes", Builds: "-", Checkpatch: "-"}
+	dir := c.stepDir(i, p.Name)
+	row.Out = dir
+	defer func() {
+		row.Seconds = time.Since(start).Seconds()
+		c.summary(row)
+	}()
+	fmt.Fprintf(c.out, "==> [%d/%d] %s\n", i, len(c.env.Series.Patches), p.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return infra(row, err)
+	}
+
+	// checkpatch, on the tree the patch applies to.
+	cp, ran, err := c.env.WT.Checkpatch(p.Path)
+	switch {
+	case err != nil:
+		row.Checkpatch = "error"
+		row.Problems = append(row.Problems, "checkpatch.pl: "+firstLine(err.Error()))
+	case ran:
+		row.Checkpatch = cp.String()
+		row.CheckpatchErrors, row.CheckpatchWarnings, row.CheckpatchChecks = cp.Errors, cp.Warnings, cp.Checks
+		_ = os.WriteFile(filepath.Join(dir, "checkpatch.txt"), []byte(cp.Output), 0o644)
+		row.checkpatchRan, row.checkpatchOK = true, cp.Errors+cp.Warnings == 0
+	default:
+		row.Checkpatch = "n/a"
+	}
+
+	// The touched C files, compiled with W=1 before the patch (the step
+	// before's build must have succeeded for a baseline).
+	files, err := p.Files()
+	if err != nil {
+		return infra(row, err)
+	}
+	prev := rows[len(rows)-1]
+	var before []build.Warning
+	baseline := prev.built
+	if baseline {
+		before, err = c.env.Warnings(c.env.Objects(files), filepath.Join(dir, "w1-before.log"))
+		if err != nil {
+			return infra(row, err)
+		}
+	}
+
+	if err := c.env.WT.Apply(c.env.Series, i); err != nil {
+		row.Applies = "no"
+		var ae *series.ApplyError
+		if errors.As(err, &ae) {
+			_ = os.WriteFile(filepath.Join(dir, "apply.txt"), []byte(err.Error()+"\n"), 0o644)
+		}
+		row.Problems = append(row.Problems, "does not apply: "+firstLine(err.Error()))
+		row.Code = int(pipeline.PatchFailed)
+		return row
+	}
+	c.buildAndTest(&row, dir, func() {
+		objs := c.env.Objects(files)
+		row.WarningFiles = objs
+		switch {
+		case len(objs) == 0:
+			row.WarningNote = "no C file of this patch is built by the config"
+			return
+		case !baseline:
+			row.WarningNote = "the step before did not build: no baseline"
+			return
+		}
+		after, err := c.env.Warnings(objs, filepath.Join(dir, "w1-after.log"))
+		if err != nil {
+			row.Problems = append(row.Problems, "W=1 build: "+firstLine(err.Error()))
+			return
+		}
+		for _, w := range build.NewWarnings(before, after) {
+			row.NewWarnings = append(row.NewWarnings, w.String())
+		}
+	})
+	if pipeline.Code(row.Code) == pipeline.Infra {
+		return row
+	}
+
+	// Verdict of the step, the first problem deciding its code.
+	code := pipeline.OK
+	if row.Builds == "no" {
+		code = pipeline.Code(row.Code)
+	}
+	if len(row.NewWarnings) > 0 {
+		row.Problems = append(row.Problems, fmt.Sprintf("adds %d W=1 warning(s): %s", len(row.NewWarnings), strings.Join(row.NewWarnings, "; ")))
+		if code == pipeline.OK {
+			code = pipeline.Warnings
+		}
+	}
+	if row.checkpatchRan && !row.checkpatchOK {
+		row.Problems = append(row.Problems, fmt.Sprintf("checkpatch.pl --strict: %d error(s), %d warning(s) (%s)", row.CheckpatchErrors, row.CheckpatchWarnings, filepath.Join(dir, "checkpatch.txt")))
+		if code == pipeline.OK {
+			code = pipeline.Warnings
+		}
+	}
+	if row.TestsRan {
+		if prevT := lastTested(rows); prevT != nil {
+			row.NewFailures = newFailures(prevT.statuses, row.statuses)
+		} else {
+			row.NewFailures = newFailures(nil, row.statuses)
+		}
+		switch {
+		case len(row.NewFailures) > 0:
+			row.Problems = append(row.Problems, fmt.Sprintf("%d test(s) fail that did not fail one step before: %s", len(row.NewFailures), strings.Join(row.NewFailures, ", ")))
+			if code == pipeline.OK {
+				code = row.testCode
+				if code == pipeline.OK {
+					code = pipeline.TestsFailed
+				}
+			}
+		case row.testCode != pipeline.OK && row.testCode != pipeline.TestsFailed:
+			// A crash or hang is the patch's unless the step before
+			// ended the same way.
+			if prevT := lastTested(rows); prevT == nil || prevT.testCode != row.testCode {
+				row.Problems = append(row.Problems, row.TestsResult)
+				if code == pipeline.OK {
+					code = row.testCode
+				}
+			}
+		}
+	}
+	row.Code = int(code)
+	row.Green = code == pipeline.OK
+	return row
+}
+
+// buildAndTest builds the worktree as it is, runs afterBuild (warnings),
+// then boots and tests, filling row.
+func (c *checker) buildAndTest(row *Row, dir string, afterBuild func()) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		*row = infra(*row, err)
+		return
+	}
+	kernel, err := c.env.Build(c.ctx, filepath.Join(dir, "build.log"))
+	if err != nil {
+		row.Builds = "no"
+		code := pipeline.Classify("build", err)
+		row.Code = int(code)
+		var be *build.Error
+		if errors.As(err, &be) {
+			row.Problems = append(row.Problems, "does not build: "+firstErrorLine(be.Excerpt))
+			fmt.Fprintf(c.out, "  build failed (log %s):\n%s\n", filepath.Join(dir, "build.log"), indent(be.Excerpt))
+		} else {
+			row.Problems = append(row.Problems, code.String()+": "+firstLine(err.Error()))
+			fmt.Fprintf(c.out, "  %v\n", err)
+		}
+		return
+	}
+	row.Builds = "yes"
+	row.built = true
+	if afterBuild != nil {
+		afterBuild()
+	}
+	o := c.env.Test(c.ctx, kernel, dir, "")
+	row.TestsRan = true
+	row.testCode = o.Code
+	row.TestsResult = fmt.Sprintf("%s: %s", o.Code, o.Reason)
+	row.Passed, row.Failed, row.Skipped = o.Report.Passed, o.Report.Failed, o.Report.Skipped
+	row.statuses = step.Statuses(o.Report)
+	if o.Code == pipeline.Infra {
+		row.Code = int(pipeline.Infra)
+		row.Problems = append(row.Problems, row.TestsResult)
+		return
+	}
+	if row.Index == 0 {
+		row.Green = o.Code == pipeline.OK
+		row.Code = int(o.Code)
+		if !row.Green {
+			row.Problems = append(row.Problems, "base tree: "+row.TestsResult)
+		}
+	}
+}
+
+func infra(row Row, err error) Row {
+	row.Code = int(pipeline.Infra)
+	row.Problems = append(row.Problems, "infrastructure: "+err.Error())
+	return row
+}
+
+// newFailures lists the tests that fail now and did not fail before
+// (passed, skipped or did not exist), sorted.
+func newFailures(before, now map[string]results.Status) []string {
+	var out []string
+	for name, st := range now {
+		if st == results.StatusFail && before[name] != results.StatusFail {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (c *checker) summary(r Row) {
+	status := "green"
+	if !r.Green {
+		status = "RED"
+	}
+	if r.Index == 0 && !r.Green {
+		status = "base not green (not counted against the series)"
+	}
+	fmt.Fprintf(c.out, "<== [%d] %s: %s (%.1fs)\n", r.Index, r.Patch, status, r.Seconds)
+	for _, p := range r.Problems {
+		fmt.Fprintf(c.out, "    %s\n", p)
+	}
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+// firstErrorLine picks the compiler's first error line out of an excerpt.
+func firstErrorLine(excerpt string) string {
+	for _, l := range strings.Split(excerpt, "\n") {
+		if strings.Contains(l, "error:") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return firstLine(strings.TrimSpace(excerpt))
+}
+
+func indent(s string) string {
+	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
+}

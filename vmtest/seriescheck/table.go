@@ -1,0 +1,104 @@
+package seriescheck
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+)
+
+// cells renders a row's columns: patch, applies, builds, new warnings,
+// checkpatch, passed/failed/skipped, time, verdict.
+func cells(r Row) []string {
+	warn := "-"
+	switch {
+	case r.WarningNote != "" && len(r.NewWarnings) == 0:
+		warn = "n/a"
+	case r.Builds == "yes" && r.Index > 0:
+		warn = fmt.Sprint(len(r.NewWarnings))
+	}
+	tests := "-"
+	if r.TestsRan {
+		tests = fmt.Sprintf("%d/%d/%d", r.Passed, r.Failed, r.Skipped)
+	}
+	verdict := "green"
+	switch {
+	case r.Index == 0 && r.Green:
+		verdict = "baseline"
+	case r.Index == 0:
+		verdict = "baseline, not green"
+	case !r.Green:
+		verdict = "RED"
+	}
+	name := r.Patch
+	if r.Index > 0 {
+		name = fmt.Sprintf("%d %s", r.Index, r.Patch)
+	}
+	return []string{name, r.Applies, r.Builds, warn, r.Checkpatch, tests, fmt.Sprintf("%.0fs", r.Seconds), verdict}
+}
+
+var header = []string{"patch", "applies", "builds", "new warnings", "checkpatch", "pass/fail/skip", "time", "verdict"}
+
+// Table prints the report as an aligned table, then the problems.
+func Table(w io.Writer, rep *Report) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rep.Rows {
+		fmt.Fprintln(tw, strings.Join(cells(r), "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range rep.Rows {
+		for _, p := range r.Problems {
+			fmt.Fprintf(w, "  [%d] %s: %s\n", r.Index, r.Patch, p)
+		}
+	}
+	return nil
+}
+
+// Markdown writes the report as a markdown document.
+func Markdown(w io.Writer, rep *Report) {
+	fmt.Fprintf(w, "# series-check\n\nseries: `%s`  \nbase: %s  \ntests: `%s`  \nverdict: **%s** (exit %d), %.0fs\n\n", rep.Series, rep.Base, rep.Tests, rep.Verdict, rep.ExitCode, rep.Seconds)
+	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(header, " | "), strings.Repeat("---|", len(header)))
+	for _, r := range rep.Rows {
+		c := cells(r)
+		for i := range c {
+			c[i] = strings.ReplaceAll(c[i], "|", `\|`)
+		}
+		fmt.Fprintf(w, "| %s |\n", strings.Join(c, " | "))
+	}
+	var probs bytes.Buffer
+	for _, r := range rep.Rows {
+		for _, p := range r.Problems {
+			fmt.Fprintf(&probs, "- **%d %s**: %s\n", r.Index, r.Patch, p)
+		}
+		if r.WarningNote != "" {
+			fmt.Fprintf(&probs, "- %d %s: warnings not counted: %s\n", r.Index, r.Patch, r.WarningNote)
+		}
+	}
+	if probs.Len() > 0 {
+		fmt.Fprintf(w, "\n## Problems and notes\n\n%s", probs.String())
+	}
+}
+
+// write stores series-check.md and series-check.json in dir.
+func write(rep *Report, dir string) error {
+	var md bytes.Buffer
+	Markdown(&md, rep)
+	if err := os.WriteFile(filepath.Join(dir, "series-check.md"), md.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("writing series-check.md: %w", err)
+	}
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding series-check.json: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "series-check.json"), append(js, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing series-check.json: %w", err)
+	}
+	return nil
+}

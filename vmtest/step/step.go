@@ -1,0 +1,241 @@
+// Package step builds and tests one state of a kernel tree, for the tools
+// that walk a series or a history (series-check, bisect): the tree as a
+// prefix of a series leaves it, built incrementally in a worktree, then
+// booted with the guest tests through the pipeline.
+package step
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/kconfig"
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/series"
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/source"
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/worktree"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/cache"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/hosttools"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/results"
+)
+
+// Env is what every step shares: the knobs, the cache, the base tree, the
+// series and the worktree.
+type Env struct {
+	// Opts are the run's knobs; each step gets its own Out.
+	Opts   pipeline.Options
+	Cache  *cache.Cache
+	Base   *source.Tree
+	Series *series.Series
+	WT     *worktree.Worktree
+	// Log receives progress lines.
+	Log io.Writer
+	// Src and BuildDir are the tree to build and its build directory:
+	// the worktree's, or a git checkout's (NewGit).
+	Src, BuildDir string
+	// Applied counts the series' patches applied to Src (git mode).
+	Applied int
+	// accel is the accelerator the first boot chose; later steps reuse
+	// it instead of probing again.
+	accel string
+	last  *build.Builder
+}
+
+// NewGit prepares steps on a git checkout at src built in buildDir,
+// with the series (if any) applied on top by the caller.
+func NewGit(opts pipeline.Options, c *cache.Cache, s *series.Series, src, buildDir string, log io.Writer) *Env {
+	return &Env{Opts: opts, Cache: c, Series: s, Src: src, BuildDir: buildDir, Log: log, accel: opts.Accel,
+		Base: &source.Tree{Dir: src, Key: "git:" + src, Desc: "git checkout " + src}}
+}
+
+func (e *Env) applied() int {
+	if e.WT != nil {
+		return e.WT.Applied()
+	}
+	return e.Applied
+}
+
+func (e *Env) tree() *source.Tree {
+	if e.WT != nil {
+		return e.WT.Tree()
+	}
+	return &source.Tree{Dir: e.Src, Key: "git:" + e.Src, Desc: "git checkout " + e.Src}
+}
+
+// Setup installs the host tools, finds the base tree, opens the series
+// (mbox files are split into splitDir) and takes the worktree named
+// worktreeName. Errors are *pipeline.StageError with their exit code.
+func Setup(opts pipeline.Options, seriesPath, splitDir, worktreeName string, log io.Writer) (*Env, error) {
+	if _, err := hosttools.Real().Ensure(hosttools.Needs(opts.KernelSrc == ""), log); err != nil {
+		return nil, &pipeline.StageError{Stage: "tools", Code: pipeline.Infra, Err: err}
+	}
+	c, err := cache.Default(opts.CacheDir)
+	if err != nil {
+		return nil, &pipeline.StageError{Stage: "cache", Code: pipeline.Infra, Err: err}
+	}
+	base, err := pipeline.Source(c, opts.KernelSrc)
+	if err != nil {
+		return nil, &pipeline.StageError{Stage: "source", Code: pipeline.Classify("source", err), Err: err}
+	}
+	s := &series.Series{}
+	if seriesPath != "" {
+		if s, err = series.Open(seriesPath, splitDir); err != nil {
+			return nil, &pipeline.StageError{Stage: "series", Code: pipeline.Usage, Err: err}
+		}
+	}
+	wt, err := worktree.Open(c, base, worktreeName)
+	if err != nil {
+		return nil, &pipeline.StageError{Stage: "worktree", Code: pipeline.Infra, Err: err}
+	}
+	return &Env{Opts: opts, Cache: c, Base: base, Series: s, WT: wt, Src: wt.Src, BuildDir: wt.Build, Log: log, accel: opts.Accel}, nil
+}
+
+// Close releases the worktree.
+func (e *Env) Close() {
+	if e.WT != nil {
+		e.WT.Close()
+	}
+}
+
+// Fragments are the config fragments for the worktree with n patches
+// applied: none of the series' own fragments for the base tree, and
+// without the series' symbols that no Kconfig file of this prefix defines
+// yet (a later patch adds them). dropped names those.
+func (e *Env) Fragments(n int) (f *kconfig.Fragments, dropped []string, err error) {
+	all, err := pipeline.Fragments(e.Opts.Configs, e.Series.Prefix(n), e.Opts.ExtraConfigs)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n == 0 || len(e.Series.Patches) == 0 {
+		return all, nil, nil
+	}
+	own := map[string]bool{}
+	files, _ := filepath.Glob(filepath.Join(e.Series.Dir, "*.config"))
+	for _, file := range files {
+		settings, err := kconfig.ParseFile(file)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, s := range settings {
+			own[s.Symbol] = true
+		}
+	}
+	f = all.Without(func(s kconfig.Setting) bool {
+		if own[s.Symbol] && !kconfig.Defined(e.Src, s.Symbol) {
+			dropped = append(dropped, "CONFIG_"+s.Symbol)
+			return true
+		}
+		return false
+	})
+	return f, dropped, nil
+}
+
+// Build configures and builds the worktree as it is, incrementally in its
+// build directory; the build log is copied to logPath either way.
+func (e *Env) Build(ctx context.Context, logPath string) (*build.Result, error) {
+	frags, dropped, err := e.Fragments(e.applied())
+	if err != nil {
+		return nil, err
+	}
+	if len(dropped) > 0 {
+		fmt.Fprintf(e.Log, "  config: %s left out: not defined by this prefix of the series\n", strings.Join(dropped, " "))
+	}
+	if err := os.MkdirAll(e.BuildDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating build directory: %w", err)
+	}
+	b := build.NewIn(e.Cache, build.Request{Tree: e.tree(), Fragments: frags, Jobs: e.Opts.Jobs, Log: e.Log, Ctx: ctx}, e.BuildDir)
+	e.last = b
+	if err := b.Configure(); err != nil {
+		copyLog(filepath.Join(e.BuildDir, "config.log"), logPath)
+		return nil, err
+	}
+	res, err := b.Compile()
+	copyLog(filepath.Join(e.BuildDir, "build.log"), logPath)
+	return res, err
+}
+
+func copyLog(from, to string) {
+	if data, err := os.ReadFile(from); err == nil {
+		_ = os.WriteFile(to, data, 0o644)
+	}
+}
+
+// Objects returns the C files among files whose objects the last build
+// made (a file the config does not build has no object).
+func (e *Env) Objects(files []string) []string {
+	var out []string
+	for _, f := range files {
+		if !strings.HasSuffix(f, ".c") {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(e.BuildDir, strings.TrimSuffix(f, ".c")+".o")); err == nil {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Warnings recompiles the C files with W=1 and returns their warnings.
+func (e *Env) Warnings(files []string, logPath string) ([]build.Warning, error) {
+	if len(files) == 0 || e.last == nil {
+		return nil, nil
+	}
+	var objs []string
+	for _, f := range files {
+		objs = append(objs, strings.TrimSuffix(f, ".c")+".o")
+	}
+	if err := e.last.Make(logPath, []string{"W=1"}, objs...); err != nil {
+		return nil, fmt.Errorf("make W=1 %s: %w", strings.Join(objs, " "), err)
+	}
+	return build.Warnings(logPath, e.Src, e.BuildDir)
+}
+
+// Outcome is what booting a step's kernel gave.
+type Outcome struct {
+	Code   pipeline.Code
+	Reason string
+	Report results.Report
+}
+
+// Test boots kernel with the guest tests, writing the step's results
+// to out and the pipeline's lines to out/run.log. run, when set, replaces
+// the -test.run regexp.
+func (e *Env) Test(ctx context.Context, kernel *build.Result, out, run string) Outcome {
+	opts := e.Opts
+	opts.Kernel = kernel
+	opts.Out = out
+	opts.Accel = e.accel
+	if run != "" {
+		opts.Run = run
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return Outcome{Code: pipeline.Infra, Reason: err.Error()}
+	}
+	log, err := os.Create(filepath.Join(out, "run.log"))
+	if err != nil {
+		return Outcome{Code: pipeline.Infra, Reason: err.Error()}
+	}
+	defer log.Close()
+	opts.Stdout = log
+	r := pipeline.New(opts)
+	code := r.Execute(ctx)
+	if e.accel == "" && r.Accel() != "" {
+		e.accel = string(r.Accel())
+	}
+	return Outcome{Code: code, Reason: r.Reason(), Report: r.Report()}
+}
+
+// Statuses maps "package test" to the test's status, for comparing steps.
+func Statuses(r results.Report) map[string]results.Status {
+	m := map[string]results.Status{}
+	for _, p := range r.Packages {
+		for _, t := range p.Tests {
+			m[p.Name+" "+t.Name] = t.Status
+		}
+	}
+	return m
+}
