@@ -325,6 +325,11 @@ func readSteps(dir string) []*StepResult {
 		if json.Unmarshal(data, &r) != nil {
 			continue
 		}
+		for _, d := range []Decision{Good, Bad, Skip, Stop} {
+			if r.Verdict.Name == d.String() {
+				r.Verdict.Decision = d
+			}
+		}
 		st, _ := os.Stat(p)
 		items = append(items, item{&r, st.ModTime().UnixNano()})
 	}

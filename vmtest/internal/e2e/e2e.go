@@ -1,0 +1,188 @@
+// Package e2e holds what the end-to-end tests of the harness's commands
+// share: building the CLI, running it, and scratch copies of our series
+// with one patch deliberately broken.
+package e2e
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Repo is the repository's root.
+func Repo(t *testing.T) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	require.True(t, ok)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "../../.."))
+}
+
+// Harness skips unless LANDLOCK_VMTEST_E2E=1, then builds the CLI.
+func Harness(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("LANDLOCK_VMTEST_E2E") != "1" {
+		t.Skip("end-to-end test: builds and boots real kernels; run with make e2e (LANDLOCK_VMTEST_E2E=1)")
+	}
+	bin := filepath.Join(t.TempDir(), "landlock-vmtest")
+	cmd := exec.Command("go", "build", "-o", bin, "./vmtest/cmd/landlock-vmtest")
+	cmd.Dir = Repo(t)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return bin
+}
+
+// Result is one run of the CLI.
+type Result struct {
+	Code   int
+	Output string
+}
+
+// Run runs the CLI command with env added to the environment.
+func Run(t *testing.T, bin, command string, env ...string) Result {
+	t.Helper()
+	cmd := exec.Command(bin, command)
+	cmd.Dir = Repo(t)
+	cmd.Env = append(os.Environ(), env...)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err := cmd.Run()
+	r := Result{Output: buf.String()}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.Code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	t.Logf("%s: exit %d\n%s", command, r.Code, lastLines(r.Output, 40))
+	return r
+}
+
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
+
+// The deliberate breakages of patch 3 of our series (seccomp,landlock:
+// append rules), each a one-line change that keeps the hunk's counts.
+const (
+	// BreakBuild includes a header that does not exist.
+	BreakBuild = "build"
+	// BreakRuleLimit lowers the rule limit from 64 to 63, which
+	// tests/seccompentry's TestRuleLimit notices.
+	BreakRuleLimit = "rule-limit"
+)
+
+// BrokenPatch is the index of the patch BrokenSeries breaks.
+const BrokenPatch = 3
+
+// BrokenSeries copies patches/ to a scratch directory and breaks patch 3
+// as kind says; it returns the scratch series file.
+func BrokenSeries(t *testing.T, kind string) string {
+	t.Helper()
+	src := filepath.Join(Repo(t), "patches")
+	dst := t.TempDir()
+	entries, err := os.ReadDir(src)
+	require.NoError(t, err)
+	var from, to string
+	switch kind {
+	case BreakBuild:
+		from, to = "+#include <linux/overflow.h>\n", "+#include <linux/landlock_vmtest_no_such_header.h>\n"
+	case BreakRuleLimit:
+		from, to = "+#define LANDLOCK_BPF_MAX_RULES 64\n", "+#define LANDLOCK_BPF_MAX_RULES 63\n"
+	default:
+		t.Fatalf("unknown breakage %q", kind)
+	}
+	broken := false
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		require.NoError(t, err)
+		if strings.HasPrefix(e.Name(), "0003-") {
+			require.Contains(t, string(data), from, "patch 3 changed: update the breakage")
+			data = []byte(strings.Replace(string(data), from, to, 1))
+			broken = true
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(dst, e.Name()), data, 0o644))
+	}
+	require.True(t, broken, "no patch 0003-* in patches/")
+	return filepath.Join(dst, "series")
+}
+
+// GitKernel returns a git repository of the Debian 6.12 source with the
+// series of seriesFile applied as one commit per patch (git am), made
+// once and kept under the user's cache directory: the bisection's
+// worktree and build directory are keyed by its path, so later runs
+// build incrementally.
+func GitKernel(t *testing.T, seriesFile string) string {
+	t.Helper()
+	base, err := os.UserCacheDir()
+	require.NoError(t, err)
+	dir := filepath.Join(base, "landlock-vmtest-e2e", "linux-git")
+	patches := patchList(t, seriesFile)
+	want := strings.Join(subjects(t, patches), "\n")
+	if got, err := os.ReadFile(filepath.Join(dir, ".git", "e2e-series")); err == nil && string(got) == want {
+		if out, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(out) == 0 {
+			return dir
+		}
+	}
+	require.NoError(t, os.RemoveAll(dir))
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	sh := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=e2e", "GIT_AUTHOR_EMAIL=e2e@landlock-vmtest.invalid",
+			"GIT_COMMITTER_NAME=e2e", "GIT_COMMITTER_EMAIL=e2e@landlock-vmtest.invalid")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s: %s", strings.Join(args, " "), out)
+	}
+	sh("tar", "-xf", "/usr/src/linux-source-6.12.tar.xz", "--strip-components=1")
+	sh("git", "init", "-q")
+	sh("git", "add", "-A", "-f", ".")
+	sh("git", "commit", "-q", "-m", "Debian linux-source-6.12")
+	for _, p := range patches {
+		sh("git", "am", "-q", "--keep-cr", p)
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".git", "e2e-series"), []byte(want), 0o644))
+	return dir
+}
+
+func patchList(t *testing.T, seriesFile string) []string {
+	data, err := os.ReadFile(seriesFile)
+	require.NoError(t, err)
+	var out []string
+	for _, l := range strings.Split(string(data), "\n") {
+		l = strings.TrimSpace(l)
+		if l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, filepath.Join(filepath.Dir(seriesFile), strings.Fields(l)[0]))
+		}
+	}
+	return out
+}
+
+// subjects identifies the fixture by the patches' content.
+func subjects(t *testing.T, patches []string) []string {
+	var out []string
+	for _, p := range patches {
+		data, err := os.ReadFile(p)
+		require.NoError(t, err)
+		out = append(out, filepath.Base(p)+" "+hash(data))
+	}
+	return out
+}
+
+func hash(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:8])
+}

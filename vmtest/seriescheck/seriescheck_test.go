@@ -1,0 +1,63 @@
+package seriescheck
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/results"
+)
+
+func TestNewFailures(t *testing.T) {
+	before := map[string]results.Status{"p A": results.StatusPass, "p B": results.StatusFail, "p C": results.StatusSkip}
+	now := map[string]results.Status{"p A": results.StatusFail, "p B": results.StatusFail, "p C": results.StatusFail, "p D": results.StatusFail, "p E": results.StatusPass}
+	assert.Equal(t, []string{"p A", "p C", "p D"}, newFailures(before, now))
+	assert.Empty(t, newFailures(now, now))
+}
+
+func TestDecide(t *testing.T) {
+	green := func(i int) Row { return Row{Index: i, Patch: "p", Green: true, Builds: "yes"} }
+	base := Row{Index: 0, Patch: "(base)", Builds: "yes", Green: false, Code: int(pipeline.TestsFailed)}
+
+	code, why := decide([]Row{base, green(1), green(2)})
+	assert.Equal(t, pipeline.OK, code, "the base's own failures are not the series'")
+	assert.Equal(t, "all 2 patch(es) green", why)
+
+	code, why = decide([]Row{green(0), green(1),
+		{Index: 2, Patch: "b", Builds: "no", Code: int(pipeline.BuildFailed)},
+		{Index: 3, Patch: "w", Builds: "yes", Code: int(pipeline.Warnings)}})
+	assert.Equal(t, pipeline.BuildFailed, code, "the first red patch decides")
+	assert.Equal(t, "red: patch 2 (b), patch 3 (w)", why)
+
+	code, _ = decide([]Row{green(0), {Index: 1, Patch: "x", Code: int(pipeline.Infra)}})
+	assert.Equal(t, pipeline.Infra, code)
+
+	code, why = decide([]Row{{Index: 0, Patch: "(base)", Builds: "no", Code: int(pipeline.BuildFailed), Problems: []string{"does not build"}}})
+	assert.Equal(t, pipeline.BuildFailed, code)
+	assert.Contains(t, why, "the base tree itself failed")
+}
+
+func TestTable(t *testing.T) {
+	rep := &Report{Rows: []Row{
+		{Index: 0, Patch: "(base)", Applies: "-", Builds: "yes", Checkpatch: "-", TestsRan: true, Passed: 3, Skipped: 2, Green: true, Seconds: 61},
+		{Index: 1, Patch: "0001-a.patch", Applies: "yes", Builds: "yes", Checkpatch: "clean", TestsRan: true, Passed: 5, Green: true, WarningFiles: []string{"a.c"}},
+		{Index: 2, Patch: "0002-b.patch", Applies: "yes", Builds: "yes", Checkpatch: "0E 1W 0C", NewWarnings: []string{"a.c:3: warning: x"}, TestsRan: true, Passed: 4, Failed: 1,
+			Problems: []string{"adds 1 W=1 warning(s)"}},
+		{Index: 3, Patch: "0003-c.patch", Applies: "no", Builds: "-", Checkpatch: "clean", Problems: []string{"does not apply"}},
+	}}
+	var b bytes.Buffer
+	assert.NoError(t, Table(&b, rep))
+	out := b.String()
+	assert.Contains(t, out, "patch")
+	assert.Regexp(t, `\(base\)\s+-\s+yes\s+-\s+-\s+3/0/2\s+61s\s+baseline`, out)
+	assert.Regexp(t, `1 0001-a.patch\s+yes\s+yes\s+0\s+clean\s+5/0/0\s+0s\s+green`, out)
+	assert.Regexp(t, `2 0002-b.patch\s+yes\s+yes\s+1\s+0E 1W 0C\s+4/1/0\s+0s\s+RED`, out)
+	assert.Regexp(t, `3 0003-c.patch\s+no\s+-\s+-\s+clean\s+-\s+0s\s+RED`, out)
+	assert.Contains(t, out, "[3] 0003-c.patch: does not apply")
+
+	var md bytes.Buffer
+	Markdown(&md, rep)
+	assert.Contains(t, md.String(), "| 2 0002-b.patch | yes | yes | 1 | 0E 1W 0C | 4/1/0 | 0s | RED |")
+}
