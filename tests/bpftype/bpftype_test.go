@@ -4,7 +4,8 @@
 // it rejects, with which errno, with the JIT on and off, and the debug
 // flag.
 //
-// Every test skips on the host and on kernels without ABI version 1.
+// Every test skips on the host and on kernels without the program type
+// (probed by loading one), so they run from the series' first patch on.
 // No test appends a rule: loading a program changes nothing.
 package bpftype
 
@@ -22,10 +23,11 @@ import (
 	"github.com/landlock-vmtest/landlock-vmtest/tests/landlockbpf"
 )
 
-// skipUnlessSupported skips t unless the kernel has ABI version 1.
+// skipUnlessSupported skips t unless the kernel has the Landlock
+// program type.
 func skipUnlessSupported(t *testing.T) {
 	t.Helper()
-	if why := landlockbpf.SkipUnlessSupported(1); why != "" {
+	if why := landlockbpf.SkipUnlessProgType(); why != "" {
 		t.Skip(why)
 	}
 }

@@ -103,3 +103,23 @@ func SkipUnlessSupported(want int) string {
 	}
 	return ""
 }
+
+// SkipUnlessProgType returns why tests of the program type alone (the
+// verifier, the helpers) cannot run on this kernel, or "" when they can.
+// It probes the type itself by loading an allow-all program, so the tests
+// run from the patch that adds the type on, before the seccomp(2) entry
+// point (and its ABI version query) exists.
+func SkipUnlessProgType() string {
+	if os.Getenv("LANDLOCK_VMTEST_GUEST") != "1" {
+		return "runs only in the guest kernel (make vmtest)"
+	}
+	p, err := Load(Allow)
+	if errors.Is(err, unix.EINVAL) {
+		return fmt.Sprintf("the kernel has no BPF_PROG_TYPE_LANDLOCK: loading an allow-all program of type %d as root gives EINVAL", ProgTypeLandlock)
+	}
+	if err != nil {
+		return fmt.Sprintf("probing BPF_PROG_TYPE_LANDLOCK: %v", err)
+	}
+	p.Close()
+	return ""
+}

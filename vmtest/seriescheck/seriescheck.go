@@ -50,11 +50,13 @@ type Row struct {
 	// WarningNote says why warnings were not counted, if they were not.
 	WarningNote string `json:"warning_note,omitempty"`
 	// Checkpatch is "clean", "nE nW nC" or "-".
-	Checkpatch                  string `json:"checkpatch"`
-	CheckpatchErrors            int    `json:"checkpatch_errors"`
-	CheckpatchWarnings          int    `json:"checkpatch_warnings"`
-	CheckpatchChecks            int    `json:"checkpatch_checks"`
-	Passed, Failed, Skipped     int
+	Checkpatch                  string   `json:"checkpatch"`
+	CheckpatchErrors            int      `json:"checkpatch_errors"`
+	CheckpatchWarnings          int      `json:"checkpatch_warnings"`
+	CheckpatchChecks            int      `json:"checkpatch_checks"`
+	Passed                      int      `json:"passed"`
+	Failed                      int      `json:"failed"`
+	Skipped                     int      `json:"skipped"`
 	TestsRan                    bool     `json:"tests_ran"`
 	TestsResult                 string   `json:"tests_result"`
 	NewFailures                 []string `json:"new_failures"`
@@ -110,17 +112,20 @@ func Check(ctx context.Context, o Options) (*Report, pipeline.Code) {
 		return rep, pipeline.Infra
 	}
 	rows := []Row{c.base()}
-	stopped := false
+	// A base tree that does not build, or a harness that failed, leaves
+	// nothing to compare the patches with.
+	stopped := rows[0].Builds == "no" || pipeline.Code(rows[0].Code) == pipeline.Infra
+	why := "not tried: the base tree failed"
 	for i := 1; i <= n; i++ {
 		if stopped {
 			p := env.Series.Patches[i-1]
-			rows = append(rows, Row{Index: i, Patch: p.Name, Subject: p.Subject, Applies: "-", Builds: "-", Checkpatch: "-", Problems: []string{"not tried: an earlier patch did not apply"}, Code: int(pipeline.PatchFailed)})
+			rows = append(rows, Row{Index: i, Patch: p.Name, Subject: p.Subject, Applies: "-", Builds: "-", Checkpatch: "-", Problems: []string{why}, Code: int(pipeline.PatchFailed)})
 			continue
 		}
 		row := c.patch(i, rows)
 		rows = append(rows, row)
 		if row.Applies == "no" {
-			stopped = true
+			stopped, why = true, "not tried: an earlier patch did not apply"
 		}
 		if pipeline.Code(row.Code) == pipeline.Infra {
 			break
