@@ -18,6 +18,7 @@ import (
 
 	"github.com/landlock-vmtest/landlock-vmtest/initramfs"
 	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest"
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/coverage"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/kconfig"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/series"
@@ -64,6 +65,9 @@ type Options struct {
 	Verbose bool
 	// Shell boots into an interactive shell instead of running tests.
 	Shell bool
+	// Coverage builds the kernel with GCOV for the code the series
+	// touches and writes a coverage report in Out/coverage.
+	Coverage bool
 	// Stdout receives the stage lines and the summary.
 	Stdout io.Writer
 }
@@ -86,6 +90,8 @@ type Run struct {
 	cache  *cache.Cache
 	stages []results.Stage
 	md     results.Metadata
+	// cov is the coverage run (COVERAGE=1), nil otherwise.
+	cov *covRun
 }
 
 // New prepares a run.
@@ -189,7 +195,11 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 
 	// tools
 	if err := r.stage("tools", func() (string, error) {
-		pkgs, err := hosttools.Real().Ensure(hosttools.Needs(o.KernelSrc == ""), r.out)
+		needs := hosttools.Needs(o.KernelSrc == "")
+		if o.Coverage {
+			needs = append(needs, hosttools.CoverageNeeds()...)
+		}
+		pkgs, err := hosttools.Real().Ensure(needs, r.out)
 		if err != nil {
 			return "", &StageError{Stage: "tools", Code: Infra, Err: err}
 		}
@@ -236,6 +246,11 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 			return "", err
 		}
 		tree = t
+		if o.Coverage {
+			if tree, err = r.instrument(s, tree); err != nil {
+				return "", err
+			}
+		}
 		return fmt.Sprintf("%d patch(es) applied", len(s.Patches)), nil
 	}); err != nil {
 		return r.fail("patch", err)
@@ -351,6 +366,9 @@ func (r *Run) fragments(s *series.Series) (*kconfig.Fragments, error) {
 		files = append(files, own...)
 	}
 	files = append(files, r.opts.ExtraConfigs...)
+	if r.opts.Coverage {
+		files = append(files, filepath.Join(r.opts.Repo, coverage.Fragment))
+	}
 	return kconfig.Merge(files...)
 }
 
@@ -419,6 +437,7 @@ func (r *Run) initramfs(p prepared, initrd, release string) (string, error) {
 	m := p.manifest
 	m.Timeout = guest.Duration(scaled(r.opts.Timeout, defaultTimeout, r.acc))
 	m.Env = map[string]string{guest.ReleaseEnv: release}
+	m.Coverage = r.opts.Coverage
 	layer := filepath.Join(p.work, "tests.cpio")
 	if err := initramfs.WriteTests(layer, m, p.files); err != nil {
 		return "", &StageError{Stage: "initramfs", Code: Infra, Err: err}
