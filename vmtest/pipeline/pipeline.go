@@ -18,8 +18,8 @@ import (
 
 	"github.com/landlock-vmtest/landlock-vmtest/initramfs"
 	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest"
-	"github.com/landlock-vmtest/landlock-vmtest/kernel/coverage"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/coverage"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/kconfig"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/series"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/source"
@@ -153,6 +153,7 @@ func (r *Run) Execute(ctx context.Context) Code {
 	for _, s := range r.md.Splats {
 		fmt.Fprintf(r.out, "\nkernel splat (%s) while running %q:\n%s\n", s.Kind, s.Test, indent(s.Text))
 	}
+	r.printCoverage()
 	fmt.Fprintf(r.out, "\nresult: %s (exit %d): %s\nresults in %s\n", code, int(code), reason, r.opts.Out)
 	fmt.Fprintln(r.out, last)
 	return code
@@ -347,7 +348,9 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 		return r.fail("initramfs", err)
 	}
 
-	return r.boot(ctx, kernel, initrd)
+	code, reason, report := r.boot(ctx, kernel, initrd)
+	code, reason = r.coverageReport(ctx, kernel, code, reason)
+	return code, reason, report
 }
 
 // fragments merges the config fragments: kernel/configs, then the
@@ -543,6 +546,9 @@ func (r *Run) boot(ctx context.Context, kernel *build.Result, initrd string) (Co
 	)
 	endBoot := r.begin("boot")
 	outcome, err := vmtest.Run(ctx, cfg, mon, func(ev event.Event) {
+		if r.takeCoverage(ev) {
+			return
+		}
 		if ev.Kind == event.KindHello {
 			mu.Lock()
 			if !bootEnded {
