@@ -76,7 +76,8 @@ func (c *Counters) Files() (map[string][]byte, error) {
 			}
 		}
 		if complete {
-			out[n] = bytes.Join(p, nil)
+			// Never nil: an empty counter file is still a file.
+			out[n] = append([]byte{}, bytes.Join(p, nil)...)
 		}
 	}
 	if len(problems) > 0 {
