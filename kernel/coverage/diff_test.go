@@ -274,29 +274,55 @@ func TestAddedLinesMatchPatchedTree(t *testing.T) {
 	sets := AddedLines(all, nil)
 	checked := 0
 	for i, set := range sets {
-		added := map[string]bool{}
-		for _, d := range all[i] {
-			for _, h := range d.Hunks {
-				for _, l := range h.Lines {
-					if l[0] == '+' {
-						added[l[1:]] = true
+		for f, ls := range set {
+			// The series renames nothing: the final path is the
+			// patch's. The lines a patch adds to a file, in order,
+			// must hold the texts it adds, in order, less those later
+			// patches removed.
+			var added []string
+			for _, d := range all[i] {
+				if d.New != f {
+					continue
+				}
+				for _, h := range d.Hunks {
+					for _, l := range h.Lines {
+						if l[0] == '+' {
+							added = append(added, l[1:])
+						}
 					}
 				}
 			}
-		}
-		for f, ls := range set {
 			b, err := os.ReadFile(filepath.Join(tree, f))
 			if err != nil {
 				t.Fatal(err)
 			}
 			text := strings.Split(string(b), "\n")
+			var final []string
 			for _, l := range ls {
-				if l < 1 || l > len(text) || !added[text[l-1]] {
-					t.Errorf("patch %d: %s:%d is not a line the patch added", i+1, f, l)
+				if l < 1 || l > len(text) {
+					t.Fatalf("patch %d: %s:%d is past the end of the file", i+1, f, l)
 				}
-				checked++
+				final = append(final, text[l-1])
 			}
+			if !subsequence(final, added) {
+				t.Errorf("patch %d: %s: the mapped lines do not hold the added texts in order", i+1, f)
+			}
+			if len(final) == len(added) && !reflect.DeepEqual(final, added) {
+				t.Errorf("patch %d: %s: mapped texts differ from the added ones", i+1, f)
+			}
+			checked += len(ls)
 		}
 	}
 	t.Logf("%d mapped lines checked", checked)
+}
+
+// subsequence reports whether sub appears in all, in order.
+func subsequence(sub, all []string) bool {
+	j := 0
+	for _, s := range all {
+		if j < len(sub) && sub[j] == s {
+			j++
+		}
+	}
+	return j == len(sub)
 }
