@@ -175,5 +175,8 @@ func WritePatchTable(w io.Writer, patches []PatchCoverage, total PatchCoverage) 
 
 // PatchLine is the one-line form printed at the end of a run.
 func (p PatchCoverage) PatchLine() string {
+	if p.Lines.Found == 0 {
+		return fmt.Sprintf("%s: no executable added line in a profiled .c file", p.Patch)
+	}
 	return fmt.Sprintf("%s: %d/%d added lines executed (%.1f%%)", p.Patch, p.Lines.Hit, p.Lines.Found, p.Lines.Percent())
 }

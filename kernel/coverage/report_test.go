@@ -72,6 +72,9 @@ func TestTally(t *testing.T) {
 	if got := pc.PatchLine(); got != "0001-x.patch: 2/3 added lines executed (66.7%)" {
 		t.Errorf("line %q", got)
 	}
+	if got := (PatchCoverage{Patch: "0005-doc.patch"}).PatchLine(); got != "0005-doc.patch: no executable added line in a profiled .c file" {
+		t.Errorf("line %q", got)
+	}
 	var md bytes.Buffer
 	if err := WritePatchTable(&md, []PatchCoverage{pc}, pc); err != nil {
 		t.Fatal(err)
