@@ -1,7 +1,7 @@
 SHELL := /bin/bash
 # landlock-vmtest: see README.md. The knobs (KERNEL_SRC, SERIES, ACCEL,
 # TESTS, RUN, OUT, TIMEOUT, BOOT_TIMEOUT, SILENCE_TIMEOUT, VM_TIMEOUT, JOBS,
-# MEM, CACHE_DIR, CONFIG, V) reach the tool through the environment.
+# MEM, CACHE_DIR, CONFIG, V, COVERAGE) reach the tool through the environment.
 
 GO ?= go
 BIN := bin/landlock-vmtest

@@ -35,6 +35,9 @@ type Manifest struct {
 	Args []string `json:"args,omitempty"`
 	// Env is added to every binary's environment.
 	Env map[string]string `json:"env,omitempty"`
+	// Coverage asks the runner to send the kernel's GCOV counters after
+	// the tests.
+	Coverage bool `json:"coverage,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "1m30s" in JSON.

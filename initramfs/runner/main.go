@@ -88,6 +88,14 @@ func run(cmdline string) error {
 		if err := r.Run(context.Background(), m); err != nil {
 			_ = ch.Emit(event.Event{Kind: event.KindError, Time: time.Now(), Error: err.Error()})
 		}
+		if m.Coverage {
+			n, err := guest.SendCoverage(guest.GcovDir, ch.Emit)
+			if err != nil {
+				log.Printf("sending coverage counters: %v", err)
+			} else {
+				fmt.Printf("landlock-vmtest: sent the GCOV counters of %d file(s)\n", n)
+			}
+		}
 	}
 	// Close sends the "done" marker: without it the host knows the guest
 	// did not finish.

@@ -237,3 +237,28 @@ func copyTree(src, dst string, link bool) error {
 	}
 	return nil
 }
+
+// Derived returns a copy of t changed by edit, cached under t's key and
+// variant (which must name the change: a different edit needs a different
+// variant). The copy shares t's files through hard links when t is the
+// cache's own, so edit must replace a file it changes (write a new file,
+// then rename it over the old one) rather than write into it. A user's
+// tree is copied in full and never modified.
+func Derived(c *cache.Cache, t *Tree, variant, desc string, edit func(dir string) error) (*Tree, error) {
+	key := cache.Key(t.Key, "derived", variant)
+	dir := c.Path("trees", key)
+	if _, err := cache.Build(dir, func(tmp string) error {
+		if err := copyTree(t.Dir, tmp, t.owned); err != nil {
+			return err
+		}
+		return edit(tmp)
+	}); err != nil {
+		return nil, err
+	}
+	return &Tree{
+		Dir:   dir,
+		Key:   "derived:" + key,
+		Desc:  t.Desc + " + " + desc,
+		owned: true,
+	}, nil
+}

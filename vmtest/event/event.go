@@ -23,6 +23,10 @@ const (
 	// KindError is a runner problem that is not a test result (a binary
 	// that could not be started, a missing directory, ...).
 	KindError Kind = "error"
+	// KindCoverage carries one chunk of a GCOV counter file (.gcda) read
+	// from the guest's debugfs after the tests, when the manifest asks for
+	// coverage (Chunk), or a problem collecting them (Error).
+	KindCoverage Kind = "coverage"
 )
 
 // TestEvent is one event of `go test -json` / test2json, field for field.
@@ -49,8 +53,21 @@ type Event struct {
 	Exit *Exit `json:",omitempty"`
 	// Info carries facts (KindHello) or details.
 	Info map[string]string `json:",omitempty"`
-	// Error is set for KindError.
+	// Error is set for KindError (and for KindCoverage when the counters
+	// could not be read).
 	Error string `json:",omitempty"`
+	// Chunk is set for KindCoverage.
+	Chunk *Chunk `json:",omitempty"`
+}
+
+// Chunk is part Part (0-based) of Parts of a file the guest sends.
+type Chunk struct {
+	// Path is the file's path relative to the directory it was read from.
+	Path  string
+	Part  int
+	Parts int
+	// Data is the chunk's bytes (base64 in JSON).
+	Data []byte
 }
 
 // Exit says how a test binary ended.

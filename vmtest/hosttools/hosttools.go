@@ -55,6 +55,16 @@ func Needs(withDebianSource bool) []Need {
 	return needs
 }
 
+// CoverageNeeds lists what a coverage run (COVERAGE=1) needs on top of
+// Needs: lcov's geninfo and genhtml, and gcov, which geninfo runs.
+func CoverageNeeds() []Need {
+	return []Need{
+		{Command: "geninfo", Package: "lcov"},
+		{Command: "genhtml", Package: "lcov"},
+		{Command: "gcov", Package: "gcc"},
+	}
+}
+
 // Host is how the host is looked at and changed; tests replace it.
 type Host struct {
 	LookPath func(string) (string, error)

@@ -19,6 +19,7 @@ import (
 	"github.com/landlock-vmtest/landlock-vmtest/initramfs"
 	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/coverage"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/kconfig"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/series"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/source"
@@ -64,6 +65,9 @@ type Options struct {
 	Verbose bool
 	// Shell boots into an interactive shell instead of running tests.
 	Shell bool
+	// Coverage builds the kernel with GCOV for the code the series
+	// touches and writes a coverage report in Out/coverage.
+	Coverage bool
 	// Stdout receives the stage lines and the summary.
 	Stdout io.Writer
 	// Kernel, when set, is a kernel built by the caller (series-check,
@@ -92,6 +96,8 @@ type Run struct {
 	md     results.Metadata
 	report results.Report
 	reason string
+	// cov is the coverage run (COVERAGE=1), nil otherwise.
+	cov *covRun
 }
 
 // Report is the test report of the run, once Execute returned.
@@ -162,6 +168,7 @@ func (r *Run) Execute(ctx context.Context) Code {
 	for _, s := range r.md.Splats {
 		fmt.Fprintf(r.out, "\nkernel splat (%s) while running %q:\n%s\n", s.Kind, s.Test, indent(s.Text))
 	}
+	r.printCoverage()
 	fmt.Fprintf(r.out, "\nresult: %s (exit %d): %s\nresults in %s\n", code, int(code), reason, r.opts.Out)
 	fmt.Fprintln(r.out, last)
 	r.report, r.reason = *report, reason
@@ -208,7 +215,11 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 
 	// tools
 	if err := r.stage("tools", func() (string, error) {
-		pkgs, err := hosttools.Real().Ensure(hosttools.Needs(o.KernelSrc == ""), r.out)
+		needs := hosttools.Needs(o.KernelSrc == "")
+		if o.Coverage {
+			needs = append(needs, hosttools.CoverageNeeds()...)
+		}
+		pkgs, err := hosttools.Real().Ensure(needs, r.out)
 		if err != nil {
 			return "", &StageError{Stage: "tools", Code: Infra, Err: err}
 		}
@@ -247,6 +258,11 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 			return "", err
 		}
 		tree = t
+		if o.Coverage {
+			if tree, err = r.instrument(s, tree); err != nil {
+				return "", err
+			}
+		}
 		return fmt.Sprintf("%d patch(es) applied", len(s.Patches)), nil
 	}); err != nil {
 		return r.fail("patch", err)
@@ -363,7 +379,9 @@ func (r *Run) bootKernel(ctx context.Context, kernel *build.Result, waitPrep fun
 		return r.fail("initramfs", err)
 	}
 
-	return r.boot(ctx, kernel, initrd)
+	code, reason, report := r.boot(ctx, kernel, initrd)
+	code, reason = r.coverageReport(ctx, kernel, code, reason)
+	return code, reason, report
 }
 
 // Source returns the kernel tree to build: the user's (KERNEL_SRC) or
@@ -381,7 +399,11 @@ func Source(c *cache.Cache, kernelSrc string) (*source.Tree, error) {
 
 // fragments merges the config fragments of the run.
 func (r *Run) fragments(s *series.Series) (*kconfig.Fragments, error) {
-	return Fragments(r.opts.Configs, s, r.opts.ExtraConfigs)
+	extra := r.opts.ExtraConfigs
+	if r.opts.Coverage {
+		extra = append(append([]string(nil), extra...), filepath.Join(r.opts.Repo, coverage.Fragment))
+	}
+	return Fragments(r.opts.Configs, s, extra)
 }
 
 // Fragments merges the config fragments: those of configs
@@ -469,6 +491,7 @@ func (r *Run) initramfs(p prepared, initrd, release string) (string, error) {
 	m := p.manifest
 	m.Timeout = guest.Duration(scaled(r.opts.Timeout, defaultTimeout, r.acc))
 	m.Env = map[string]string{guest.ReleaseEnv: release}
+	m.Coverage = r.opts.Coverage
 	layer := filepath.Join(p.work, "tests.cpio")
 	if err := initramfs.WriteTests(layer, m, p.files); err != nil {
 		return "", &StageError{Stage: "initramfs", Code: Infra, Err: err}
@@ -574,6 +597,9 @@ func (r *Run) boot(ctx context.Context, kernel *build.Result, initrd string) (Co
 	)
 	endBoot := r.begin("boot")
 	outcome, err := vmtest.Run(ctx, cfg, mon, func(ev event.Event) {
+		if r.takeCoverage(ev) {
+			return
+		}
 		if ev.Kind == event.KindHello {
 			mu.Lock()
 			if !bootEnded {

@@ -31,6 +31,9 @@ type Metadata struct {
 	// Splats lists kernel warnings, oopses and the like found on the
 	// guest console.
 	Splats []Splat `json:"splats"`
+	// Coverage is the kernel coverage summary of a COVERAGE=1 run
+	// (coverage.Summary), absent otherwise.
+	Coverage any `json:"coverage,omitempty"`
 }
 
 // Stage is one step of the harness (build, boot, test, ...).

@@ -121,6 +121,7 @@ func run(args []string) pipeline.Code {
 	fs.StringVar(&o.CacheDir, "cache", os.Getenv("CACHE_DIR"), "cache directory (CACHE_DIR; default $XDG_CACHE_HOME/landlock-vmtest)")
 	fs.StringVar(&o.Accel, "accel", os.Getenv("ACCEL"), "kvm or tcg; empty probes (ACCEL)")
 	fs.BoolVar(&o.Verbose, "v", os.Getenv("V") == "1", "echo the guest console (V=1)")
+	fs.BoolVar(&o.Coverage, "coverage", os.Getenv("COVERAGE") == "1", "build the kernel with GCOV for the code the series touches and write a coverage report in OUT/coverage (COVERAGE=1)")
 	if err := fs.Parse(args); err != nil {
 		return pipeline.Usage
 	}
@@ -210,7 +211,11 @@ func parse(args []string) pipeline.Code {
 
 // tools installs what a run needs (the tools stage on its own).
 func tools() pipeline.Code {
-	pkgs, err := hosttools.Real().Ensure(hosttools.Needs(os.Getenv("KERNEL_SRC") == ""), os.Stdout)
+	needs := hosttools.Needs(os.Getenv("KERNEL_SRC") == "")
+	if os.Getenv("COVERAGE") == "1" {
+		needs = append(needs, hosttools.CoverageNeeds()...)
+	}
+	pkgs, err := hosttools.Real().Ensure(needs, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return pipeline.Infra
