@@ -143,6 +143,10 @@ func run(args []string) pipeline.Code {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.Coverage && cmd != "run" {
+		fmt.Fprintf(os.Stderr, "COVERAGE=1 works with run (make vmtest) only, not with %s\n", cmd)
+		return pipeline.Usage
+	}
 	switch cmd {
 	case "series-check":
 		if o.Series == "" {
