@@ -53,7 +53,7 @@ var shellCommands = []string{
 
 // baseInputs are the directories of this repository whose Go files go
 // into the base image.
-var baseInputs = []string{"initramfs/runner", "initramfs/guest", "vmtest/event"}
+var baseInputs = []string{"initramfs/runner", "initramfs/guest", "initramfs/guest/ktap", "vmtest/event"}
 
 // Base returns the base image, building it when its inputs changed. repo is
 // this repository's root; shell adds an interactive shell and a few tools.

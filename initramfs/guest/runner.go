@@ -70,7 +70,18 @@ func (r *Runner) runOne(ctx context.Context, m *Manifest, b Binary) error {
 		return err
 	}
 	start := time.Now()
-	exit, err := r.execute(ctx, m, b, timeout)
+	var (
+		exit event.Exit
+		err  error
+	)
+	switch b.Kind {
+	case KindGoTest:
+		exit, err = r.execute(ctx, m, b, timeout)
+	case KindKselftest:
+		exit, err = r.executeTAP(ctx, m, b, timeout)
+	default:
+		exit, err = event.Exit{Code: -1}, fmt.Errorf("unknown kind of test binary %q", b.Kind)
+	}
 	if err != nil {
 		r.logf("landlock-vmtest: %s: %v", b.Package, err)
 		if eerr := r.Emit(event.Event{Kind: event.KindError, Time: time.Now(), Binary: b.Package, Error: err.Error()}); eerr != nil {

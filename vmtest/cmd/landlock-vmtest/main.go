@@ -24,6 +24,7 @@ import (
 
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/hosttools"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/kselftest"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
 )
 
@@ -105,6 +106,11 @@ func run(args []string) pipeline.Code {
 	fs.StringVar(&o.Configs, "configs", env("CONFIGS", filepath.Join(repo, "kernel/configs")), "directory of config fragments (CONFIGS)")
 	extra := fs.String("config", os.Getenv("CONFIG"), "more config fragment files, space-separated (CONFIG)")
 	tests := fs.String("tests", env("TESTS", "./tests/..."), "test packages: import paths or directories, space-separated (TESTS)")
+	ksDefault, ok := os.LookupEnv("KSELFTESTS")
+	if !ok {
+		ksDefault = kselftest.Default
+	}
+	kselftests := fs.String("kselftests", ksDefault, "kselftest directories under the tree's tools/testing/selftests, space- or comma-separated; none (or set but empty) for none (KSELFTESTS)")
 	fs.StringVar(&o.Run, "run", os.Getenv("RUN"), "-test.run regexp for every test binary (RUN)")
 	fs.StringVar(&o.Out, "out", env("OUT", "out"), "output directory (OUT)")
 	fs.StringVar(&o.CacheDir, "cache", os.Getenv("CACHE_DIR"), "cache directory (CACHE_DIR; default $XDG_CACHE_HOME/landlock-vmtest)")
@@ -123,6 +129,10 @@ func run(args []string) pipeline.Code {
 		o.Series = ""
 	}
 	o.Tests = strings.Fields(*tests)
+	if o.Kselftests, err = kselftest.ParseList(*kselftests); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return pipeline.Usage
+	}
 	o.ExtraConfigs = strings.Fields(*extra)
 	if o.Out, err = filepath.Abs(o.Out); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -186,7 +196,11 @@ func parse(args []string) pipeline.Code {
 
 // tools installs what a run needs (the tools stage on its own).
 func tools() pipeline.Code {
-	pkgs, err := hosttools.Real().Ensure(hosttools.Needs(os.Getenv("KERNEL_SRC") == ""), os.Stdout)
+	needs := hosttools.Needs(os.Getenv("KERNEL_SRC") == "")
+	if os.Getenv("KSELFTESTS") != "none" {
+		needs = append(needs, kselftest.Needs()...)
+	}
+	pkgs, err := hosttools.Real().Ensure(needs, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return pipeline.Infra
