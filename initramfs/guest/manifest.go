@@ -49,6 +49,16 @@ type Manifest struct {
 	Env map[string]string `json:"env,omitempty"`
 }
 
+// HasKselftests reports whether m runs any kselftest binary.
+func (m *Manifest) HasKselftests() bool {
+	for _, b := range m.Binaries {
+		if b.Kind == KindKselftest {
+			return true
+		}
+	}
+	return false
+}
+
 // Duration is a time.Duration that reads and writes as "1m30s" in JSON.
 type Duration time.Duration
 

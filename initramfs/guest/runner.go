@@ -41,7 +41,13 @@ type Runner struct {
 	Emit func(event.Event) error
 	// Log receives one progress line per binary (the console).
 	Log io.Writer
+	// KselftestRoot, when set, is the directory kselftest binaries are
+	// chrooted into: a bind mount of /, so that their root is not the
+	// initramfs's rootfs, which pivot_root(2) refuses (rootfs has no
+	// parent mount). Their paths are the same inside.
+	KselftestRoot string
 }
+
 
 // Run runs every binary of m in order. It returns an error only when it
 // could not emit; a binary that fails or crashes is a result, not an error.

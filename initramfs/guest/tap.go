@@ -35,7 +35,7 @@ func (r *Runner) executeTAP(ctx context.Context, m *Manifest, b Binary, timeout 
 	for k, v := range m.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Chroot: r.KselftestRoot}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 
 	pr, pw, err := os.Pipe()

@@ -85,6 +85,15 @@ func run(cmdline string) error {
 		_ = ch.Emit(event.Event{Kind: event.KindError, Time: time.Now(), Error: err.Error()})
 	} else {
 		r := &guest.Runner{Test2JSON: "/bin/test2json", Emit: ch.Emit, Log: os.Stdout}
+		if m.HasKselftests() {
+			if err := bindRoot(kselftestRoot); err != nil {
+				// The kselftests still run, in the real root; those
+				// that pivot_root(2) will fail and say why.
+				log.Printf("kselftests run in the initramfs root: %v", err)
+			} else {
+				r.KselftestRoot = kselftestRoot
+			}
+		}
 		if err := r.Run(context.Background(), m); err != nil {
 			_ = ch.Emit(event.Event{Kind: event.KindError, Time: time.Now(), Error: err.Error()})
 		}
@@ -93,6 +102,25 @@ func run(cmdline string) error {
 	// did not finish.
 	if err := ch.Close(); err != nil {
 		return fmt.Errorf("closing result channel: %w", err)
+	}
+	return nil
+}
+
+// kselftestRoot is where bindRoot puts the root for the kselftests.
+const kselftestRoot = "/kselftest-root"
+
+// bindRoot bind-mounts / (recursively: /proc, /sys, /tmp, /dev come
+// along) on dir, privately. Chrooted there, a process's root is a mount
+// with a parent, as on a disk-booted system, which pivot_root(2) needs.
+func bindRoot(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	if err := unix.Mount("/", dir, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind-mounting / on %s: %w", dir, err)
+	}
+	if err := unix.Mount("", dir, "", unix.MS_PRIVATE|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("making %s private: %w", dir, err)
 	}
 	return nil
 }

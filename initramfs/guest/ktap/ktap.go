@@ -31,7 +31,7 @@ type Converter struct {
 	start    time.Time
 	running  []string             // announced tests without a result, oldest first
 	started  map[string]time.Time // when each running test started
-	subtests map[int]string       // "# Subtest:" name announced at an indent
+	subtests map[int]string       // "# Subtest:" name of the nested block at an indent
 	planned  int                  // top-level plan, -1 when none seen
 	planSkip string               // reason of a "1..0 # SKIP reason" plan
 	results  int                  // top-level results seen
@@ -91,7 +91,7 @@ func (c *Converter) Line(line string) error {
 		c.begin(name)
 		c.output(name, line)
 	case subtestRe.MatchString(body):
-		c.subtests[indent+4] = subtestRe.FindStringSubmatch(body)[1]
+		c.subtests[indent] = subtestRe.FindStringSubmatch(body)[1]
 		c.output(c.current(), line)
 	case resultRe.MatchString(body):
 		c.result(indent, line, resultRe.FindStringSubmatch(body))
