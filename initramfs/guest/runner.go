@@ -48,7 +48,6 @@ type Runner struct {
 	KselftestRoot string
 }
 
-
 // Run runs every binary of m in order. It returns an error only when it
 // could not emit; a binary that fails or crashes is a result, not an error.
 func (r *Runner) Run(ctx context.Context, m *Manifest) error {
