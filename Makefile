@@ -1,6 +1,6 @@
 SHELL := /bin/bash
 # landlock-vmtest: see README.md. The knobs (KERNEL_SRC, SERIES, ACCEL,
-# TESTS, RUN, OUT, TIMEOUT, BOOT_TIMEOUT, SILENCE_TIMEOUT, VM_TIMEOUT, JOBS,
+# TESTS, RUN, KSELFTESTS, OUT, TIMEOUT, BOOT_TIMEOUT, SILENCE_TIMEOUT, VM_TIMEOUT, JOBS,
 # MEM, CACHE_DIR, CONFIG, V) reach the tool through the environment.
 
 GO ?= go
