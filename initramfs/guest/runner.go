@@ -42,9 +42,10 @@ type Runner struct {
 	// Log receives one progress line per binary (the console).
 	Log io.Writer
 	// KselftestRoot, when set, is the directory kselftest binaries are
-	// chrooted into: a bind mount of /, so that their root is not the
-	// initramfs's rootfs, which pivot_root(2) refuses (rootfs has no
-	// parent mount). Their paths are the same inside.
+	// chrooted into: a tmpfs with bind mounts of /'s directories, so that
+	// their root is not the initramfs's rootfs, which pivot_root(2)
+	// refuses (rootfs has no parent mount). Their paths are the same
+	// inside.
 	KselftestRoot string
 }
 
