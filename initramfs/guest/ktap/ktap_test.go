@@ -244,3 +244,35 @@ func TestRealGuestOutput(t *testing.T) {
 		})
 	}
 }
+
+func TestRealFsTestDetails(t *testing.T) {
+	b, err := os.ReadFile("testdata/landlock-fs_test.tap")
+	require.NoError(t, err)
+	evs, sum := convert(t, string(b))
+	require.Equal(t, Summary{Planned: 176, Results: 176, Passed: 171, Skipped: 5}, sum)
+	res := map[string]string{}
+	for _, e := range evs {
+		switch e.Action {
+		case "pass", "fail", "skip":
+			res[e.Test] = e.Action
+		}
+	}
+	require.Equal(t, "pass", res[""])
+	require.Equal(t, "pass", res["layout1.rule_inside_mount_ns"])
+	require.Equal(t, "skip", res["layout3_fs.hostfs.tag_inode_file"])
+	require.Equal(t, "pass", res["layout3_fs.tmpfs.tag_inode_file"])
+	require.Contains(t, outputOf(evs, "layout3_fs.hostfs.tag_inode_file"), "#      SKIP      this filesystem is not supported (setup)")
+
+	b, err = os.ReadFile("testdata/landlock-fs_test-failing.tap")
+	require.NoError(t, err)
+	evs, _ = convert(t, string(b))
+	require.Equal(t, []string{
+		"#  RUN           layout1.rule_inside_mount_ns ...",
+		`# fs_test.c:1688:rule_inside_mount_ns:Expected EACCES (13) == test_open("/", O_RDONLY) (0)`,
+		"# fs_test.c:323:rule_inside_mount_ns:Expected EINVAL (22) == errno (2)",
+		"# rule_inside_mount_ns: Test terminated by assertion",
+		"#          FAIL  layout1.rule_inside_mount_ns",
+		"not ok 24 layout1.rule_inside_mount_ns",
+	}, outputOf(evs, "layout1.rule_inside_mount_ns"), "diagnostics on stderr land in their test")
+	require.Equal(t, "fail", actions(evs)[len(actions(evs))-1])
+}
