@@ -106,11 +106,7 @@ func run(args []string) pipeline.Code {
 	fs.StringVar(&o.Configs, "configs", env("CONFIGS", filepath.Join(repo, "kernel/configs")), "directory of config fragments (CONFIGS)")
 	extra := fs.String("config", os.Getenv("CONFIG"), "more config fragment files, space-separated (CONFIG)")
 	tests := fs.String("tests", env("TESTS", "./tests/..."), "test packages: import paths or directories, space-separated (TESTS)")
-	ksDefault, ok := os.LookupEnv("KSELFTESTS")
-	if !ok {
-		ksDefault = kselftest.Default
-	}
-	kselftests := fs.String("kselftests", ksDefault, "kselftest directories under the tree's tools/testing/selftests, space- or comma-separated; none (or set but empty) for none (KSELFTESTS)")
+	kselftests := fs.String("kselftests", kselftestsEnv(), "kselftest directories under the tree's tools/testing/selftests, space- or comma-separated; none (or set but empty) for none (KSELFTESTS)")
 	fs.StringVar(&o.Run, "run", os.Getenv("RUN"), "-test.run regexp for every test binary (RUN)")
 	fs.StringVar(&o.Out, "out", env("OUT", "out"), "output directory (OUT)")
 	fs.StringVar(&o.CacheDir, "cache", os.Getenv("CACHE_DIR"), "cache directory (CACHE_DIR; default $XDG_CACHE_HOME/landlock-vmtest)")
@@ -142,6 +138,15 @@ func run(args []string) pipeline.Code {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return pipeline.New(o).Execute(ctx)
+}
+
+// kselftestsEnv is KSELFTESTS, or its default when unset: set but empty
+// means none, like "none".
+func kselftestsEnv() string {
+	if v, ok := os.LookupEnv("KSELFTESTS"); ok {
+		return v
+	}
+	return kselftest.Default
 }
 
 // repoRoot finds this repository: the directory with go.mod above the
@@ -197,7 +202,7 @@ func parse(args []string) pipeline.Code {
 // tools installs what a run needs (the tools stage on its own).
 func tools() pipeline.Code {
 	needs := hosttools.Needs(os.Getenv("KERNEL_SRC") == "")
-	if os.Getenv("KSELFTESTS") != "none" {
+	if dirs, err := kselftest.ParseList(kselftestsEnv()); err != nil || len(dirs) > 0 {
 		needs = append(needs, kselftest.Needs()...)
 	}
 	pkgs, err := hosttools.Real().Ensure(needs, os.Stdout)
