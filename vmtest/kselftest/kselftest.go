@@ -18,7 +18,6 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -409,20 +408,6 @@ func (b *Built) Add(m *guest.Manifest, files map[string]string) error {
 		}
 	}
 	return nil
-}
-
-// Dirs lists the directories of b's tests, in order.
-func (b *Built) Dirs() []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, t := range b.Tests {
-		if !seen[t.Dir] {
-			seen[t.Dir] = true
-			out = append(out, t.Dir)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 func shellLine(argv []string) string {
