@@ -35,15 +35,18 @@ const Module = "github.com/landlock-vmtest/landlock-vmtest"
 // baseCommands go into every base image. They are built with `go build`
 // (static, stripped) and packed by mkuimage: mkuimage's own builders pass -a
 // to the Go compiler, which throws away Go's build cache on every build.
+// gosh (which /bin/sh links to) and ip are there for the kselftests:
+// landlock's net_test runs system("ip link set dev lo up").
 var baseCommands = []string{
 	"github.com/u-root/u-root/cmds/core/init",
 	Module + "/initramfs/runner",
 	"cmd/test2json",
+	"github.com/u-root/u-root/cmds/core/gosh",
+	"github.com/u-root/u-root/cmds/core/ip",
 }
 
 // shellCommands are added for `make shell`.
 var shellCommands = []string{
-	"github.com/u-root/u-root/cmds/core/gosh",
 	"github.com/u-root/u-root/cmds/core/cat",
 	"github.com/u-root/u-root/cmds/core/dmesg",
 	"github.com/u-root/u-root/cmds/core/ls",
@@ -53,7 +56,7 @@ var shellCommands = []string{
 
 // baseInputs are the directories of this repository whose Go files go
 // into the base image.
-var baseInputs = []string{"initramfs/runner", "initramfs/guest", "vmtest/event"}
+var baseInputs = []string{"initramfs/runner", "initramfs/guest", "initramfs/guest/ktap", "vmtest/event"}
 
 // Base returns the base image, building it when its inputs changed. repo is
 // this repository's root; shell adds an interactive shell and a few tools.
@@ -85,7 +88,9 @@ func Base(c *cache.Cache, repo string, shell bool) (string, bool, error) {
 			uimage.WithFiles(files...),
 			uimage.WithInit("/bin/init"),
 			uimage.WithUinit("/bin/runner"),
-			shellMod(shell),
+			// /bin/sh: system(3) in the kselftests. init never
+			// starts it: the runner ends the VM.
+			uimage.WithShell("/bin/gosh"),
 			uimage.WithSkipLDD(),
 			uimage.WithTempDir(tmp),
 			uimage.WithCPIOOutput(filepath.Join(tmp, "base.cpio")),
@@ -99,13 +104,6 @@ func Base(c *cache.Cache, repo string, shell bool) (string, bool, error) {
 		return "", built, fmt.Errorf("building the base initramfs: %w", err)
 	}
 	return filepath.Join(dir, "base.cpio"), built, nil
-}
-
-func shellMod(shell bool) uimage.Modifier {
-	if !shell {
-		return nil
-	}
-	return uimage.WithShell("/bin/gosh")
 }
 
 // goEnv is the environment of every guest build: static linux/amd64.

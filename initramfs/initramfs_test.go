@@ -235,7 +235,7 @@ func TestBase(t *testing.T) {
 	recs, content := readArchive(t, img)
 	checkDirsFirst(t, recs)
 	recByName := byName(recs)
-	for _, bin := range []string{"bin/init", "bin/runner", "bin/test2json"} {
+	for _, bin := range []string{"bin/init", "bin/runner", "bin/test2json", "bin/gosh", "bin/ip"} {
 		r, ok := recByName[bin]
 		if !assert.True(t, ok, "%s in the base image; have %v", bin, names(recs)) {
 			continue
@@ -244,8 +244,9 @@ func TestBase(t *testing.T) {
 		assert.NotZero(t, r.Mode&0o111, "%s is executable", bin)
 		assert.True(t, strings.HasPrefix(string(content[bin]), "\x7fELF"), "%s is an ELF binary", bin)
 	}
-	// u-root's init runs /init; it starts /bin/uinit, our runner.
-	for link, target := range map[string]string{"init": "bin/init", "bin/uinit": "bin/runner"} {
+	// u-root's init runs /init; it starts /bin/uinit, our runner. The
+	// kselftests' system(3) needs /bin/sh.
+	for link, target := range map[string]string{"init": "bin/init", "bin/uinit": "bin/runner", "bin/sh": "bin/gosh"} {
 		r, ok := recByName[link]
 		if !assert.True(t, ok, "%s in the base image", link) {
 			continue
@@ -257,7 +258,7 @@ func TestBase(t *testing.T) {
 		}
 		assert.Equal(t, target, strings.TrimPrefix(dest, "/"), "%s points to %s", link, content[link])
 	}
-	assert.NotContains(t, recByName, "bin/gosh", "no shell unless asked")
+	assert.NotContains(t, recByName, "bin/ls", "no shell tools unless asked")
 
 	img2, built, err := Base(c, repo, false)
 	require.NoError(t, err)

@@ -24,7 +24,19 @@ type Binary struct {
 	// Dir is the directory the binary runs in; the package's testdata/
 	// is there.
 	Dir string `json:"dir"`
+	// Kind is KindGoTest ("") or KindKselftest.
+	Kind string `json:"kind,omitempty"`
 }
+
+// The kinds of binary.
+const (
+	// KindGoTest is a `go test -c` binary: run under test2json, with the
+	// manifest's Args and -test.timeout.
+	KindGoTest = ""
+	// KindKselftest is a kselftest binary (tools/testing/selftests): run
+	// with no arguments, its TAP output converted by package ktap.
+	KindKselftest = "kselftest"
+)
 
 // Manifest tells the runner what to run and how.
 type Manifest struct {
@@ -38,6 +50,16 @@ type Manifest struct {
 	// Coverage asks the runner to send the kernel's GCOV counters after
 	// the tests.
 	Coverage bool `json:"coverage,omitempty"`
+}
+
+// HasKselftests reports whether m runs any kselftest binary.
+func (m *Manifest) HasKselftests() bool {
+	for _, b := range m.Binaries {
+		if b.Kind == KindKselftest {
+			return true
+		}
+	}
+	return false
 }
 
 // Duration is a time.Duration that reads and writes as "1m30s" in JSON.

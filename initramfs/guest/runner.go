@@ -41,6 +41,12 @@ type Runner struct {
 	Emit func(event.Event) error
 	// Log receives one progress line per binary (the console).
 	Log io.Writer
+	// KselftestRoot, when set, is the directory kselftest binaries are
+	// chrooted into: a tmpfs with bind mounts of /'s directories, so that
+	// their root is not the initramfs's rootfs, which pivot_root(2)
+	// refuses (rootfs has no parent mount). Their paths are the same
+	// inside.
+	KselftestRoot string
 }
 
 // Run runs every binary of m in order. It returns an error only when it
@@ -70,7 +76,18 @@ func (r *Runner) runOne(ctx context.Context, m *Manifest, b Binary) error {
 		return err
 	}
 	start := time.Now()
-	exit, err := r.execute(ctx, m, b, timeout)
+	var (
+		exit event.Exit
+		err  error
+	)
+	switch b.Kind {
+	case KindGoTest:
+		exit, err = r.execute(ctx, m, b, timeout)
+	case KindKselftest:
+		exit, err = r.executeTAP(ctx, m, b, timeout)
+	default:
+		exit, err = event.Exit{Code: -1}, fmt.Errorf("unknown kind of test binary %q", b.Kind)
+	}
 	if err != nil {
 		r.logf("landlock-vmtest: %s: %v", b.Package, err)
 		if eerr := r.Emit(event.Event{Kind: event.KindError, Time: time.Now(), Binary: b.Package, Error: err.Error()}); eerr != nil {

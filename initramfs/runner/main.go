@@ -12,6 +12,7 @@ import (
 	"log"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -85,6 +86,15 @@ func run(cmdline string) error {
 		_ = ch.Emit(event.Event{Kind: event.KindError, Time: time.Now(), Error: err.Error()})
 	} else {
 		r := &guest.Runner{Test2JSON: "/bin/test2json", Emit: ch.Emit, Log: os.Stdout}
+		if m.HasKselftests() {
+			if err := makeRoot(kselftestRoot); err != nil {
+				// The kselftests still run, in the real root; those
+				// that pivot_root(2) will fail and say why.
+				log.Printf("kselftests run in the initramfs root: %v", err)
+			} else {
+				r.KselftestRoot = kselftestRoot
+			}
+		}
 		if err := r.Run(context.Background(), m); err != nil {
 			_ = ch.Emit(event.Event{Kind: event.KindError, Time: time.Now(), Error: err.Error()})
 		}
@@ -101,6 +111,57 @@ func run(cmdline string) error {
 	// did not finish.
 	if err := ch.Close(); err != nil {
 		return fmt.Errorf("closing result channel: %w", err)
+	}
+	return nil
+}
+
+// kselftestRoot is where makeRoot puts the root for the kselftests.
+const kselftestRoot = "/kselftest-root"
+
+// makeRoot makes a root for the kselftests at dir: a tmpfs holding bind
+// mounts (recursive: /proc, /sys, /dev, /tmp come with their submounts) of
+// every top-level directory of /, and the same top-level symlinks. Chrooted
+// there, a process's root is a mount with a parent, as on a disk-booted
+// system, which pivot_root(2) needs; and it is its own filesystem, not
+// rootfs: with a bind mount of rootfs's root instead, the old root that
+// fs_test's rule_inside_mount_ns moves under the new one would be the very
+// inode at the top of every path, and its rule would allow "/".
+func makeRoot(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	if err := unix.Mount("kselftest-root", dir, "tmpfs", 0, "mode=0755"); err != nil {
+		return fmt.Errorf("mounting a tmpfs on %s: %w", dir, err)
+	}
+	entries, err := os.ReadDir("/")
+	if err != nil {
+		return fmt.Errorf("listing /: %w", err)
+	}
+	for _, e := range entries {
+		src, dst := "/"+e.Name(), filepath.Join(dir, e.Name())
+		if src == dir {
+			continue
+		}
+		switch {
+		case e.Type()&os.ModeSymlink != 0:
+			target, err := os.Readlink(src)
+			if err != nil {
+				return fmt.Errorf("reading symlink %s: %w", src, err)
+			}
+			if err := os.Symlink(target, dst); err != nil {
+				return fmt.Errorf("creating symlink %s: %w", dst, err)
+			}
+		case e.IsDir():
+			if err := os.Mkdir(dst, 0o755); err != nil {
+				return fmt.Errorf("creating %s: %w", dst, err)
+			}
+			if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+				return fmt.Errorf("bind-mounting %s on %s: %w", src, dst, err)
+			}
+		}
+	}
+	if err := unix.Mount("", dir, "", unix.MS_PRIVATE|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("making %s private: %w", dir, err)
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ func readBisect(t *testing.T, out string) *Report {
 func TestE2EBisectSeriesNamesTheCulprit(t *testing.T) {
 	bin := e2e.Harness(t)
 	out := t.TempDir()
-	r := e2e.Run(t, bin, "bisect", "OUT="+out, "TESTS=./tests/seccompentry", "TEST=^TestRuleLimit$",
+	r := e2e.Run(t, bin, "bisect", "OUT="+out, "TESTS=./tests/seccompentry", "KSELFTESTS=none", "TEST=^TestRuleLimit$",
 		"SERIES="+e2e.BrokenSeries(t, e2e.BreakRuleLimit))
 	require.Equal(t, 0, r.Code)
 	rep := readBisect(t, out)
@@ -50,7 +50,7 @@ func TestE2EBisectGitNamesTheCulpritCommit(t *testing.T) {
 	bin := e2e.Harness(t)
 	src := e2e.GitKernel(t, e2e.BrokenSeries(t, e2e.BreakRuleLimit))
 	out := t.TempDir()
-	r := e2e.Run(t, bin, "bisect", "OUT="+out, "TESTS=./tests/seccompentry", "TEST=^TestRuleLimit$",
+	r := e2e.Run(t, bin, "bisect", "OUT="+out, "TESTS=./tests/seccompentry", "KSELFTESTS=none", "TEST=^TestRuleLimit$",
 		"KERNEL_SRC="+src, "GOOD=HEAD~5", "BAD=HEAD", "SERIES=none")
 	require.Equal(t, 0, r.Code)
 	rep := readBisect(t, out)

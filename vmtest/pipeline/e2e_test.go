@@ -55,7 +55,9 @@ func runHarness(t *testing.T, env ...string) e2eRun {
 	out := t.TempDir()
 	cmd := exec.Command(bin, "run")
 	cmd.Dir = repoDir(t)
-	cmd.Env = append(os.Environ(), "OUT="+out)
+	// The kselftests are left out unless a test asks for them (a later
+	// KSELFTESTS= in env wins): the closing lines count the Go tests.
+	cmd.Env = append(os.Environ(), "OUT="+out, "KSELFTESTS=none")
 	cmd.Env = append(cmd.Env, env...)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
@@ -230,4 +232,36 @@ func TestInGuestWithTestdata(t *testing.T) {
 `), 0o644))
 	r := runHarness(t, "TESTS="+ext)
 	r.check(t, OK, "1 passed, 0 failed, 0 skipped", "example.com/external")
+}
+
+func TestE2EKselftests(t *testing.T) {
+	// The upstream Landlock selftests of the patched tree, next to one Go
+	// test package: all pass (fs_test's hostfs variants skip: UML only).
+	r := runHarness(t, guestPkg("passing"), "KSELFTESTS=landlock")
+	assert.Equal(t, int(OK), r.code, "output:\n%s", r.output)
+	assert.Regexp(t, `^\d+ passed, 0 failed, \d+ skipped$`, r.last)
+	for _, bin := range []string{"base_test", "fs_test", "net_test", "ptrace_test", "scoped_abstract_unix_test", "scoped_signal_test", "scoped_test"} {
+		assert.Contains(t, r.output, "kselftest/landlock/"+bin)
+	}
+
+	var doc results.Document
+	b, err := os.ReadFile(filepath.Join(r.out, "results.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &doc))
+	tests := map[string]results.Test{}
+	for _, p := range doc.Packages {
+		if p.Name == "kselftest/landlock/fs_test" {
+			for _, tc := range p.Tests {
+				tests[tc.Name] = tc
+			}
+		}
+	}
+	assert.Equal(t, results.StatusPass, tests["layout1.rule_inside_mount_ns"].Status, "pivot_root works in the kselftest root")
+	assert.Equal(t, results.StatusPass, tests["layout2_overlay.no_restriction"].Status, "overlayfs is in the kernel")
+	assert.Equal(t, results.StatusSkip, tests["layout3_fs.hostfs.tag_inode_file"].Status)
+	assert.Equal(t, "this filesystem is not supported (setup)", tests["layout3_fs.hostfs.tag_inode_file"].Note)
+
+	ju, err := os.ReadFile(filepath.Join(r.out, "junit.xml"))
+	require.NoError(t, err)
+	assert.Contains(t, string(ju), `name="kselftest/landlock/net_test"`)
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/hosttools"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/kselftest"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/results"
 )
 
@@ -45,8 +46,11 @@ type Options struct {
 	ExtraConfigs []string
 	// Tests are the test packages (patterns, import paths, directories).
 	Tests []string
-	// Run is a -test.run regexp passed to every test binary.
+	// Run is a -test.run regexp passed to every Go test binary.
 	Run string
+	// Kselftests are directories of the tree's tools/testing/selftests
+	// to build and run in the guest (package kselftest); none when empty.
+	Kselftests []string
 	// Out is the output directory.
 	Out string
 	// CacheDir overrides the cache root.
@@ -72,8 +76,10 @@ type Options struct {
 	Stdout io.Writer
 	// Kernel, when set, is a kernel built by the caller (series-check,
 	// bisect): the tools, source, patch, config and build stages are
-	// skipped and this kernel is booted.
+	// skipped and this kernel is booted. Tree is its source tree, which
+	// the kselftests are built from.
 	Kernel *build.Result
+	Tree   *source.Tree
 }
 
 // Default timeouts under KVM; TCG multiplies them (vmtest.Accel.Slowdown).
@@ -219,6 +225,9 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 		if o.Coverage {
 			needs = append(needs, hosttools.CoverageNeeds()...)
 		}
+		if len(o.Kselftests) > 0 {
+			needs = append(needs, kselftest.Needs()...)
+		}
 		pkgs, err := hosttools.Real().Ensure(needs, r.out)
 		if err != nil {
 			return "", &StageError{Stage: "tools", Code: Infra, Err: err}
@@ -270,7 +279,7 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 	r.md.Series = s.Names()
 
 	// The initramfs does not depend on the kernel: prepare it meanwhile.
-	prepCh := r.prepareInitramfs()
+	prepCh := r.prepareInitramfs(ctx, tree)
 	var (
 		prepOnce sync.Once
 		prep     prepared
@@ -340,7 +349,7 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 // bootBuilt boots a kernel the caller built: only the initramfs is
 // prepared here.
 func (r *Run) bootBuilt(ctx context.Context, kernel *build.Result) (Code, string, *results.Report) {
-	prepCh := r.prepareInitramfs()
+	prepCh := r.prepareInitramfs(ctx, r.opts.Tree)
 	p := <-prepCh
 	defer func() {
 		if p.work != "" {
@@ -441,18 +450,18 @@ type prepared struct {
 // prepareInitramfs builds the base image and the test binaries in the
 // background, alongside the kernel build, which rarely keeps both CPUs
 // busy (configuration, linking, compression).
-func (r *Run) prepareInitramfs() <-chan prepared {
+func (r *Run) prepareInitramfs(ctx context.Context, tree *source.Tree) <-chan prepared {
 	ch := make(chan prepared, 1)
 	go func() {
 		start := time.Now()
-		p := r.prepare()
+		p := r.prepare(ctx, tree)
 		p.took = time.Since(start)
 		ch <- p
 	}()
 	return ch
 }
 
-func (r *Run) prepare() prepared {
+func (r *Run) prepare(ctx context.Context, tree *source.Tree) prepared {
 	o := r.opts
 	var p prepared
 	p.base, p.built, p.err = initramfs.Base(r.cache, o.Repo, o.Shell)
@@ -477,6 +486,20 @@ func (r *Run) prepare() prepared {
 	p.manifest, p.files, err = initramfs.Tests(p.work, pkgs, guest.Manifest{Args: args})
 	if err != nil {
 		p.err = &StageError{Stage: "initramfs", Code: TestsFailed, Err: err}
+		return p
+	}
+	if len(o.Kselftests) > 0 {
+		if tree == nil {
+			p.err = &StageError{Stage: "initramfs", Code: Infra, Err: errors.New("kselftests: no source tree to build them from")}
+			return p
+		}
+		ks, err := kselftest.Build(ctx, r.cache, kselftest.Request{Tree: tree.Dir, TreeKey: tree.Key, Dirs: o.Kselftests, Jobs: o.Jobs})
+		if err == nil {
+			err = ks.Add(p.manifest, p.files)
+		}
+		if err != nil {
+			p.err = &StageError{Stage: "initramfs", Code: TestsFailed, Err: err}
+		}
 	}
 	return p
 }
@@ -504,7 +527,7 @@ func (r *Run) initramfs(p prepared, initrd, release string) (string, error) {
 		how = "base built"
 	}
 	r.binaries = len(m.Binaries)
-	return fmt.Sprintf("%s, %d test package(s); prepared alongside the kernel in %.1fs", how, len(m.Binaries), p.took.Seconds()), nil
+	return fmt.Sprintf("%s, %d test binaries (Go and kselftest); prepared alongside the kernel in %.1fs", how, len(m.Binaries), p.took.Seconds()), nil
 }
 
 func copyFile(from, to string) error {

@@ -2,6 +2,7 @@ package results
 
 import (
 	"maps"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -413,9 +414,18 @@ func splitLines(chunks []string) []string {
 	return strings.Split(text, "\n")
 }
 
+// tapSkip matches a TAP result line with a SKIP directive (kselftests).
+var tapSkip = regexp.MustCompile(`(?i)^\s*(?:not )?ok \d+\b[^#]*#\s*SKIP\b\s*(.*)$`)
+
 // skipReason extracts the reason a test gave for skipping from its output:
-// the lines that are not test2json framing ("=== RUN", "--- SKIP", ...).
+// a TAP result's SKIP directive (kselftests), else the lines that are not
+// test2json framing ("=== RUN", "--- SKIP", ...).
 func skipReason(lines []string) string {
+	for _, l := range lines {
+		if m := tapSkip.FindStringSubmatch(l); m != nil {
+			return strings.TrimSpace(m[1])
+		}
+	}
 	var reason []string
 	for _, l := range lines {
 		s := strings.TrimSpace(l)

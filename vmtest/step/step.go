@@ -6,8 +6,10 @@ package step
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -207,6 +209,13 @@ type Outcome struct {
 func (e *Env) Test(ctx context.Context, kernel *build.Result, out, run string) Outcome {
 	opts := e.Opts
 	opts.Kernel = kernel
+	if len(opts.Kselftests) > 0 {
+		key, err := uapiKey(e.Src)
+		if err != nil {
+			return Outcome{Code: pipeline.Infra, Reason: err.Error()}
+		}
+		opts.Tree = &source.Tree{Dir: e.Src, Key: key, Desc: e.tree().Desc}
+	}
 	opts.Out = out
 	opts.Accel = e.accel
 	if run != "" {
@@ -238,4 +247,33 @@ func Statuses(r results.Report) map[string]results.Status {
 		}
 	}
 	return m
+}
+
+// uapiKey identifies what the kselftests are built against: the UAPI
+// headers of the tree (they install them with make headers and include
+// nothing else of it), so that a prefix that leaves the headers alone
+// reuses the selftests of the step before.
+func uapiKey(src string) (string, error) {
+	parts := []string{"uapi-v1"}
+	for _, dir := range []string{"include/uapi", "arch/x86/include/uapi", "scripts/headers_install.sh", "scripts/unifdef.c"} {
+		err := filepath.WalkDir(filepath.Join(src, dir), func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			sum, err := cache.FileSHA256(p)
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(src, p)
+			parts = append(parts, rel, sum)
+			return nil
+		})
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("hashing the UAPI headers: %w", err)
+		}
+	}
+	return cache.Key(parts...), nil
 }

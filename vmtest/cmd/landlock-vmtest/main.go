@@ -26,6 +26,7 @@ import (
 
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/hosttools"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/kselftest"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/seriescheck"
 )
@@ -108,6 +109,7 @@ func run(args []string) pipeline.Code {
 	fs.StringVar(&o.Configs, "configs", env("CONFIGS", filepath.Join(repo, "kernel/configs")), "directory of config fragments (CONFIGS)")
 	extra := fs.String("config", os.Getenv("CONFIG"), "more config fragment files, space-separated (CONFIG)")
 	tests := fs.String("tests", env("TESTS", "./tests/..."), "test packages: import paths or directories, space-separated (TESTS)")
+	kselftests := fs.String("kselftests", kselftestsEnv(), "kselftest directories under the tree's tools/testing/selftests, space- or comma-separated; none (or set but empty) for none (KSELFTESTS)")
 	fs.StringVar(&o.Run, "run", os.Getenv("RUN"), "-test.run regexp for every test binary (RUN)")
 	defOut := "out"
 	if cmd == "series-check" || cmd == "bisect" {
@@ -135,6 +137,10 @@ func run(args []string) pipeline.Code {
 		o.Series = ""
 	}
 	o.Tests = strings.Fields(*tests)
+	if o.Kselftests, err = kselftest.ParseList(*kselftests); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return pipeline.Usage
+	}
 	o.ExtraConfigs = strings.Fields(*extra)
 	if o.Out, err = filepath.Abs(o.Out); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -161,6 +167,15 @@ func run(args []string) pipeline.Code {
 		return bisectStep(ctx, o, bo)
 	}
 	return pipeline.New(o).Execute(ctx)
+}
+
+// kselftestsEnv is KSELFTESTS, or its default when unset: set but empty
+// means none, like "none".
+func kselftestsEnv() string {
+	if v, ok := os.LookupEnv("KSELFTESTS"); ok {
+		return v
+	}
+	return kselftest.Default
 }
 
 // repoRoot finds this repository: the directory with go.mod above the
@@ -219,6 +234,11 @@ func tools() pipeline.Code {
 	if os.Getenv("COVERAGE") == "1" {
 		needs = append(needs, hosttools.CoverageNeeds()...)
 	}
+	if dirs, err := kselftest.ParseList(kselftestsEnv()); err != nil || len(dirs) > 0 {
+		needs = append(needs, kselftest.Needs()...)
+	}
+	// git for bisecting a git tree.
+	needs = append(needs, hosttools.Need{Command: "git", Package: "git"})
 	pkgs, err := hosttools.Real().Ensure(needs, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -1,0 +1,244 @@
+// Package ktap turns the TAP 13 / KTAP output of a kselftest binary into
+// the test2json-style events that Go test binaries produce, so that the
+// host collects both the same way.
+//
+// It understands what tools/testing/selftests/kselftest_harness.h prints
+// ("TAP version 13", the plan "1..N", "#  RUN  name ...", diagnostics
+// starting with "#", "ok N name", "not ok N name", "# SKIP reason"
+// directives) and KTAP nesting (indented lines, "# Subtest: name"). A
+// test named by a result line but never announced by a RUN line starts
+// when its result arrives. Nested results are reported as subtests
+// ("parent/child"), like Go's.
+package ktap
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
+)
+
+// Converter converts one binary's output, line by line. Its methods are not
+// safe for concurrent use.
+type Converter struct {
+	pkg  string
+	emit func(event.TestEvent) error
+	now  func() time.Time
+
+	start    time.Time
+	running  []string             // announced tests without a result, oldest first
+	started  map[string]time.Time // when each running test started
+	subtests map[int]string       // "# Subtest:" name of the nested block at an indent
+	planned  int                  // top-level plan, -1 when none seen
+	planSkip string               // reason of a "1..0 # SKIP reason" plan
+	results  int                  // top-level results seen
+	passed   int
+	failed   int
+	skipped  int
+	bailed   bool
+	err      error
+}
+
+// New returns a Converter for the binary reported as package pkg. emit
+// receives the events in order; now is the clock (time.Now when nil).
+func New(pkg string, emit func(event.TestEvent) error, now func() time.Time) *Converter {
+	if now == nil {
+		now = time.Now
+	}
+	return &Converter{
+		pkg:      pkg,
+		emit:     emit,
+		now:      now,
+		start:    now(),
+		started:  map[string]time.Time{},
+		subtests: map[int]string{},
+		planned:  -1,
+	}
+}
+
+var (
+	versionRe = regexp.MustCompile(`^K?TAP version \d+$`)
+	planRe    = regexp.MustCompile(`^1\.\.(\d+)\s*(?:#\s*(.*))?$`)
+	resultRe  = regexp.MustCompile(`^(not ok|ok)\s+(\d+)\s*(?:-\s*)?([^#]*?)\s*(?:#\s*(.*))?$`)
+	runRe     = regexp.MustCompile(`^#\s+RUN\s+(\S+)\s*\.\.\.\s*$`)
+	subtestRe = regexp.MustCompile(`^#\s*Subtest:\s*(.+?)\s*$`)
+	directive = regexp.MustCompile(`(?i)^(SKIP|TODO|XFAIL|XPASS)\b\s*(.*)$`)
+)
+
+// Line consumes one line of output, without its line end. It returns the
+// first error emit returned; later lines are then ignored.
+func (c *Converter) Line(line string) error {
+	if c.err != nil {
+		return c.err
+	}
+	line = strings.TrimRight(line, "\r")
+	body := strings.TrimLeft(line, " \t")
+	indent := len(line) - len(body)
+
+	switch {
+	case indent == 0 && planRe.MatchString(body):
+		m := planRe.FindStringSubmatch(body)
+		c.planned, _ = strconv.Atoi(m[1])
+		if d := directive.FindStringSubmatch(m[2]); d != nil && strings.EqualFold(d[1], "SKIP") {
+			c.planSkip = d[2]
+		}
+		c.output("", line)
+	case runRe.MatchString(body):
+		name := runRe.FindStringSubmatch(body)[1]
+		c.begin(name)
+		c.output(name, line)
+	case subtestRe.MatchString(body):
+		c.subtests[indent] = subtestRe.FindStringSubmatch(body)[1]
+		c.output(c.current(), line)
+	case resultRe.MatchString(body):
+		c.result(indent, line, resultRe.FindStringSubmatch(body))
+	case strings.HasPrefix(body, "Bail out!"):
+		c.bailed = true
+		c.output(c.current(), line)
+	case versionRe.MatchString(body):
+		c.output(c.current(), line)
+	default:
+		c.output(c.current(), line)
+	}
+	return c.err
+}
+
+// current is the test output belongs to: the most recently announced test
+// still running, or "" (the binary itself).
+func (c *Converter) current() string {
+	if n := len(c.running); n > 0 {
+		return c.running[n-1]
+	}
+	return ""
+}
+
+func (c *Converter) send(te event.TestEvent) {
+	if c.err != nil {
+		return
+	}
+	te.Package = c.pkg
+	if te.Time.IsZero() {
+		te.Time = c.now()
+	}
+	if err := c.emit(te); err != nil {
+		c.err = fmt.Errorf("emitting %s event of %s: %w", te.Action, c.pkg, err)
+	}
+}
+
+func (c *Converter) output(test, line string) {
+	c.send(event.TestEvent{Action: "output", Test: test, Output: line + "\n"})
+}
+
+// begin announces a test (a RUN line, or a result with no RUN before it).
+func (c *Converter) begin(name string) {
+	if _, ok := c.started[name]; ok {
+		return
+	}
+	c.started[name] = c.now()
+	c.running = append(c.running, name)
+	c.send(event.TestEvent{Action: "run", Test: name})
+}
+
+// result handles an "ok"/"not ok" line; m is resultRe's match.
+func (c *Converter) result(indent int, line string, m []string) {
+	name := m[3]
+	if name == "" {
+		name = "test_" + m[2]
+	}
+	if indent > 0 {
+		parent := c.subtests[indent]
+		if parent == "" {
+			parent = c.current()
+		}
+		if parent != "" {
+			name = parent + "/" + name
+		}
+	}
+
+	action := "pass"
+	if m[1] == "not ok" {
+		action = "fail"
+	}
+	if d := directive.FindStringSubmatch(m[4]); d != nil {
+		switch strings.ToUpper(d[1]) {
+		case "SKIP":
+			action = "skip"
+		case "TODO":
+			// TAP: a failing TODO test is not a failure.
+			if action == "fail" {
+				action = "skip"
+			}
+		case "XFAIL":
+			// kselftest: the test failed as expected.
+			action = "pass"
+		case "XPASS":
+			// kselftest: the test passed but was expected to fail.
+			action = "fail"
+		}
+	}
+
+	c.begin(name)
+	c.output(name, line)
+	elapsed := c.now().Sub(c.started[name]).Seconds()
+	c.send(event.TestEvent{Action: action, Test: name, Elapsed: elapsed})
+	delete(c.started, name)
+	for i, r := range c.running {
+		if r == name {
+			c.running = append(c.running[:i], c.running[i+1:]...)
+			break
+		}
+	}
+	if indent > 0 {
+		return
+	}
+	// A top-level result ends the nesting that came before it.
+	clear(c.subtests)
+	c.results++
+	switch action {
+	case "pass":
+		c.passed++
+	case "fail":
+		c.failed++
+	case "skip":
+		c.skipped++
+	}
+}
+
+// Summary is what the binary reported, once End was called.
+type Summary struct {
+	Planned                 int // -1 when no plan was seen
+	Results                 int // top-level results seen
+	Passed, Failed, Skipped int
+	Bailed                  bool
+}
+
+// End closes the stream: it explains a missing plan or missing results in
+// the output and emits the package result (pass, fail, or skip when the
+// binary ran no test at all). Tests announced but without a result get no
+// event: the host reports them as unfinished, with how the binary ended.
+func (c *Converter) End() (Summary, error) {
+	s := Summary{Planned: c.planned, Results: c.results, Passed: c.passed, Failed: c.failed, Skipped: c.skipped, Bailed: c.bailed}
+	result := "pass"
+	switch {
+	case c.bailed:
+		result = "fail"
+	case c.planned < 0:
+		c.output("", "landlock-vmtest: no TAP plan (1..N) in the output")
+		result = "fail"
+	case c.results < c.planned:
+		c.output("", fmt.Sprintf("landlock-vmtest: the plan announced %d test(s), %d reported", c.planned, c.results))
+		result = "fail"
+	case c.failed > 0:
+		result = "fail"
+	case c.results == 0:
+		if c.planSkip != "" {
+			c.output("", "SKIP: "+c.planSkip)
+		}
+		result = "skip"
+	}
+	c.send(event.TestEvent{Action: result, Elapsed: c.now().Sub(c.start).Seconds()})
+	return s, c.err
+}
