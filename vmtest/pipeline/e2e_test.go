@@ -265,3 +265,37 @@ func TestE2EKselftests(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(ju), `name="kselftest/landlock/net_test"`)
 }
+
+// TestE2ECoverage builds the GCOV kernel (its own cache entry), runs the
+// seccomp entry's tests and checks the report: lcov's files, the HTML, and
+// per-patch counts of the lines the series adds, which these tests must
+// reach (patch 3 is the seccomp entry itself).
+func TestE2ECoverage(t *testing.T) {
+	r := runHarness(t, "TESTS=./tests/seccompentry", "COVERAGE=1")
+	require.Equal(t, 0, r.code, "output:\n%s", r.output)
+	for _, f := range []string{"index.html", "lcov.info", "patches.md", "patches.json"} {
+		assert.FileExists(t, filepath.Join(r.out, "coverage", f))
+	}
+	assert.Contains(t, r.output, "coverage of the lines the series adds:")
+	data, err := os.ReadFile(filepath.Join(r.out, "coverage", "patches.json"))
+	require.NoError(t, err)
+	var doc struct {
+		Patches []struct {
+			Patch string `json:"patch"`
+			Lines struct {
+				Hit   int `json:"hit"`
+				Found int `json:"found"`
+			} `json:"lines"`
+		} `json:"patches"`
+	}
+	require.NoError(t, json.Unmarshal(data, &doc))
+	require.Len(t, doc.Patches, 5)
+	p3 := doc.Patches[2]
+	assert.True(t, strings.HasPrefix(p3.Patch, "0003-"), p3.Patch)
+	assert.Positive(t, p3.Lines.Found)
+	assert.Greater(t, p3.Lines.Hit*2, p3.Lines.Found, "the seccomp entry's tests run most of patch 3's lines")
+	lcov, err := os.ReadFile(filepath.Join(r.out, "coverage", "lcov.info"))
+	require.NoError(t, err)
+	assert.Contains(t, string(lcov), "security/landlock/bpf_seccomp.c")
+	assert.Contains(t, string(lcov), "kernel/seccomp.c")
+}
