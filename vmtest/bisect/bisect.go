@@ -85,6 +85,10 @@ func (t *tester) run(ctx context.Context, id, label, dir string) *StepResult {
 	kernel, err := t.env.Build(ctx, filepath.Join(dir, "build.log"))
 	if err != nil {
 		code := pipeline.Classify("build", err)
+		if ctx.Err() != nil {
+			// Interrupted: not the kernel's fault.
+			code = pipeline.Infra
+		}
 		var be *build.Error
 		if errors.As(err, &be) {
 			fmt.Fprintf(t.log, "  build failed (log %s)\n", filepath.Join(dir, "build.log"))

@@ -345,6 +345,10 @@ func (c *checker) buildAndTest(row *Row, dir string, afterBuild func()) {
 		return
 	}
 	kernel, err := c.env.Build(c.ctx, filepath.Join(dir, "build.log"))
+	if err != nil && c.ctx.Err() != nil {
+		*row = infra(*row, fmt.Errorf("interrupted: %w", c.ctx.Err()))
+		return
+	}
 	if err != nil {
 		row.Builds = "no"
 		code := pipeline.Classify("build", err)
