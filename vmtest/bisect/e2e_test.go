@@ -51,7 +51,10 @@ func TestE2EBisectGitNamesTheCulpritCommit(t *testing.T) {
 	src := e2e.GitKernel(t, e2e.BrokenSeries(t, e2e.BreakRuleLimit))
 	out := t.TempDir()
 	r := e2e.Run(t, bin, "bisect", "OUT="+out, "TESTS=./tests/seccompentry", "KSELFTESTS=none", "TEST=^TestRuleLimit$",
-		"KERNEL_SRC="+src, "GOOD=HEAD~5", "BAD=HEAD", "SERIES=none")
+		"KERNEL_SRC="+src, "GOOD=HEAD~5", "BAD=HEAD", "SERIES=none",
+		// The option the series adds is off by default; at commits before
+		// patch 1 no Kconfig defines it, and it is left out there.
+		"CONFIG="+filepath.Join(e2e.Repo(t), "patches", "landlock-bpf.config"))
 	require.Equal(t, 0, r.Code)
 	rep := readBisect(t, out)
 	assert.True(t, rep.Found)

@@ -118,6 +118,26 @@ func Git(ctx context.Context, o Options) (*Report, pipeline.Code) {
 		return fail(pipeline.Infra, "finding this program for git bisect run: %v", err)
 	}
 
+	// git takes BAD on trust; check it, or a test that never fails
+	// would make BAD the culprit. This first build also seeds the
+	// build directory every later step builds on.
+	fmt.Fprintf(w, "bisect: checking that %q fails at BAD=%s\n", o.Test, short(bad))
+	first := gitStep(ctx, st, w)
+	switch first.Verdict.Decision {
+	case Stop:
+		rep.Steps = readSteps(st.Steps)
+		rep.Message = "stopped at BAD: " + first.Verdict.Why
+		return done(rep, outAbs, w, pipeline.Infra)
+	case Good:
+		rep.Steps = readSteps(st.Steps)
+		rep.Message = fmt.Sprintf("nothing to bisect: %q does not fail at BAD=%s (%s)", o.Test, o.Bad, first.Verdict.Why)
+		return done(rep, outAbs, w, pipeline.TestsFailed)
+	case Skip:
+		rep.Steps = readSteps(st.Steps)
+		rep.Message = fmt.Sprintf("BAD=%s cannot be tested: %s", o.Bad, first.Verdict.Why)
+		return done(rep, outAbs, w, pipeline.TestsFailed)
+	}
+
 	_, _ = git(wt, "bisect", "reset", "--quiet")
 	if _, err := git(wt, "bisect", "start", bad, good); err != nil {
 		return fail(pipeline.Infra, "%v", err)

@@ -103,20 +103,25 @@ func (e *Env) Close() {
 	}
 }
 
-// Fragments are the config fragments for the worktree with n patches
-// applied: none of the series' own fragments for the base tree, and
-// without the series' symbols that no Kconfig file of this prefix defines
-// yet (a later patch adds them). dropped names those.
+// Fragments are the config fragments for the tree with n patches of the
+// series applied: none of the series' own fragments for the base tree,
+// and without the symbols of the series' fragments and of CONFIG= that no
+// Kconfig file of this state defines yet (a later patch or commit adds
+// them). dropped names those.
 func (e *Env) Fragments(n int) (f *kconfig.Fragments, dropped []string, err error) {
 	all, err := pipeline.Fragments(e.Opts.Configs, e.Series.Prefix(n), e.Opts.ExtraConfigs)
 	if err != nil {
 		return nil, nil, err
 	}
-	if n == 0 || len(e.Series.Patches) == 0 {
+	own := map[string]bool{}
+	files := append([]string(nil), e.Opts.ExtraConfigs...)
+	if n > 0 && len(e.Series.Patches) > 0 {
+		fs, _ := filepath.Glob(filepath.Join(e.Series.Dir, "*.config"))
+		files = append(files, fs...)
+	}
+	if len(files) == 0 {
 		return all, nil, nil
 	}
-	own := map[string]bool{}
-	files, _ := filepath.Glob(filepath.Join(e.Series.Dir, "*.config"))
 	for _, file := range files {
 		settings, err := kconfig.ParseFile(file)
 		if err != nil {
@@ -144,7 +149,7 @@ func (e *Env) Build(ctx context.Context, logPath string) (*build.Result, error) 
 		return nil, err
 	}
 	if len(dropped) > 0 {
-		fmt.Fprintf(e.Log, "  config: %s left out: not defined by this prefix of the series\n", strings.Join(dropped, " "))
+		fmt.Fprintf(e.Log, "  config: %s left out: no Kconfig file of this tree defines it yet\n", strings.Join(dropped, " "))
 	}
 	if err := os.MkdirAll(e.BuildDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating build directory: %w", err)
