@@ -68,6 +68,9 @@ func TestE2ESeriesCheckPointsAtTheBuildBreak(t *testing.T) {
 	assert.Equal(t, "no", bad.Builds)
 	assert.Contains(t, strings.Join(bad.Problems, "\n"), "landlock_vmtest_no_such_header.h")
 	assert.Contains(t, r.Output, "red: patch 3 (0003-")
+	assert.Contains(t, r.Output, "the build stays broken at patch 4, 5")
+	assert.Equal(t, 3, rep.Rows[4].BrokenSince)
+	assert.Equal(t, 3, rep.Rows[5].BrokenSince)
 	assert.FileExists(t, filepath.Join(bad.Out, "build.log"))
 }
 

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,18 +51,22 @@ type Row struct {
 	// WarningNote says why warnings were not counted, if they were not.
 	WarningNote string `json:"warning_note,omitempty"`
 	// Checkpatch is "clean", "nE nW nC" or "-".
-	Checkpatch                  string   `json:"checkpatch"`
-	CheckpatchErrors            int      `json:"checkpatch_errors"`
-	CheckpatchWarnings          int      `json:"checkpatch_warnings"`
-	CheckpatchChecks            int      `json:"checkpatch_checks"`
-	Passed                      int      `json:"passed"`
-	Failed                      int      `json:"failed"`
-	Skipped                     int      `json:"skipped"`
-	TestsRan                    bool     `json:"tests_ran"`
-	TestsResult                 string   `json:"tests_result"`
-	NewFailures                 []string `json:"new_failures"`
-	Seconds                     float64  `json:"seconds"`
-	Green                       bool     `json:"green"`
+	Checkpatch         string   `json:"checkpatch"`
+	CheckpatchErrors   int      `json:"checkpatch_errors"`
+	CheckpatchWarnings int      `json:"checkpatch_warnings"`
+	CheckpatchChecks   int      `json:"checkpatch_checks"`
+	Passed             int      `json:"passed"`
+	Failed             int      `json:"failed"`
+	Skipped            int      `json:"skipped"`
+	TestsRan           bool     `json:"tests_ran"`
+	TestsResult        string   `json:"tests_result"`
+	NewFailures        []string `json:"new_failures"`
+	Seconds            float64  `json:"seconds"`
+	Green              bool     `json:"green"`
+	// BrokenSince is the patch whose build error this step still has
+	// (0 when the step builds or broke on its own).
+	BrokenSince                 int `json:"broken_since,omitempty"`
+	buildError                  string
 	Problems                    []string `json:"problems"`
 	Code                        int      `json:"exit_code"`
 	Out                         string   `json:"out,omitempty"`
@@ -149,7 +154,7 @@ func Check(ctx context.Context, o Options) (*Report, pipeline.Code) {
 // base tree's own failures are reported but are not the series' fault,
 // unless the base does not build or test at all.
 func decide(rows []Row) (pipeline.Code, string) {
-	var red []string
+	var red, still []string
 	code := pipeline.OK
 	for _, r := range rows {
 		if r.Index == 0 {
@@ -165,13 +170,21 @@ func decide(rows []Row) (pipeline.Code, string) {
 			if code == pipeline.OK {
 				code = pipeline.Code(r.Code)
 			}
+			if r.BrokenSince > 0 && len(r.Problems) == 1 {
+				still = append(still, strconv.Itoa(r.Index))
+				continue
+			}
 			red = append(red, fmt.Sprintf("%d (%s)", r.Index, r.Patch))
 		}
 	}
-	if len(red) == 0 {
+	if len(red) == 0 && len(still) == 0 {
 		return pipeline.OK, fmt.Sprintf("all %d patch(es) green", len(rows)-1)
 	}
-	return code, "red: patch " + strings.Join(red, ", patch ")
+	why := "red: patch " + strings.Join(red, ", patch ")
+	if len(still) > 0 {
+		why += "; the build stays broken at patch " + strings.Join(still, ", ")
+	}
+	return code, why
 }
 
 type checker struct {
@@ -293,6 +306,15 @@ func (c *checker) patch(i int, rows []Row) (row Row) {
 	code := pipeline.OK
 	if row.Builds == "no" {
 		code = pipeline.Code(row.Code)
+		// The same error as the step before: the break is an earlier
+		// patch's, this one only did not fix it.
+		if prev.Builds == "no" && row.buildError != "" && row.buildError == prev.buildError {
+			row.BrokenSince = prev.Index
+			if prev.BrokenSince > 0 {
+				row.BrokenSince = prev.BrokenSince
+			}
+			row.Problems[len(row.Problems)-1] = fmt.Sprintf("still does not build, broken since patch %d: %s", row.BrokenSince, row.buildError)
+		}
 	}
 	if len(row.NewWarnings) > 0 {
 		row.Problems = append(row.Problems, fmt.Sprintf("adds %d W=1 warning(s): %s", len(row.NewWarnings), strings.Join(row.NewWarnings, "; ")))
@@ -355,7 +377,8 @@ func (c *checker) buildAndTest(row *Row, dir string, afterBuild func()) {
 		row.Code = int(code)
 		var be *build.Error
 		if errors.As(err, &be) {
-			row.Problems = append(row.Problems, "does not build: "+firstErrorLine(be.Excerpt))
+			row.buildError = strings.ReplaceAll(firstErrorLine(be.Excerpt), c.env.Src+"/", "")
+			row.Problems = append(row.Problems, "does not build: "+row.buildError)
 			fmt.Fprintf(c.out, "  build failed (log %s):\n%s\n", filepath.Join(dir, "build.log"), indent(be.Excerpt))
 		} else {
 			row.Problems = append(row.Problems, code.String()+": "+firstLine(err.Error()))

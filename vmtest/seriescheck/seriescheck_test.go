@@ -31,6 +31,12 @@ func TestDecide(t *testing.T) {
 	assert.Equal(t, pipeline.BuildFailed, code, "the first red patch decides")
 	assert.Equal(t, "red: patch 2 (b), patch 3 (w)", why)
 
+	code, why = decide([]Row{green(0), green(1),
+		{Index: 2, Patch: "b", Builds: "no", Code: int(pipeline.BuildFailed), Problems: []string{"does not build"}},
+		{Index: 3, Patch: "c", Builds: "no", Code: int(pipeline.BuildFailed), BrokenSince: 2, Problems: []string{"still does not build"}}})
+	assert.Equal(t, pipeline.BuildFailed, code)
+	assert.Equal(t, "red: patch 2 (b); the build stays broken at patch 3", why)
+
 	code, _ = decide([]Row{green(0), {Index: 1, Patch: "x", Code: int(pipeline.Infra)}})
 	assert.Equal(t, pipeline.Infra, code)
 

@@ -31,6 +31,8 @@ func cells(r Row) []string {
 		verdict = "baseline"
 	case r.Index == 0:
 		verdict = "baseline, not green"
+	case !r.Green && r.BrokenSince > 0 && len(r.Problems) == 1:
+		verdict = fmt.Sprintf("red (broken since %d)", r.BrokenSince)
 	case !r.Green:
 		verdict = "RED"
 	}
