@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/internal/e2e"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/results"
 )
 
@@ -28,26 +29,10 @@ type e2eRun struct {
 	last   string
 }
 
-func repoDir(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs("../..")
-	require.NoError(t, err)
-	return dir
-}
+func repoDir(t *testing.T) string { return e2e.Repo(t) }
 
-// harness builds the CLI once per test binary run.
-func harness(t *testing.T) string {
-	t.Helper()
-	if os.Getenv("LANDLOCK_VMTEST_E2E") != "1" {
-		t.Skip("end-to-end test: boots real kernels; run with make e2e (LANDLOCK_VMTEST_E2E=1)")
-	}
-	bin := filepath.Join(os.TempDir(), "landlock-vmtest-e2e")
-	cmd := exec.Command("go", "build", "-o", bin, "./vmtest/cmd/landlock-vmtest")
-	cmd.Dir = repoDir(t)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	return bin
-}
+// harness skips unless LANDLOCK_VMTEST_E2E=1, then builds the CLI.
+func harness(t *testing.T) string { return e2e.Harness(t) }
 
 func runHarness(t *testing.T, env ...string) e2eRun {
 	t.Helper()
