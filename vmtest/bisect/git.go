@@ -224,10 +224,7 @@ func short(sha string) string {
 func worktreeAt(src, wt, commit string) error {
 	if _, err := os.Stat(filepath.Join(wt, ".git")); err == nil {
 		_, _ = git(wt, "bisect", "reset", "--quiet")
-		if _, err := git(wt, "reset", "--quiet", "--hard"); err == nil {
-			if _, err := git(wt, "clean", "-fdq"); err != nil {
-				return err
-			}
+		if err := cleanCheckout(wt); err == nil {
 			_, err := git(wt, "checkout", "--quiet", "--detach", commit)
 			return err
 		}
@@ -295,8 +292,7 @@ func gitStep(ctx context.Context, st gitState, w io.Writer) *StepResult {
 	defer func() {
 		// Back to the commit as git checked it out; the files the
 		// series changed get new times, so the next build sees them.
-		_, _ = git(st.Src, "reset", "--quiet", "--hard")
-		_, _ = git(st.Src, "clean", "-fdq")
+		_ = cleanCheckout(st.Src)
 	}()
 	var r *StepResult
 	applyErr := error(nil)
@@ -368,4 +364,14 @@ func findStep(steps []*StepResult, sha string) *StepResult {
 		}
 	}
 	return nil
+}
+
+// cleanCheckout drops every change to the worktree wt: edits (git writes
+// those files anew) and files the series added.
+func cleanCheckout(wt string) error {
+	if _, err := git(wt, "reset", "--quiet", "--hard"); err != nil {
+		return err
+	}
+	_, err := git(wt, "clean", "-fdq")
+	return err
 }

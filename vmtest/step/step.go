@@ -65,7 +65,8 @@ func (e *Env) tree() *source.Tree {
 	if e.WT != nil {
 		return e.WT.Tree()
 	}
-	return &source.Tree{Dir: e.Src, Key: "git:" + e.Src, Desc: "git checkout " + e.Src}
+	// A git checkout is built as it stands: it is its own base.
+	return e.Base
 }
 
 // Setup installs the host tools, finds the base tree, opens the series
