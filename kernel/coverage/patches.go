@@ -162,6 +162,12 @@ func WritePatchTable(w io.Writer, patches []PatchCoverage, total PatchCoverage) 
 			}
 			files = append(files, s)
 		}
+		if p.Lines.Found == 0 {
+			// A patch with no executable line (documentation, headers
+			// only) has no percentage, not 0%.
+			fmt.Fprintf(&b, "| %s | no executable added line | - | %s |\n", p.Patch, strings.Join(files, "<br>"))
+			return
+		}
 		fmt.Fprintf(&b, "| %s | %d/%d | %.1f%% | %s |\n", p.Patch, p.Lines.Hit, p.Lines.Found, p.Lines.Percent(), strings.Join(files, "<br>"))
 	}
 	for _, p := range patches {

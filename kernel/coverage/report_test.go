@@ -76,10 +76,11 @@ func TestTally(t *testing.T) {
 		t.Errorf("line %q", got)
 	}
 	var md bytes.Buffer
-	if err := WritePatchTable(&md, []PatchCoverage{pc}, pc); err != nil {
+	if err := WritePatchTable(&md, []PatchCoverage{pc, {Patch: "0005-doc.patch"}}, pc); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(md.String(), "| 0001-x.patch | 2/3 | 66.7% |") || !strings.Contains(md.String(), "kernel/fork.c: not compiled (2)") {
+	if !strings.Contains(md.String(), "| 0001-x.patch | 2/3 | 66.7% |") || !strings.Contains(md.String(), "kernel/fork.c: not compiled (2)") ||
+		!strings.Contains(md.String(), "| 0005-doc.patch | no executable added line | - |") {
 		t.Errorf("table:\n%s", md.String())
 	}
 	u := Union([]map[string][]int{{"a.c": {3, 1}}, {"a.c": {1, 2}, "b.c": {5}}})

@@ -24,7 +24,7 @@ func readBisect(t *testing.T, out string) *Report {
 
 func TestE2EBisectSeriesNamesTheCulprit(t *testing.T) {
 	bin := e2e.Harness(t)
-	out := t.TempDir()
+	out := e2e.Out(t)
 	r := e2e.Run(t, bin, "bisect", "OUT="+out, "TESTS=./tests/seccompentry", "KSELFTESTS=none", "TEST=^TestRuleLimit$",
 		"SERIES="+e2e.BrokenSeries(t, e2e.BreakRuleLimit))
 	require.Equal(t, 0, r.Code)
@@ -41,7 +41,7 @@ func TestE2EBisectSeriesNamesTheCulprit(t *testing.T) {
 
 func TestE2EBisectWithoutTestIsAUsageError(t *testing.T) {
 	bin := e2e.Harness(t)
-	r := e2e.Run(t, bin, "bisect", "OUT="+t.TempDir(), "TEST=")
+	r := e2e.Run(t, bin, "bisect", "OUT="+e2e.Out(t), "TEST=")
 	assert.Equal(t, 64, r.Code)
 	assert.Contains(t, r.Output, "TEST= is required")
 }
@@ -49,7 +49,7 @@ func TestE2EBisectWithoutTestIsAUsageError(t *testing.T) {
 func TestE2EBisectGitNamesTheCulpritCommit(t *testing.T) {
 	bin := e2e.Harness(t)
 	src := e2e.GitKernel(t, e2e.BrokenSeries(t, e2e.BreakRuleLimit))
-	out := t.TempDir()
+	out := e2e.Out(t)
 	r := e2e.Run(t, bin, "bisect", "OUT="+out, "TESTS=./tests/seccompentry", "KSELFTESTS=none", "TEST=^TestRuleLimit$",
 		"KERNEL_SRC="+src, "GOOD=HEAD~5", "BAD=HEAD", "SERIES=none",
 		// The option the series adds is off by default; at commits before

@@ -125,6 +125,16 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// MissingDirError is a KSELFTESTS directory the tree under test does not
+// have: a usage error, not a build failure.
+type MissingDirError struct {
+	Dir, Tree string
+}
+
+func (e *MissingDirError) Error() string {
+	return fmt.Sprintf("kselftest %s: no %s/%s/Makefile in %s (KSELFTESTS names directories of the tree under test, or none)", e.Dir, SelftestsDir, e.Dir, e.Tree)
+}
+
 // compiler identifies the compiler and libcap for the cache key.
 func compiler(cc string) string {
 	out, err := exec.Command(cc, "--version").Output()
@@ -200,7 +210,7 @@ func hashInputs(tree string, dirs []string) (string, error) {
 	for _, d := range dirs {
 		dir := filepath.Join(top, d)
 		if st, err := os.Stat(filepath.Join(dir, "Makefile")); err != nil || !st.Mode().IsRegular() {
-			return "", fmt.Errorf("kselftest %s: no %s/%s/Makefile in %s", d, SelftestsDir, d, tree)
+			return "", &MissingDirError{Dir: d, Tree: tree}
 		}
 		if err := add(dir, true); err != nil {
 			return "", err

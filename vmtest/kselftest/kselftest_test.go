@@ -163,6 +163,9 @@ func TestBuildMissingDirectory(t *testing.T) {
 	tree := fakeTree(t, helloOK, "")
 	_, err := Build(context.Background(), &cache.Cache{Root: t.TempDir()}, Request{Tree: tree, TreeKey: "k", Dirs: []string{"nosuch"}})
 	require.ErrorContains(t, err, "kselftest nosuch: no tools/testing/selftests/nosuch/Makefile in "+tree)
+	var missing *MissingDirError
+	require.ErrorAs(t, err, &missing)
+	require.Equal(t, "nosuch", missing.Dir)
 }
 
 func TestBuildHeadersError(t *testing.T) {

@@ -37,7 +37,7 @@ func harness(t *testing.T) string { return e2e.Harness(t) }
 func runHarness(t *testing.T, env ...string) e2eRun {
 	t.Helper()
 	bin := harness(t)
-	out := t.TempDir()
+	out := e2e.Out(t)
 	cmd := exec.Command(bin, "run")
 	cmd.Dir = repoDir(t)
 	// The kselftests are left out unless a test asks for them (a later
@@ -249,6 +249,13 @@ func TestE2EKselftests(t *testing.T) {
 	ju, err := os.ReadFile(filepath.Join(r.out, "junit.xml"))
 	require.NoError(t, err)
 	assert.Contains(t, string(ju), `name="kselftest/landlock/net_test"`)
+}
+
+func TestE2EKselftestsNoSuchDirectory(t *testing.T) {
+	r := runHarness(t, "TESTS=./tests/seccompentry", "KSELFTESTS=landlock_vmtest_nosuch")
+	r.check(t, Usage, "0 passed, 0 failed, 0 skipped",
+		"kselftest landlock_vmtest_nosuch: no tools/testing/selftests/landlock_vmtest_nosuch/Makefile in ",
+		"result: usage error (exit 64)")
 }
 
 // TestE2ECoverage builds the GCOV kernel (its own cache entry), runs the

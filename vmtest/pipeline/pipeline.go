@@ -196,8 +196,13 @@ func indent(s string) string {
 
 func (r *Run) fail(stage string, err error) (Code, string, *results.Report) {
 	code := Classify(stage, err)
-	fmt.Fprintf(r.out, "\n%s failed: %v\n", stage, err)
-	return code, fmt.Sprintf("%s: %s", stage, firstLine(err.Error())), nil
+	msg := err.Error()
+	// A StageError of this stage names it already.
+	if se := (*StageError)(nil); errors.As(err, &se) && se.Stage == stage {
+		msg = se.Err.Error()
+	}
+	fmt.Fprintf(r.out, "\n%s failed: %s\n", stage, msg)
+	return code, fmt.Sprintf("%s: %s", stage, firstLine(msg)), nil
 }
 
 func firstLine(s string) string {
@@ -497,7 +502,11 @@ func (r *Run) prepare(ctx context.Context, tree *source.Tree) prepared {
 		if err == nil {
 			err = ks.Add(p.manifest, p.files)
 		}
-		if err != nil {
+		var missing *kselftest.MissingDirError
+		switch {
+		case errors.As(err, &missing):
+			p.err = &StageError{Stage: "initramfs", Code: Usage, Err: err}
+		case err != nil:
 			p.err = &StageError{Stage: "initramfs", Code: TestsFailed, Err: err}
 		}
 	}

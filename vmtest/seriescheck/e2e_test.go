@@ -37,7 +37,7 @@ func readReport(t *testing.T, out string) *Report {
 
 func TestE2ESeriesCheckOurSeriesIsGreen(t *testing.T) {
 	bin := e2e.Harness(t)
-	out := t.TempDir()
+	out := e2e.Out(t)
 	r := e2e.Run(t, bin, "series-check", "OUT="+out, e2eTests, e2eNoKselftests)
 	require.Equal(t, 0, r.Code)
 	rep := readReport(t, out)
@@ -55,7 +55,7 @@ func TestE2ESeriesCheckOurSeriesIsGreen(t *testing.T) {
 
 func TestE2ESeriesCheckPointsAtTheBuildBreak(t *testing.T) {
 	bin := e2e.Harness(t)
-	out := t.TempDir()
+	out := e2e.Out(t)
 	r := e2e.Run(t, bin, "series-check", "OUT="+out, e2eTests, e2eNoKselftests, "SERIES="+e2e.BrokenSeries(t, e2e.BreakBuild))
 	require.Equal(t, int(pipeline.BuildFailed), r.Code)
 	rep := readReport(t, out)
@@ -76,7 +76,7 @@ func TestE2ESeriesCheckPointsAtTheBuildBreak(t *testing.T) {
 
 func TestE2ESeriesCheckPointsAtTheBehaviourChange(t *testing.T) {
 	bin := e2e.Harness(t)
-	out := t.TempDir()
+	out := e2e.Out(t)
 	r := e2e.Run(t, bin, "series-check", "OUT="+out, e2eTests, e2eNoKselftests, "SERIES="+e2e.BrokenSeries(t, e2e.BreakRuleLimit))
 	require.Equal(t, int(pipeline.TestsFailed), r.Code)
 	rep := readReport(t, out)

@@ -119,7 +119,7 @@ func Check(ctx context.Context, o Options) (*Report, pipeline.Code) {
 	rows := []Row{c.base()}
 	// A base tree that does not build, or a harness that failed, leaves
 	// nothing to compare the patches with.
-	stopped := rows[0].Builds == "no" || pipeline.Code(rows[0].Code) == pipeline.Infra
+	stopped := rows[0].Builds == "no" || halts(rows[0].Code)
 	why := "not tried: the base tree failed"
 	for i := 1; i <= n; i++ {
 		if stopped {
@@ -132,7 +132,7 @@ func Check(ctx context.Context, o Options) (*Report, pipeline.Code) {
 		if row.Applies == "no" {
 			stopped, why = true, "not tried: an earlier patch did not apply"
 		}
-		if pipeline.Code(row.Code) == pipeline.Infra {
+		if halts(row.Code) {
 			break
 		}
 	}
@@ -150,6 +150,13 @@ func Check(ctx context.Context, o Options) (*Report, pipeline.Code) {
 	return rep, code
 }
 
+// halts reports whether a step's exit code stops the check: the harness
+// failed (Infra), or the user asked for something no step can do (Usage,
+// e.g. a KSELFTESTS directory the tree does not have).
+func halts(code int) bool {
+	return pipeline.Code(code) == pipeline.Infra || pipeline.Code(code) == pipeline.Usage
+}
+
 // decide picks the exit code: the first red patch's first problem. The
 // base tree's own failures are reported but are not the series' fault,
 // unless the base does not build or test at all.
@@ -158,13 +165,13 @@ func decide(rows []Row) (pipeline.Code, string) {
 	code := pipeline.OK
 	for _, r := range rows {
 		if r.Index == 0 {
-			if pipeline.Code(r.Code) == pipeline.Infra || r.Builds == "no" {
+			if halts(r.Code) || r.Builds == "no" {
 				return pipeline.Code(r.Code), "the base tree itself failed: " + strings.Join(r.Problems, "; ")
 			}
 			continue
 		}
-		if pipeline.Code(r.Code) == pipeline.Infra {
-			return pipeline.Infra, fmt.Sprintf("stopped at patch %d: %s", r.Index, strings.Join(r.Problems, "; "))
+		if halts(r.Code) {
+			return pipeline.Code(r.Code), fmt.Sprintf("stopped at patch %d: %s", r.Index, strings.Join(r.Problems, "; "))
 		}
 		if !r.Green {
 			if code == pipeline.OK {

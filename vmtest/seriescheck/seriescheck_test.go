@@ -40,6 +40,13 @@ func TestDecide(t *testing.T) {
 	code, _ = decide([]Row{green(0), {Index: 1, Patch: "x", Code: int(pipeline.Infra)}})
 	assert.Equal(t, pipeline.Infra, code)
 
+	code, why = decide([]Row{{Index: 0, Patch: "(base)", Builds: "yes", Code: int(pipeline.Usage), Problems: []string{"kselftest nosuch: no tools/testing/selftests/nosuch/Makefile"}}})
+	assert.Equal(t, pipeline.Usage, code, "a usage error at the base stops the check with its code")
+	assert.Contains(t, why, "kselftest nosuch")
+
+	code, _ = decide([]Row{green(0), {Index: 1, Patch: "x", Code: int(pipeline.Usage)}, green(2)})
+	assert.Equal(t, pipeline.Usage, code)
+
 	code, why = decide([]Row{{Index: 0, Patch: "(base)", Builds: "no", Code: int(pipeline.BuildFailed), Problems: []string{"does not build"}}})
 	assert.Equal(t, pipeline.BuildFailed, code)
 	assert.Contains(t, why, "the base tree itself failed")

@@ -40,6 +40,28 @@ func Harness(t *testing.T) string {
 	return bin
 }
 
+// Out returns an empty directory for a run's OUT=, under the repository's
+// out/e2e/ and named after the test. It is removed when the test passes and
+// kept when it fails, so that a red run (in CI too) leaves the harness's
+// results, logs and repro bundle behind.
+func Out(t *testing.T) string {
+	t.Helper()
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+	dir := filepath.Join(Repo(t), "out", "e2e", name)
+	require.NoError(t, os.RemoveAll(dir))
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("kept the failed run's OUT: %s", dir)
+			return
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			t.Logf("removing %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
 // Result is one run of the CLI.
 type Result struct {
 	Code   int
