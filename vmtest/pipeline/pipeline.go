@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +49,9 @@ type Options struct {
 	Tests []string
 	// Run is a -test.run regexp passed to every Go test binary.
 	Run string
+	// Count, when above 1, runs every Go test that many times
+	// (-test.count), to shake out a flaky one.
+	Count int
 	// Kselftests are directories of the tree's tools/testing/selftests
 	// to build and run in the guest (package kselftest); none when empty.
 	Kselftests []string
@@ -487,6 +491,9 @@ func (r *Run) prepare(ctx context.Context, tree *source.Tree) prepared {
 	var args []string
 	if o.Run != "" {
 		args = append(args, "-test.run="+o.Run)
+	}
+	if o.Count > 1 {
+		args = append(args, "-test.count="+strconv.Itoa(o.Count))
 	}
 	p.manifest, p.files, err = initramfs.Tests(p.work, pkgs, guest.Manifest{Args: args})
 	if err != nil {

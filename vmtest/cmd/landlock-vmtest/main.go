@@ -100,6 +100,7 @@ func run(args []string) pipeline.Code {
 		VMTimeout:   envDuration("VM_TIMEOUT"),
 		Jobs:        envInt("JOBS"),
 		MemoryMB:    envInt("MEM"),
+		Count:       envInt("COUNT"),
 		Shell:       cmd == "shell",
 		Stdout:      os.Stdout,
 	}
