@@ -8,7 +8,7 @@ GO ?= go
 BIN := bin/landlock-vmtest
 export GOTOOLCHAIN ?= local
 
-.PHONY: vmtest shell test tools unit e2e bench build vet clean series-check bisect
+.PHONY: vmtest shell test tools unit e2e bench build vet clean series-check bisect cache cache-prune
 
 build:
 	$(GO) build -o $(BIN) ./vmtest/cmd/landlock-vmtest
@@ -55,6 +55,12 @@ e2e: build
 
 bench: build
 	./scripts/bench.sh
+
+cache: build
+	./bin/landlock-vmtest cache
+
+cache-prune: build
+	./bin/landlock-vmtest cache prune
 
 clean:
 	rm -rf bin out

@@ -71,6 +71,7 @@ func MarkDone(dir string) error {
 // ran.
 func Build(dir string, fill func(tmp string) error) (bool, error) {
 	if Done(dir) {
+		markUsed(dir)
 		return false, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
@@ -85,7 +86,7 @@ func Build(dir string, fill func(tmp string) error) (bool, error) {
 		// Another run filled it while this one waited.
 		return false, nil
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), filepath.Base(dir)+".tmp-")
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), filepath.Base(dir)+tmpMarker)
 	if err != nil {
 		return false, fmt.Errorf("creating cache entry: %w", err)
 	}
@@ -134,7 +135,8 @@ func FileSHA256(path string) (string, error) {
 
 // Lock takes an exclusive lock on path+".lock", waiting for another
 // process of the harness that holds it (two runs building the same entry
-// at the same time). The returned function releases it.
+// at the same time), and marks the entry used (see Prune). The returned
+// function releases it.
 func Lock(path string) (func(), error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("locking %s: %w", path, err)
@@ -147,6 +149,7 @@ func Lock(path string) (func(), error) {
 		f.Close()
 		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
+	markUsed(path)
 	return func() {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()

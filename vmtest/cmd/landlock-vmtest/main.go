@@ -10,6 +10,8 @@
 //	landlock-vmtest parse FILE   re-read a saved console log for splats
 //	landlock-vmtest series-check build and test every patch of the series
 //	landlock-vmtest bisect       find the patch or commit that broke TEST
+//	landlock-vmtest cache        the cache's disk use; cache prune removes
+//	                             what was not used for AGE (default 14d)
 package main
 
 import (
@@ -82,8 +84,10 @@ func run(args []string) pipeline.Code {
 		return parse(args)
 	case "tools":
 		return tools()
+	case "cache":
+		return cacheCmd(args)
 	default:
-		fmt.Fprintf(os.Stderr, "unknown command %q (run, shell, series-check, bisect, tools, parse)\n", cmd)
+		fmt.Fprintf(os.Stderr, "unknown command %q (run, shell, series-check, bisect, tools, parse, cache)\n", cmd)
 		return pipeline.Usage
 	}
 
