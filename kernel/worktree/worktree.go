@@ -80,37 +80,7 @@ func (w *Worktree) Applied() int { return w.applied }
 // Reset makes the scratch tree a fresh copy of the base tree, and makes
 // every file a patch ever touched in this worktree newer than the build
 // directory's objects, so that make rebuilds what depends on them.
-//
-// Once the scratch tree is a complete copy of the base (a marker records
-// it), only patches have changed it, and only in the files they touch: a
-// reset then restores just those files from the base (removing the ones
-// the base lacks) instead of copying the whole tree again, which takes
-// a second instead of 10-20 s on a kernel tree.
 func (w *Worktree) Reset() error {
-	if w.isCopy() {
-		if err := w.restore(); err != nil {
-			return err
-		}
-		w.applied = 0
-		return nil
-	}
-	return w.copyBase()
-}
-
-func (w *Worktree) copyMarker() string { return filepath.Join(w.Root, "copy-of") }
-
-// isCopy reports whether the scratch tree is a complete copy of the base.
-func (w *Worktree) isCopy() bool {
-	b, err := os.ReadFile(w.copyMarker())
-	return err == nil && string(b) == w.base.Key
-}
-
-// copyBase copies the whole base tree afresh, then renews the touched
-// files.
-func (w *Worktree) copyBase() error {
-	if err := os.Remove(w.copyMarker()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("resetting the scratch tree: %w", err)
-	}
 	if err := os.RemoveAll(w.Src); err != nil {
 		return fmt.Errorf("removing the old scratch tree: %w", err)
 	}
@@ -130,62 +100,7 @@ func (w *Worktree) copyBase() error {
 			return err
 		}
 	}
-	if err := os.WriteFile(w.copyMarker(), []byte(w.base.Key), 0o644); err != nil {
-		return fmt.Errorf("resetting the scratch tree: %w", err)
-	}
 	return nil
-}
-
-// restore gives every touched file the base's content in a new inode with
-// the current time, and removes the touched files the base does not have
-// (with the directories that held only them).
-func (w *Worktree) restore() error {
-	touched, err := w.touched()
-	if err != nil {
-		return err
-	}
-	for _, f := range touched {
-		dst := filepath.Join(w.Src, f)
-		data, err := os.ReadFile(filepath.Join(w.base.Dir, f))
-		if errors.Is(err, fs.ErrNotExist) {
-			if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("resetting %s: %w", f, err)
-			}
-			w.removeEmptyParents(f)
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("resetting %s: %w", f, err)
-		}
-		st, err := os.Stat(filepath.Join(w.base.Dir, f))
-		if err != nil {
-			return fmt.Errorf("resetting %s: %w", f, err)
-		}
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return fmt.Errorf("resetting %s: %w", f, err)
-		}
-		tmp := dst + ".worktree-tmp"
-		if err := os.WriteFile(tmp, data, st.Mode().Perm()); err != nil {
-			return fmt.Errorf("resetting %s: %w", f, err)
-		}
-		if err := os.Rename(tmp, dst); err != nil {
-			return fmt.Errorf("resetting %s: %w", f, err)
-		}
-	}
-	return nil
-}
-
-// removeEmptyParents removes the directories above the relative path f
-// that the base does not have and that are empty.
-func (w *Worktree) removeEmptyParents(f string) {
-	for d := filepath.Dir(f); d != "." && d != "/"; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(w.base.Dir, d)); err == nil {
-			return
-		}
-		if os.Remove(filepath.Join(w.Src, d)) != nil {
-			return // not empty, or gone
-		}
-	}
 }
 
 // renew gives an existing file a new inode with the same content and the

@@ -3,7 +3,6 @@ package worktree
 import (
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,12 +29,6 @@ new file mode 100644
 +++ b/new.c
 @@ -0,0 +1 @@
 +int n;
-diff --git a/newdir/sub/d.c b/newdir/sub/d.c
-new file mode 100644
---- /dev/null
-+++ b/newdir/sub/d.c
-@@ -0,0 +1 @@
-+int d;
 `
 
 func TestResetRenewsWhatPatchesTouched(t *testing.T) {
@@ -86,66 +79,10 @@ func TestResetRenewsWhatPatchesTouched(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, sa.ModTime().After(old.Add(30*time.Minute)), "a.c renewed")
 	assert.WithinDuration(t, old, sb.ModTime(), time.Second, "b.c untouched")
-	assert.NoDirExists(t, filepath.Join(w.Src, "newdir"), "a directory only a patch made goes with its files")
 	// The base tree itself is never written.
 	bs, err := os.Stat(filepath.Join(base, "a.c"))
 	require.NoError(t, err)
 	assert.WithinDuration(t, old, bs.ModTime(), time.Second)
-}
-
-// inode returns the inode number of path.
-func inode(t *testing.T, path string) uint64 {
-	t.Helper()
-	st, err := os.Stat(path)
-	require.NoError(t, err)
-	return st.Sys().(*syscall.Stat_t).Ino
-}
-
-func TestResetRestoresOnlyTouchedFilesOnceTheTreeIsACopy(t *testing.T) {
-	base := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(base, "a.c"), []byte("int a;\n"), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(base, "b.c"), []byte("int b;\n"), 0o644))
-	require.NoError(t, os.MkdirAll(filepath.Join(base, "arch/x86"), 0o755))
-	for _, f := range []string{"Makefile", "Kconfig", "arch/x86/Kconfig"} {
-		require.NoError(t, os.WriteFile(filepath.Join(base, f), nil, 0o644))
-	}
-	sdir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(sdir, "0001-a.patch"), []byte(patch), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(sdir, "series"), []byte("0001-a.patch\n"), 0o644))
-	s, err := series.Read(filepath.Join(sdir, "series"))
-	require.NoError(t, err)
-	c, err := cache.Default(t.TempDir())
-	require.NoError(t, err)
-	tree, err := source.Local(base)
-	require.NoError(t, err)
-	w, err := Open(c, tree, "test")
-	require.NoError(t, err)
-	defer w.Close()
-
-	require.NoError(t, w.Reset())
-	b := inode(t, filepath.Join(w.Src, "b.c"))
-	for range 2 {
-		require.NoError(t, w.ApplyN(s, 1))
-		assert.FileExists(t, filepath.Join(w.Src, "newdir/sub/d.c"))
-		require.NoError(t, w.Reset())
-		assert.Equal(t, b, inode(t, filepath.Join(w.Src, "b.c")), "an untouched file is not copied again")
-		assert.NoFileExists(t, filepath.Join(w.Src, "new.c"))
-		assert.NoDirExists(t, filepath.Join(w.Src, "newdir"))
-		data, err := os.ReadFile(filepath.Join(w.Src, "a.c"))
-		require.NoError(t, err)
-		assert.Equal(t, "int a;\n", string(data))
-	}
-
-	// A scratch tree not known to be a complete copy (an interrupted
-	// copy, another base) is copied in full.
-	junk := filepath.Join(w.Src, "junk.c")
-	require.NoError(t, os.WriteFile(junk, nil, 0o644))
-	require.NoError(t, w.Reset())
-	assert.FileExists(t, junk, "the fast reset leaves what no patch touched")
-	require.NoError(t, os.Remove(w.copyMarker()))
-	require.NoError(t, w.Reset())
-	assert.NoFileExists(t, junk, "copied afresh")
-	assert.FileExists(t, w.copyMarker())
 }
 
 func TestCheckpatchTotals(t *testing.T) {
