@@ -26,6 +26,9 @@ type Binary struct {
 	Dir string `json:"dir"`
 	// Kind is KindGoTest ("") or KindKselftest.
 	Kind string `json:"kind,omitempty"`
+	// Harness marks a kselftest binary built on kselftest_harness.h,
+	// whose tests can be listed (-l) and chosen (-r).
+	Harness bool `json:"harness,omitempty"`
 }
 
 // The kinds of binary.
@@ -43,8 +46,13 @@ type Manifest struct {
 	Binaries []Binary `json:"binaries"`
 	// Timeout is the per-binary timeout.
 	Timeout Duration `json:"timeout"`
-	// Args are extra arguments for every binary (-test.run=...).
+	// Args are extra arguments for every Go test binary (-test.run=...).
 	Args []string `json:"args,omitempty"`
+	// Run, when set, is a regexp that chooses the tests of the kselftest
+	// binaries built on kselftest_harness.h, by name as their results
+	// show it (fixture.test, fixture.variant.test); a binary with no
+	// matching test is not run. Other kselftest binaries run whole.
+	Run string `json:"run,omitempty"`
 	// Env is added to every binary's environment.
 	Env map[string]string `json:"env,omitempty"`
 	// Coverage asks the runner to send the kernel's GCOV counters after

@@ -71,6 +71,19 @@ func (r *Runner) logf(format string, args ...any) {
 
 func (r *Runner) runOne(ctx context.Context, m *Manifest, b Binary) error {
 	timeout := time.Duration(m.Timeout)
+	var tapArgs []string
+	if b.Kind == KindKselftest && m.Run != "" && b.Harness {
+		args, err := r.selectTAP(ctx, m, b)
+		if err != nil {
+			// Run it whole, and say why: a listing that cannot be read
+			// must not hide the binary's results.
+			r.logf("landlock-vmtest: %s: choosing tests by RUN: %v; running all of them", b.Package, err)
+		} else if len(args) == 0 {
+			r.logf("landlock-vmtest: %s: no test matches RUN=%s; not run", b.Package, m.Run)
+			return nil
+		}
+		tapArgs = args
+	}
 	r.logf("landlock-vmtest: running %s (timeout %s)", b.Package, timeout)
 	if err := r.Emit(event.Event{Kind: event.KindBinaryStart, Time: time.Now(), Binary: b.Package}); err != nil {
 		return err
@@ -84,7 +97,7 @@ func (r *Runner) runOne(ctx context.Context, m *Manifest, b Binary) error {
 	case KindGoTest:
 		exit, err = r.execute(ctx, m, b, timeout)
 	case KindKselftest:
-		exit, err = r.executeTAP(ctx, m, b, timeout)
+		exit, err = r.executeTAP(ctx, m, b, timeout, tapArgs...)
 	default:
 		exit, err = event.Exit{Code: -1}, fmt.Errorf("unknown kind of test binary %q", b.Kind)
 	}

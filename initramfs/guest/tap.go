@@ -2,12 +2,14 @@ package guest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"syscall"
 	"time"
 
@@ -19,24 +21,17 @@ import (
 // skipped (tools/testing/selftests/kselftest.h, KSFT_SKIP).
 const ksftSkip = 4
 
-// executeTAP runs a kselftest binary in its directory, with no arguments,
-// and converts its TAP output (stdout and stderr together: the harness
+// executeTAP runs a kselftest binary in its directory, with args (none, or
+// the -r arguments of selectTAP), and converts its TAP output (stdout and stderr together: the harness
 // prints results on stdout and diagnostics on stderr, line-buffered both)
 // into test events. The binary and its process group are killed when it
 // runs past timeout.
-func (r *Runner) executeTAP(ctx context.Context, m *Manifest, b Binary, timeout time.Duration) (event.Exit, error) {
+func (r *Runner) executeTAP(ctx context.Context, m *Manifest, b Binary, timeout time.Duration, args ...string) (event.Exit, error) {
 	exit := event.Exit{Code: -1}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	cmd := exec.CommandContext(ctx, b.Path)
-	cmd.Dir = b.Dir
-	cmd.Env = append(os.Environ(), GuestEnv+"=1")
-	for k, v := range m.Env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Chroot: r.KselftestRoot}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd := r.kselftestCommand(ctx, m, b, args...)
 
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -85,6 +80,54 @@ func (r *Runner) executeTAP(ctx context.Context, m *Manifest, b Binary, timeout 
 		return exit, readErr
 	}
 	return exit, endErr
+}
+
+// kselftestCommand is the command that runs kselftest binary b with args:
+// in its directory, chrooted into the kselftest root, in a process group
+// of its own that a cancelled ctx kills.
+func (r *Runner) kselftestCommand(ctx context.Context, m *Manifest, b Binary, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, b.Path, args...)
+	cmd.Dir = b.Dir
+	cmd.Env = append(os.Environ(), GuestEnv+"=1")
+	for k, v := range m.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Chroot: r.KselftestRoot}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	return cmd
+}
+
+// listTimeout bounds a kselftest binary's -l.
+const listTimeout = 30 * time.Second
+
+// selectTAP lists the tests of harness binary b (-l, which runs none) and
+// returns a -r argument for each one whose name m.Run matches: none when
+// no test matches.
+func (r *Runner) selectTAP(ctx context.Context, m *Manifest, b Binary) ([]string, error) {
+	re, err := regexp.Compile(m.Run)
+	if err != nil {
+		return nil, fmt.Errorf("RUN=%s: %w", m.Run, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	var out bytes.Buffer
+	cmd := r.kselftestCommand(ctx, m, b, "-l")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	// -l exits with KSFT_SKIP; what counts is the listing.
+	if err := cmd.Run(); err != nil && cmd.ProcessState == nil {
+		return nil, fmt.Errorf("listing the tests: %w", err)
+	}
+	names, err := ktap.ListedTests(out.String())
+	if err != nil {
+		return nil, err
+	}
+	var args []string
+	for _, n := range names {
+		if re.MatchString(n) {
+			args = append(args, "-r", n)
+		}
+	}
+	return args, nil
 }
 
 // feed passes r's lines to conv until EOF. A read error after the pipe

@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest"
+	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest/ktap"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/cache"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/hosttools"
 )
@@ -388,18 +389,23 @@ func (b *Built) Add(m *guest.Manifest, files map[string]string) error {
 	dirs := map[string]bool{}
 	for _, t := range b.Tests {
 		gdir := GuestDir + "/" + t.Dir
+		harness, err := usesHarness(filepath.Join(b.Root, t.Dir, t.Name))
+		if err != nil {
+			return fmt.Errorf("kselftest %s: %w", t.Dir, err)
+		}
 		m.Binaries = append(m.Binaries, guest.Binary{
 			Package: t.Package(),
 			Path:    "/" + gdir + "/" + t.Name,
 			Dir:     "/" + gdir,
 			Kind:    guest.KindKselftest,
+			Harness: harness,
 		})
 		if dirs[t.Dir] {
 			continue
 		}
 		dirs[t.Dir] = true
 		host := filepath.Join(b.Root, t.Dir)
-		err := filepath.WalkDir(host, func(p string, d fs.DirEntry, err error) error {
+		err = filepath.WalkDir(host, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return fmt.Errorf("packing kselftest %s: %w", t.Dir, err)
 			}
@@ -418,6 +424,17 @@ func (b *Built) Add(m *guest.Manifest, files map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// usesHarness reports whether the binary at p is built on
+// kselftest_harness.h (it holds the harness's usage text), so that the
+// guest may list its tests and run some of them.
+func usesHarness(p string) (bool, error) {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return false, err
+	}
+	return bytes.Contains(data, []byte(ktap.HarnessMarker)), nil
 }
 
 func shellLine(argv []string) string {

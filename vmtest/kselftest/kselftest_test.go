@@ -198,3 +198,19 @@ func TestBuildRealTree(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("%s (cached %v): %v", b.Root, b.Cached, b.Tests)
 }
+
+func TestUsesHarness(t *testing.T) {
+	dir := t.TempDir()
+	with := filepath.Join(dir, "with")
+	without := filepath.Join(dir, "without")
+	require.NoError(t, os.WriteFile(with, []byte("\x7fELF...\t-l       list all tests\n\t-r name  run specified test\n..."), 0o755))
+	require.NoError(t, os.WriteFile(without, []byte("\x7fELF... ok 1 plain\n"), 0o755))
+	ok, err := usesHarness(with)
+	require.NoError(t, err)
+	require.True(t, ok)
+	ok, err = usesHarness(without)
+	require.NoError(t, err)
+	require.False(t, ok)
+	_, err = usesHarness(filepath.Join(dir, "missing"))
+	require.Error(t, err)
+}

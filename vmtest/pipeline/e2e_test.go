@@ -251,6 +251,27 @@ func TestE2EKselftests(t *testing.T) {
 	assert.Contains(t, string(ju), `name="kselftest/landlock/net_test"`)
 }
 
+// TestE2EKselftestsFollowRun: RUN= chooses kselftest_harness tests by name
+// as it chooses Go tests; a binary with no matching test is not run.
+func TestE2EKselftestsFollowRun(t *testing.T) {
+	r := runHarness(t, "TESTS=./tests/seccompentry", "KSELFTESTS=landlock", `RUN=^TestRuleLimit$|^layout1\.rule_inside_mount_ns$`)
+	r.check(t, OK, "2 passed, 0 failed, 0 skipped")
+	var doc results.Document
+	b, err := os.ReadFile(filepath.Join(r.out, "results.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &doc))
+	ran := map[string][]string{}
+	for _, p := range doc.Packages {
+		for _, tc := range p.Tests {
+			ran[p.Name] = append(ran[p.Name], tc.Name+" "+string(tc.Status))
+		}
+	}
+	assert.Equal(t, map[string][]string{
+		"github.com/landlock-vmtest/landlock-vmtest/tests/seccompentry": {"TestRuleLimit pass"},
+		"kselftest/landlock/fs_test":                                    {"layout1.rule_inside_mount_ns pass"},
+	}, ran, "only the matching tests ran")
+}
+
 func TestE2EKselftestsNoSuchDirectory(t *testing.T) {
 	r := runHarness(t, "TESTS=./tests/seccompentry", "KSELFTESTS=landlock_vmtest_nosuch")
 	r.check(t, Usage, "0 passed, 0 failed, 0 skipped",

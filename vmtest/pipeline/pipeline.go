@@ -495,7 +495,7 @@ func (r *Run) prepare(ctx context.Context, tree *source.Tree) prepared {
 	if o.Count > 1 {
 		args = append(args, "-test.count="+strconv.Itoa(o.Count))
 	}
-	p.manifest, p.files, err = initramfs.Tests(p.work, pkgs, guest.Manifest{Args: args})
+	p.manifest, p.files, err = initramfs.Tests(p.work, pkgs, guest.Manifest{Args: args, Run: o.Run})
 	if err != nil {
 		p.err = &StageError{Stage: "initramfs", Code: TestsFailed, Err: err}
 		return p

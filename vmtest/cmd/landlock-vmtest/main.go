@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -115,7 +116,7 @@ func run(args []string) pipeline.Code {
 	extra := fs.String("config", os.Getenv("CONFIG"), "more config fragment files, space-separated (CONFIG)")
 	tests := fs.String("tests", env("TESTS", "./tests/..."), "test packages: import paths or directories, space-separated (TESTS)")
 	kselftests := fs.String("kselftests", kselftestsEnv(), "kselftest directories under the tree's tools/testing/selftests, space- or comma-separated; none (or set but empty) for none (KSELFTESTS)")
-	fs.StringVar(&o.Run, "run", os.Getenv("RUN"), "-test.run regexp for every test binary (RUN)")
+	fs.StringVar(&o.Run, "run", os.Getenv("RUN"), "-test.run regexp for every Go test binary; it also chooses the kselftest_harness tests by name, fixture.variant.test (RUN)")
 	defOut := "out"
 	if cmd == "series-check" || cmd == "bisect" {
 		defOut = filepath.Join("out", cmd)
@@ -140,6 +141,10 @@ func run(args []string) pipeline.Code {
 	}
 	if _, err := os.Stat(o.Series); err != nil && os.Getenv("SERIES") == "" {
 		o.Series = ""
+	}
+	if _, err := regexp.Compile(o.Run); err != nil {
+		fmt.Fprintf(os.Stderr, "RUN=%s: %v\n", o.Run, err)
+		return pipeline.Usage
 	}
 	o.Tests = strings.Fields(*tests)
 	if o.Kselftests, err = kselftest.ParseList(*kselftests); err != nil {
