@@ -21,10 +21,10 @@ import (
 // skipped (tools/testing/selftests/kselftest.h, KSFT_SKIP).
 const ksftSkip = 4
 
-// executeTAP runs a kselftest binary in its directory, with args (none, or
-// the -r arguments of selectTAP), and converts its TAP output (stdout and stderr together: the harness
-// prints results on stdout and diagnostics on stderr, line-buffered both)
-// into test events. The binary and its process group are killed when it
+// executeTAP runs a kselftest binary in its directory, with args (none,
+// or the -r arguments of selectTAP), and converts its TAP output (stdout
+// and stderr together: the harness prints results on stdout and
+// diagnostics on stderr, line-buffered both) into test events. The binary and its process group are killed when it
 // runs past timeout.
 func (r *Runner) executeTAP(ctx context.Context, m *Manifest, b Binary, timeout time.Duration, args ...string) (event.Exit, error) {
 	exit := event.Exit{Code: -1}
