@@ -17,6 +17,11 @@ import (
 // -M), and meta and sums are a few bytes.
 var Prunable = []string{"bisect-git", "build", "initramfs", "kselftest", "probe", "src", "trees", "worktree"}
 
+// filledByBuild are the kinds whose entries Build fills, and so carry its
+// done marker; the persistent directories (build, worktree, bisect-git)
+// and the probe results do not.
+var filledByBuild = map[string]bool{"initramfs": true, "kselftest": true, "src": true, "trees": true}
+
 // tmpMarker is in the name of a fill's temporary directory (see Build).
 const tmpMarker = ".tmp-"
 
@@ -73,15 +78,7 @@ func (c *Cache) Entries() ([]Entry, error) {
 			if lst, err := os.Stat(p + ".lock"); err == nil && lst.ModTime().After(e.LastUsed) {
 				e.LastUsed = lst.ModTime()
 			}
-			// Kinds whose entries are filled by Build carry its marker;
-			// the persistent directories (build, worktree, bisect-git)
-			// and the probe results do not.
-			switch {
-			case strings.Contains(name, tmpMarker):
-				e.Incomplete = true
-			case st.IsDir() && (kind == "initramfs" || kind == "kselftest" || kind == "src" || kind == "trees"):
-				e.Incomplete = !Done(p)
-			}
+			e.Incomplete = strings.Contains(name, tmpMarker) || (st.IsDir() && filledByBuild[kind] && !Done(p))
 			out = append(out, e)
 		}
 	}

@@ -70,8 +70,6 @@ func parseAge(s string) (time.Duration, error) {
 		}
 	} else if d, err := time.ParseDuration(s); err == nil && d >= 0 {
 		return d, nil
-	} else if s == "0" {
-		return 0, nil
 	}
 	return 0, fmt.Errorf("AGE=%s: give a duration such as 14d or 36h", s)
 }
