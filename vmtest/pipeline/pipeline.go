@@ -73,6 +73,13 @@ type Options struct {
 	Verbose bool
 	// Shell boots into an interactive shell instead of running tests.
 	Shell bool
+	// Cmdline are extra kernel command-line arguments (CMDLINE), appended
+	// after the harness's own, so that the user's value of a parameter
+	// the kernel takes the last of (lsm=, say) wins. Every boot of a run
+	// gets them: the tests, make shell, and each step of series-check and
+	// bisect; the repro bundle records them. The accelerator probe, which
+	// only boots to the root-fs panic, does not.
+	Cmdline []string
 	// Coverage builds the kernel with GCOV for the code the series
 	// touches and writes a coverage report in Out/coverage.
 	Coverage bool
@@ -604,6 +611,9 @@ func (r *Run) vmConfig(kernel *build.Result, initrd string, acc vmtest.Accel) vm
 	if o.Shell {
 		cfg.Append = append(cfg.Append, "landlock_vmtest.shell")
 	}
+	// The user's arguments last: for most parameters, lsm= among them,
+	// the kernel keeps the last value it is given.
+	cfg.Append = append(cfg.Append, o.Cmdline...)
 	if o.Verbose {
 		cfg.Echo = r.out
 	}

@@ -114,6 +114,7 @@ func run(args []string) pipeline.Code {
 	fs.StringVar(&o.Series, "series", env("SERIES", filepath.Join(repo, "patches/series")), "series file of the patches to apply (SERIES)")
 	fs.StringVar(&o.Configs, "configs", env("CONFIGS", filepath.Join(repo, "kernel/configs")), "directory of config fragments (CONFIGS)")
 	extra := fs.String("config", os.Getenv("CONFIG"), "more config fragment files, space-separated (CONFIG)")
+	cmdline := fs.String("cmdline", os.Getenv("CMDLINE"), "extra kernel command-line arguments, space-separated, after the harness's own (CMDLINE); e.g. lsm=capability boots with Landlock left out of the LSM list")
 	tests := fs.String("tests", env("TESTS", "./tests/..."), "test packages: import paths or directories, space-separated (TESTS)")
 	kselftests := fs.String("kselftests", kselftestsEnv(), "kselftest directories under the tree's tools/testing/selftests, space- or comma-separated; none (or set but empty) for none (KSELFTESTS)")
 	fs.StringVar(&o.Run, "run", os.Getenv("RUN"), "-test.run regexp for every Go test binary; it also chooses the kselftest_harness tests by name, fixture.variant.test (RUN)")
@@ -152,6 +153,7 @@ func run(args []string) pipeline.Code {
 		return pipeline.Usage
 	}
 	o.ExtraConfigs = strings.Fields(*extra)
+	o.Cmdline = strings.Fields(*cmdline)
 	if o.Out, err = filepath.Abs(o.Out); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return pipeline.Usage
