@@ -5,8 +5,10 @@
 // flag.
 //
 // Every test skips on the host and on kernels without the program type
-// (probed by loading one), so they run from the series' first patch on.
-// No test appends a rule: loading a program changes nothing.
+// (probed by loading one), so they run from the series' first patch on;
+// but TestDebugFlagWithoutTheOption, which is for a kernel built without
+// CONFIG_SECURITY_LANDLOCK_BPF, runs only there. No test appends a rule:
+// loading a program changes nothing.
 package bpftype
 
 import (

@@ -2,6 +2,7 @@ package bpftype
 
 import (
 	"errors"
+	"os"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/landlock-vmtest/landlock-vmtest/tests/internal/privdrop"
 	"github.com/landlock-vmtest/landlock-vmtest/tests/landlockbpf"
 )
 
@@ -92,4 +94,104 @@ func TestDebugFlag(t *testing.T) {
 		_, err := load(landlockbpf.Allow, 0, debug)
 		assert.ErrorIs(t, err, unix.EINVAL, "the debug flag with expected_attach_type 0")
 	})
+}
+
+// optionOffSkip is why TestDebugFlagWithoutTheOption skips on a kernel with
+// Landlock eBPF rules.
+const optionOffSkip = "the kernel has Landlock eBPF rules; this test is for a kernel built with CONFIG_SECURITY_LANDLOCK_BPF=n"
+
+// skipUnlessOptionOff skips t unless the kernel is the patched one built
+// without CONFIG_SECURITY_LANDLOCK_BPF: as root, loading an allow-all
+// program of type BPF_PROG_TYPE_LANDLOCK gives EINVAL, and so does the
+// seccomp(2) ABI version query.
+func skipUnlessOptionOff(t *testing.T) {
+	t.Helper()
+	if os.Getenv("LANDLOCK_VMTEST_GUEST") != "1" {
+		t.Skip("runs only in the guest kernel (make vmtest)")
+	}
+	p, loadErr := landlockbpf.Load(landlockbpf.Allow)
+	if loadErr == nil {
+		p.Close()
+	}
+	_, seccompErr := landlockbpf.KernelABIVersion()
+	if loadErr == nil || !errors.Is(seccompErr, unix.EINVAL) {
+		t.Logf("loading an allow-all program of type %d as root: %v; seccomp(SECCOMP_APPEND_LANDLOCK_RULE, SECCOMP_LANDLOCK_ABI_VERSION, NULL): %v",
+			landlockbpf.ProgTypeLandlock, loadErr, seccompErr)
+		t.Skip(optionOffSkip)
+	}
+	require.ErrorIs(t, loadErr, unix.EINVAL, "loading an allow-all program of type %d as root, on a kernel without seccomp op %d",
+		landlockbpf.ProgTypeLandlock, landlockbpf.SeccompAppendLandlockRule)
+}
+
+// TestDebugFlagWithoutTheOption: on a kernel built with
+// CONFIG_SECURITY_LANDLOCK_BPF=n nothing may differ from the unpatched 6.12
+// kernel, and there BPF_F_LANDLOCK_DEBUG (1<<8) is an unknown prog flag.
+// bpf_prog_load checks the flags first of all, before any capability
+// check, so the load fails with EINVAL for every program type and every
+// caller, root or not.
+//
+// The loads that do not use the flag fail as the unpatched kernel makes
+// them fail too: type 33 is unknown to it (EINVAL), but a caller without
+// CAP_BPF is refused any program type but the socket filter and
+// cgroup/skb ones (EPERM) before the type is looked up; and seccomp(2) has
+// no operation 4 (EINVAL).
+func TestDebugFlagWithoutTheOption(t *testing.T) {
+	skipUnlessOptionOff(t)
+	fs := uint32(landlockbpf.AttachLandlockFS)
+	debug := uint32(landlockbpf.ProgFlagDebug)
+
+	check := func(t *testing.T, privileged bool) {
+		_, err := landlockbpf.LoadWith(landlockbpf.Allow, fs, debug)
+		assert.ErrorIs(t, err, unix.EINVAL, "type %d with prog flag %#x (unknown to the unpatched kernel)", landlockbpf.ProgTypeLandlock, debug)
+
+		_, err = landlockbpf.LoadWith(landlockbpf.Allow, 0, debug)
+		assert.ErrorIs(t, err, unix.EINVAL, "type %d with prog flag %#x and expected_attach_type 0", landlockbpf.ProgTypeLandlock, debug)
+
+		_, err = landlockbpf.LoadWith(landlockbpf.Allow, fs, debug|1<<9)
+		assert.ErrorIs(t, err, unix.EINVAL, "type %d with prog flags %#x", landlockbpf.ProgTypeLandlock, debug|1<<9)
+
+		p, err := ebpf.NewProgramWithOptions(&ebpf.ProgramSpec{
+			Name:         "debug_sockfilter",
+			Type:         ebpf.SocketFilter,
+			Flags:        debug,
+			Instructions: ret0,
+			License:      "GPL",
+		}, ebpf.ProgramOptions{LogDisabled: true})
+		if err == nil {
+			p.Close()
+		}
+		assert.ErrorIs(t, err, unix.EINVAL, "a socket filter with prog flag %#x", debug)
+
+		want := unix.EINVAL
+		if !privileged {
+			want = unix.EPERM
+		}
+		_, err = landlockbpf.Load(landlockbpf.Allow)
+		assert.ErrorIs(t, err, want, "type %d without flags", landlockbpf.ProgTypeLandlock)
+
+		_, err = landlockbpf.KernelABIVersion()
+		assert.ErrorIs(t, err, unix.EINVAL, "seccomp(4, SECCOMP_LANDLOCK_ABI_VERSION, NULL)")
+		_, err = landlockbpf.Seccomp(landlockbpf.SeccompAppendLandlockRule, 0, nil)
+		assert.ErrorIs(t, err, unix.EINVAL, "seccomp(4, 0, NULL)")
+	}
+
+	t.Run("root", func(t *testing.T) { check(t, true) })
+	for _, tc := range []struct {
+		name  string
+		privs privdrop.Privs
+	}{
+		{"root_without_cap_sys_admin_and_cap_bpf", privdrop.RootWithout(unix.CAP_SYS_ADMIN, unix.CAP_BPF)},
+		{"root_without_cap_sys_admin_and_cap_bpf_no_new_privs", privdrop.RootWithout(unix.CAP_SYS_ADMIN, unix.CAP_BPF).WithNoNewPrivs()},
+		{"nobody", privdrop.Nobody()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			privdrop.Run(t, tc.privs, func(t *testing.T) {
+				st, err := privdrop.Current()
+				require.NoError(t, err)
+				require.False(t, st.HasEffective(unix.CAP_SYS_ADMIN), "CAP_SYS_ADMIN in CapEff %016x", st.CapEff)
+				require.False(t, st.HasEffective(unix.CAP_BPF), "CAP_BPF in CapEff %016x", st.CapEff)
+				check(t, false)
+			})
+		})
+	}
 }

@@ -32,6 +32,22 @@ type seen struct {
 	times   int
 }
 
+// denial is a rule that denies actions (a mask) on the object obj of
+// env.ino alone.
+type denial struct {
+	obj     string
+	actions uint64
+}
+
+// limit bounds what a rule may see during the operation: no more than
+// most actions of the case's system call about obj ("" for none: arg1 is
+// 0) whose arg2 has a bit of the mask actions.
+type limit struct {
+	obj     string
+	actions uint64
+	most    int
+}
+
 // hookCase is one operation that triggers a hook of the table.
 type hookCase struct {
 	// hook is the row of the spec's hook table (the LSM hook), name
@@ -44,8 +60,9 @@ type hookCase struct {
 	// op is the operation under test, one system call: nr.
 	op func(e *env) error
 	nr uintptr
-	// want is what the recording rule must see.
-	want []seen
+	// want is what the recording rule must see; limits what it may.
+	want   []seen
+	limits []limit
 	// none: the operation reports no action at all (no rule runs), so
 	// that even a rule denying everything allows it.
 	none bool
@@ -53,6 +70,9 @@ type hookCase struct {
 	// make op fail with EPERM (or with denied, if set).
 	deny   []uint64
 	denied error
+	// denyOn lists rules that deny actions on one object only: each
+	// must make op fail as a rule of deny does.
+	denyOn []denial
 	// permit lists masks of actions that op does not report: a rule
 	// denying one of them must allow op.
 	permit []uint64
@@ -70,6 +90,9 @@ func (c hookCase) unrelated() uint64 {
 	}
 	for _, d := range c.deny {
 		used |= d
+	}
+	for _, d := range c.denyOn {
+		used |= d.actions
 	}
 	return (actIoctl | actLock | actFcntl) &^ used
 }
@@ -306,6 +329,63 @@ var hookCases = []hookCase{
 		},
 		deny: []uint64{actRemove, actNew},
 	},
+	{
+		// The replaced entry is removed too (path_rename, before
+		// inode_rename): a rule denying REMOVE on it alone denies.
+		hook: "inode_rename", name: "renameat_replaces_existing",
+		setup: func(e *env) {
+			e.mkdir("a")
+			e.mkdir("b")
+			e.file("a/f", 0o644, "x")
+			e.file("b/g", 0o644, "y")
+		},
+		op: func(e *env) error {
+			return unix.Renameat(unix.AT_FDCWD, e.path["a/f"], unix.AT_FDCWD, e.path["b/g"])
+		},
+		nr:     unix.SYS_RENAMEAT,
+		want:   []seen{{obj: "b/g", actions: actRemove}, {obj: "b/g", actions: actNew}},
+		denyOn: []denial{{obj: "b/g", actions: actRemove}},
+	},
+	{
+		// RENAME_EXCHANGE: inode_rename runs once each way, so each
+		// entry is removed and new once; neither is replaced, so no
+		// further REMOVE.
+		hook: "inode_rename", name: "renameat2_exchange",
+		setup: func(e *env) {
+			e.mkdir("a")
+			e.mkdir("b")
+			e.file("a/f", 0o644, "x")
+			e.file("b/g", 0o644, "y")
+		},
+		op: func(e *env) error {
+			return unix.Renameat2(unix.AT_FDCWD, e.path["a/f"], unix.AT_FDCWD, e.path["b/g"], unix.RENAME_EXCHANGE)
+		},
+		nr: unix.SYS_RENAMEAT2,
+		want: []seen{
+			{obj: "a", actions: actWrite, times: 2}, {obj: "b", actions: actWrite, times: 2},
+			{obj: "a/f", actions: actRemove}, {obj: "a/f", actions: actNew},
+			{obj: "b/g", actions: actRemove}, {obj: "b/g", actions: actNew},
+		},
+		limits: []limit{{obj: "a/f", actions: actRemove, most: 1}, {obj: "b/g", actions: actRemove, most: 1}},
+		deny:   []uint64{actRemove, actNew},
+		denyOn: []denial{{obj: "b/g", actions: actRemove}},
+	},
+	{
+		// RENAME_NOREPLACE onto a free name: nothing is replaced, so
+		// no REMOVE on the (inode-less) target.
+		hook: "inode_rename", name: "renameat2_noreplace",
+		setup: func(e *env) { e.mkdir("a"); e.mkdir("b"); e.file("a/f", 0o644, "x") },
+		op: func(e *env) error {
+			return unix.Renameat2(unix.AT_FDCWD, e.path["a/f"], unix.AT_FDCWD, e.p("b/g"), unix.RENAME_NOREPLACE)
+		},
+		nr: unix.SYS_RENAMEAT2,
+		want: []seen{
+			{obj: "a", actions: actWrite}, {obj: "a/f", actions: actRemove},
+			{obj: "b", actions: actWrite}, {obj: "", actions: actNew},
+		},
+		limits: []limit{{obj: "", actions: actRemove, most: 0}},
+		deny:   []uint64{actRemove, actNew},
+	},
 
 	// inode_readlink, inode_follow_link, inode_getattr, inode_getxattr,
 	// inode_listxattr, sb_statfs: READ.
@@ -457,6 +537,37 @@ var hookCases = []hookCase{
 		deny: []uint64{actWrite},
 	},
 
+	// inode_set_acl, inode_remove_acl: WRITE; inode_get_acl: READ. The
+	// POSIX ACL xattrs go to these hooks, not to the xattr ones. The ACL
+	// has an ACL_USER entry, so that it is stored, not made a chmod.
+	{
+		hook: "inode_set_acl", name: "setxattr_posix_acl_access",
+		setup: func(e *env) { withFile(e); e.aclSupport("f") },
+		op:    func(e *env) error { return unix.Setxattr(e.path["f"], aclAccess, aclXattr(), 0) },
+		nr:    unix.SYS_SETXATTR,
+		want:  []seen{{obj: "f", actions: actWrite}},
+		deny:  []uint64{actWrite},
+	},
+	{
+		hook: "inode_get_acl", name: "getxattr_posix_acl_access",
+		setup: func(e *env) { withFile(e); e.setACL("f") },
+		op: func(e *env) error {
+			_, err := unix.Getxattr(e.path["f"], aclAccess, make([]byte, 256))
+			return err
+		},
+		nr:   unix.SYS_GETXATTR,
+		want: []seen{{obj: "f", actions: actRead}},
+		deny: []uint64{actRead},
+	},
+	{
+		hook: "inode_remove_acl", name: "removexattr_posix_acl_access",
+		setup: func(e *env) { withFile(e); e.setACL("f") },
+		op:    func(e *env) error { return unix.Removexattr(e.path["f"], aclAccess) },
+		nr:    unix.SYS_REMOVEXATTR,
+		want:  []seen{{obj: "f", actions: actWrite}},
+		deny:  []uint64{actWrite},
+	},
+
 	// sb_mount, sb_remount, sb_umount, sb_pivotroot: WRITE on the mount
 	// point. Each phase runs in a mount namespace of its own thread.
 	{
@@ -513,6 +624,25 @@ var hookCases = []hookCase{
 		want: []seen{{obj: "new/old", actions: actWrite}, {obj: "new", actions: actWrite}},
 		deny: []uint64{actWrite},
 	},
+	// move_mount: the new mount API attaches a mount without sb_mount.
+	{
+		// A new tmpfs from fsopen, fsconfig and fsmount.
+		hook: "move_mount", name: "fsmount_tmpfs",
+		setup: func(e *env) { e.privateMounts(); e.mkdir("mnt"); e.fsmountTmpfs("fsmnt") },
+		op:    moveMountOp("fsmnt", "mnt"),
+		nr:    unix.SYS_MOVE_MOUNT,
+		want:  []seen{{obj: "mnt", actions: actWrite}},
+		deny:  []uint64{actWrite},
+	},
+	{
+		// A bind mount from open_tree(OPEN_TREE_CLONE).
+		hook: "move_mount", name: "open_tree_clone",
+		setup: func(e *env) { e.privateMounts(); e.mkdir("src"); e.mkdir("mnt"); e.cloneTree("tree", "src") },
+		op:    moveMountOp("tree", "mnt"),
+		nr:    unix.SYS_MOVE_MOUNT,
+		want:  []seen{{obj: "mnt", actions: actWrite}},
+		deny:  []uint64{actWrite},
+	},
 
 	// file_ioctl, file_ioctl_compat, file_lock, file_fcntl: the command
 	// in syscall_cmd.
@@ -556,8 +686,9 @@ var hookCases = []hookCase{
 		deny: []uint64{actFcntl},
 	},
 
-	// mmap_file, file_mprotect: PROT_READ, PROT_EXEC, and PROT_WRITE for
-	// shared mappings only.
+	// mmap_file, file_mprotect: READ for every mapping of a file, EXEC
+	// for PROT_EXEC, WRITE for PROT_WRITE on a shared mapping (MAP_SHARED
+	// or MAP_SHARED_VALIDATE).
 	{
 		hook: "mmap_file", name: "read_private",
 		setup: withFileFD(unix.O_RDONLY),
@@ -592,6 +723,63 @@ var hookCases = []hookCase{
 		permit: []uint64{actWrite},
 	},
 	{
+		// MAP_SHARED_VALIDATE is shared too.
+		hook: "mmap_file", name: "write_shared_validate",
+		setup: withFileFD(unix.O_RDWR),
+		op:    mmapOp("f", unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED_VALIDATE),
+		nr:    unix.SYS_MMAP,
+		want:  []seen{{obj: "f", actions: actRead | actWrite}},
+		deny:  []uint64{actWrite},
+	},
+	{
+		// Private and writable, without PROT_READ: still READ.
+		hook: "mmap_file", name: "write_only_private",
+		setup:  withFileFD(unix.O_RDWR),
+		op:     mmapOp("f", unix.PROT_WRITE, unix.MAP_PRIVATE),
+		nr:     unix.SYS_MMAP,
+		want:   []seen{{obj: "f", actions: actRead}},
+		deny:   []uint64{actRead},
+		permit: []uint64{actWrite},
+	},
+	{
+		// The same on a read-only fd, which a private mapping allows.
+		hook: "mmap_file", name: "write_only_private_rdonly_fd",
+		setup:  withFileFD(unix.O_RDONLY),
+		op:     mmapOp("f", unix.PROT_WRITE, unix.MAP_PRIVATE),
+		nr:     unix.SYS_MMAP,
+		want:   []seen{{obj: "f", actions: actRead}},
+		deny:   []uint64{actRead},
+		permit: []uint64{actWrite},
+	},
+	{
+		// PROT_EXEC without PROT_READ: READ too.
+		hook: "mmap_file", name: "exec_only_private",
+		setup: withFileFD(unix.O_RDONLY),
+		op:    mmapOp("f", unix.PROT_EXEC, unix.MAP_PRIVATE),
+		nr:    unix.SYS_MMAP,
+		want:  []seen{{obj: "f", actions: actRead | actExec}},
+		deny:  []uint64{actRead, actExec},
+	},
+	{
+		// PROT_NONE: READ (mprotect or /proc/PID/mem can read it).
+		hook: "mmap_file", name: "none_private",
+		setup:  withFileFD(unix.O_RDONLY),
+		op:     mmapOp("f", unix.PROT_NONE, unix.MAP_PRIVATE),
+		nr:     unix.SYS_MMAP,
+		want:   []seen{{obj: "f", actions: actRead}},
+		deny:   []uint64{actRead},
+		permit: []uint64{actWrite | actExec},
+	},
+	{
+		hook: "mmap_file", name: "none_shared",
+		setup:  withFileFD(unix.O_RDWR),
+		op:     mmapOp("f", unix.PROT_NONE, unix.MAP_SHARED),
+		nr:     unix.SYS_MMAP,
+		want:   []seen{{obj: "f", actions: actRead}},
+		deny:   []uint64{actRead},
+		permit: []uint64{actWrite | actExec},
+	},
+	{
 		hook: "mmap_file", name: "anonymous",
 		op: func(e *env) error {
 			mem, err := unix.Mmap(-1, 0, pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
@@ -614,6 +802,18 @@ var hookCases = []hookCase{
 		deny:  []uint64{actWrite},
 	},
 	{
+		// A MAP_SHARED_VALIDATE mapping is VM_SHARED.
+		hook: "file_mprotect", name: "write_shared_validate",
+		setup: func(e *env) {
+			withFileFD(unix.O_RDWR)(e)
+			e.mmap("f", unix.PROT_READ, unix.MAP_SHARED_VALIDATE)
+		},
+		op:   func(e *env) error { return unix.Mprotect(e.mem, unix.PROT_READ|unix.PROT_WRITE) },
+		nr:   unix.SYS_MPROTECT,
+		want: []seen{{obj: "f", actions: actRead | actWrite}},
+		deny: []uint64{actWrite},
+	},
+	{
 		hook: "file_mprotect", name: "write_private",
 		setup:  func(e *env) { withFileFD(unix.O_RDWR)(e); e.mmap("f", unix.PROT_READ, unix.MAP_PRIVATE) },
 		op:     func(e *env) error { return unix.Mprotect(e.mem, unix.PROT_READ|unix.PROT_WRITE) },
@@ -629,6 +829,15 @@ var hookCases = []hookCase{
 		nr:    unix.SYS_MPROTECT,
 		want:  []seen{{obj: "f", actions: actRead | actExec}},
 		deny:  []uint64{actExec},
+	},
+	{
+		// From PROT_NONE to PROT_EXEC alone: READ too.
+		hook: "file_mprotect", name: "none_to_exec",
+		setup: func(e *env) { withFileFD(unix.O_RDONLY)(e); e.mmap("f", unix.PROT_NONE, unix.MAP_PRIVATE) },
+		op:    func(e *env) error { return unix.Mprotect(e.mem, unix.PROT_EXEC) },
+		nr:    unix.SYS_MPROTECT,
+		want:  []seen{{obj: "f", actions: actRead | actExec}},
+		deny:  []uint64{actRead, actExec},
 	},
 }
 
@@ -650,5 +859,14 @@ func mmapOp(name string, prot, flags int) func(e *env) error {
 			return err
 		}
 		return unix.Munmap(mem)
+	}
+}
+
+// moveMountOp attaches the detached mount whose fd is e.fd[from] on the
+// directory to (move_mount with MOVE_MOUNT_F_EMPTY_PATH). The mount ends
+// with the phase's mount namespace.
+func moveMountOp(from, to string) func(e *env) error {
+	return func(e *env) error {
+		return unix.MoveMount(e.fd[from], "", unix.AT_FDCWD, e.path[to], unix.MOVE_MOUNT_F_EMPTY_PATH)
 	}
 }

@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -152,6 +153,69 @@ func (e *env) setXattr(name string) {
 	}
 }
 
+// aclAccess is the xattr that holds a file's access ACL.
+const aclAccess = "system.posix_acl_access"
+
+// aclUID is the user of the ACL_USER entry of aclXattr.
+const aclUID = 4242
+
+// aclXattr is an access ACL in the xattr format (posix_acl_xattr_header,
+// version 2, then little-endian {tag, perm, id} entries, in the order the
+// kernel checks): owner rw, user aclUID r, group r, mask r, other r. The
+// ACL_USER and ACL_MASK entries keep it from being a mere mode, which the
+// kernel would turn into a chmod instead of storing it.
+func aclXattr() []byte {
+	const undefinedID = 0xffffffff
+	b := binary.LittleEndian.AppendUint32(nil, 2)
+	for _, ent := range []struct {
+		tag, perm uint16
+		id        uint32
+	}{
+		{0x01, 6, undefinedID}, // ACL_USER_OBJ
+		{0x02, 4, aclUID},      // ACL_USER
+		{0x04, 4, undefinedID}, // ACL_GROUP_OBJ
+		{0x10, 4, undefinedID}, // ACL_MASK
+		{0x20, 4, undefinedID}, // ACL_OTHER
+	} {
+		b = binary.LittleEndian.AppendUint16(b, ent.tag)
+		b = binary.LittleEndian.AppendUint16(b, ent.perm)
+		b = binary.LittleEndian.AppendUint32(b, ent.id)
+	}
+	return b
+}
+
+// aclFail records err of the ACL call what on name; EOPNOTSUPP means the
+// file system keeps no POSIX ACLs, which the ACL cases need.
+func (e *env) aclFail(what, name string, err error) {
+	if errors.Is(err, unix.EOPNOTSUPP) {
+		e.fail("%s(%s) on %s: %w: the file system has no POSIX ACLs; "+
+			"the guest kernel needs CONFIG_TMPFS_POSIX_ACL", what, aclAccess, name, err)
+		return
+	}
+	e.fail("%s(%s) on %s: %w", what, aclAccess, name, err)
+}
+
+// aclSupport checks, changing nothing, that the file system of name keeps
+// POSIX ACLs: a file without one gives ENODATA, not EOPNOTSUPP.
+func (e *env) aclSupport(name string) {
+	if e.err != nil {
+		return
+	}
+	if _, err := unix.Getxattr(e.p(name), aclAccess, nil); err != nil && !errors.Is(err, unix.ENODATA) {
+		e.aclFail("getxattr", name, err)
+	}
+}
+
+// setACL gives name the access ACL aclXattr.
+func (e *env) setACL(name string) {
+	if e.err != nil {
+		return
+	}
+	if err := unix.Setxattr(e.p(name), aclAccess, aclXattr(), 0); err != nil {
+		e.aclFail("setxattr", name, err)
+	}
+}
+
 // mmap maps the open file name.
 func (e *env) mmap(name string, prot, flags int) {
 	if e.err != nil {
@@ -238,6 +302,58 @@ func (e *env) mountTmpfs(name string) {
 		return
 	}
 	e.stat(name)
+}
+
+// fsmountTmpfs makes a new tmpfs with the mount API (fsopen, fsconfig,
+// fsmount), detached, and keeps the mount's fd as e.fd[name].
+func (e *env) fsmountTmpfs(name string) {
+	if e.err != nil {
+		return
+	}
+	if !e.private {
+		e.fail("a new mount outside a private mount namespace")
+		return
+	}
+	fsfd, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		e.fail("fsopen(tmpfs): %w", err)
+		return
+	}
+	defer unix.Close(fsfd)
+	if err := unix.FsconfigSetString(fsfd, "size", "1m"); err != nil {
+		e.fail("fsconfig(size=1m): %w", err)
+		return
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		e.fail("fsconfig(FSCONFIG_CMD_CREATE): %w", err)
+		return
+	}
+	fd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, 0)
+	if err != nil {
+		e.fail("fsmount: %w", err)
+		return
+	}
+	e.fd[name] = fd
+	e.undo = append(e.undo, func() { unix.Close(fd) })
+}
+
+// cloneTree makes a detached bind mount of the directory dir with
+// open_tree(OPEN_TREE_CLONE) and keeps its fd as e.fd[name].
+func (e *env) cloneTree(name, dir string) {
+	if e.err != nil {
+		return
+	}
+	if !e.private {
+		e.fail("a new mount outside a private mount namespace")
+		return
+	}
+	fd, err := unix.OpenTree(unix.AT_FDCWD, e.p(dir), unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		e.fail("open_tree(%s, OPEN_TREE_CLONE): %w", dir, err)
+		return
+	}
+	e.fd[name] = fd
+	e.undo = append(e.undo, func() { unix.Close(fd) })
 }
 
 // chroot makes the directory name the root and the working directory of

@@ -14,11 +14,15 @@
 //   - record: the recording rule, which allows everything;
 //   - unrelated: a rule denying only actions the operation does not use;
 //   - deny: for each mask of the case, a rule denying it (DenyActions);
+//   - deny on: for each object and mask of denyOn, a rule denying the
+//     mask on that object alone (DenyActionsOn), built once the setup
+//     has made the object;
 //   - permit: for each mask the operation must not report, a rule denying
 //     it.
 package hooks
 
 import (
+	"encoding/binary"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -80,6 +84,8 @@ func TestHookTableCoversTheSpec(t *testing.T) {
 		"sb_mount", "sb_remount", "sb_umount", "sb_pivotroot",
 		"file_ioctl", "file_ioctl_compat", "file_lock", "file_fcntl",
 		"mmap_file", "file_mprotect",
+		"inode_set_acl", "inode_get_acl", "inode_remove_acl",
+		"move_mount",
 	}
 	have := map[string]bool{}
 	names := map[string]bool{}
@@ -93,7 +99,7 @@ func TestHookTableCoversTheSpec(t *testing.T) {
 		}
 		assert.NotNil(t, c.op, "%s: no operation", id)
 		assert.True(t, c.none != (len(c.want) > 0), "%s: a case either reports actions (want) or none", id)
-		assert.True(t, c.none || len(c.deny) > 0, "%s: nothing to deny", id)
+		assert.True(t, c.none || len(c.deny)+len(c.denyOn) > 0, "%s: nothing to deny", id)
 	}
 	for _, h := range spec {
 		assert.True(t, have[h], "no case for the hook %s", h)
@@ -104,6 +110,7 @@ func TestHookTableCoversTheSpec(t *testing.T) {
 type phaseResult struct {
 	env       *env
 	setupErr  error
+	ruleErr   error
 	appendErr error
 	opErr     error
 	records   []ll.HookRecord
@@ -111,10 +118,36 @@ type phaseResult struct {
 	recordErr error
 }
 
+// phaseRule gives the rule of a phase, once the setup has run: most rules
+// are loaded beforehand (fixed), a rule about one object needs the inode
+// number the setup recorded (ruleOn).
+type phaseRule func(e *env) (*ebpf.Program, error)
+
+func fixed(prog *ebpf.Program) phaseRule {
+	return func(*env) (*ebpf.Program, error) { return prog, nil }
+}
+
+// ruleOn loads a rule denying d.actions on the object d.obj alone; the
+// phase closes it when it ends.
+func ruleOn(d denial) phaseRule {
+	return func(e *env) (*ebpf.Program, error) {
+		ino, ok := e.ino[d.obj]
+		if !ok {
+			return nil, fmt.Errorf("the case names an object %q its setup did not make", d.obj)
+		}
+		prog, err := ll.Load(ll.DenyActionsOn(ino, int32(d.actions)))
+		if err != nil {
+			return nil, err
+		}
+		e.undo = append(e.undo, func() { prog.Close() })
+		return prog, nil
+	}
+}
+
 // runPhase runs one phase of c in the new directory dir: setup, then the
 // rule appended, then the operation (recorded by rec if not nil), all on
 // one new thread that ends with the phase.
-func runPhase(dir string, c hookCase, rule *ebpf.Program, rec *ll.HookRecorder) (r phaseResult) {
+func runPhase(dir string, c hookCase, rule phaseRule, rec *ll.HookRecorder) (r phaseResult) {
 	ll.RunOnRuleThread(func() {
 		e := newEnv(dir)
 		r.env = e
@@ -126,7 +159,12 @@ func runPhase(dir string, c hookCase, rule *ebpf.Program, rec *ll.HookRecorder) 
 			r.setupErr = e.err
 			return
 		}
-		if err := ll.Append(rule); err != nil {
+		prog, err := rule(e)
+		if err != nil {
+			r.ruleErr = err
+			return
+		}
+		if err := ll.Append(prog); err != nil {
 			r.appendErr = err
 			return
 		}
@@ -148,8 +186,17 @@ func runPhase(dir string, c hookCase, rule *ebpf.Program, rec *ll.HookRecorder) 
 func (r phaseResult) ready(t *testing.T) {
 	t.Helper()
 	require.NoError(t, r.setupErr, "setup, before the rule")
+	require.NoError(t, r.ruleErr, "making the rule")
 	require.NoError(t, r.appendErr, "appending the rule")
 	require.NoError(t, r.recordErr, "recorder")
+}
+
+// deniedErr is the error op must give when a rule denies it.
+func (c hookCase) deniedErr() error {
+	if c.denied == nil {
+		return unix.EPERM
+	}
+	return c.denied
 }
 
 // allowedErr is the error op must give when the rules allow it.
@@ -198,7 +245,7 @@ func runCase(t *testing.T, c hookCase) {
 		rec, err := ll.NewHookRecorder()
 		require.NoError(t, err)
 		defer rec.Close()
-		r := runPhase(dir(), c, rec.Prog, rec)
+		r := runPhase(dir(), c, fixed(rec.Prog), rec)
 		r.ready(t)
 		reached = checkRecords(t, c, r)
 		if !reached {
@@ -213,7 +260,7 @@ func runCase(t *testing.T, c hookCase) {
 		if mask == 0 {
 			t.Skip("the case uses every action of ioctl, lock and fcntl")
 		}
-		r := runPhase(dir(), c, load(t, "the unrelated rule", ll.DenyActions(int32(mask))), nil)
+		r := runPhase(dir(), c, fixed(load(t, "the unrelated rule", ll.DenyActions(int32(mask)))), nil)
 		r.ready(t)
 		checkAllowed(t, c, r, fmt.Sprintf("by a rule denying only %s", actionNames(mask)))
 	})
@@ -223,18 +270,25 @@ func runCase(t *testing.T, c hookCase) {
 			if !reached {
 				t.Skip("the operation fails before the hook: nothing to deny")
 			}
-			r := runPhase(dir(), c, load(t, "the deny rule", ll.DenyActions(int32(mask))), nil)
+			r := runPhase(dir(), c, fixed(load(t, "the deny rule", ll.DenyActions(int32(mask)))), nil)
 			r.ready(t)
-			want := c.denied
-			if want == nil {
-				want = unix.EPERM
+			assert.ErrorIs(t, r.opErr, c.deniedErr(), "%s under a rule denying %s", c.name, actionNames(mask))
+		})
+	}
+	for _, d := range c.denyOn {
+		t.Run("deny_"+actionNames(d.actions)+"_on_"+strings.ReplaceAll(d.obj, "/", "_"), func(t *testing.T) {
+			if !reached {
+				t.Skip("the operation fails before the hook: nothing to deny")
 			}
-			assert.ErrorIs(t, r.opErr, want, "%s under a rule denying %s", c.name, actionNames(mask))
+			r := runPhase(dir(), c, ruleOn(d), nil)
+			r.ready(t)
+			assert.ErrorIs(t, r.opErr, c.deniedErr(), "%s under a rule denying %s on %s (inode %d) only",
+				c.name, actionNames(d.actions), d.obj, r.env.ino[d.obj])
 		})
 	}
 	for _, mask := range c.permit {
 		t.Run("permit_"+actionNames(mask), func(t *testing.T) {
-			r := runPhase(dir(), c, load(t, "the rule", ll.DenyActions(int32(mask))), nil)
+			r := runPhase(dir(), c, fixed(load(t, "the rule", ll.DenyActions(int32(mask)))), nil)
 			r.ready(t)
 			checkAllowed(t, c, r, fmt.Sprintf("by a rule denying %s, which it does not use", actionNames(mask)))
 		})
@@ -268,12 +322,7 @@ func checkRecords(t *testing.T, c hookCase, r phaseResult) bool {
 		return false
 	}
 	for _, w := range c.want {
-		ino := uint64(0)
-		if w.obj != "" {
-			var ok bool
-			ino, ok = r.env.ino[w.obj]
-			require.True(t, ok, "the case names an object %q its setup did not make", w.obj)
-		}
+		ino := objIno(t, r.env, w.obj)
 		times := max(w.times, 1)
 		n := 0
 		for _, rec := range r.records {
@@ -285,7 +334,30 @@ func checkRecords(t *testing.T, c hookCase, r phaseResult) bool {
 			"want %d action(s) arg1=%d (%s) arg2=%#x (%s) syscall_cmd=%#x syscall_nr=%d, seen %d",
 			times, ino, objName(w.obj), w.actions, actionNames(w.actions), w.cmd, c.nr, n)
 	}
+	for _, l := range c.limits {
+		ino := objIno(t, r.env, l.obj)
+		n := 0
+		for _, rec := range r.records {
+			if rec.Arg1 == ino && rec.Arg2&l.actions != 0 && uintptr(rec.SyscallNr) == c.nr {
+				n++
+			}
+		}
+		assert.LessOrEqual(t, n, l.most,
+			"want at most %d action(s) arg1=%d (%s) with arg2 in %#x (%s) syscall_nr=%d, seen %d",
+			l.most, ino, objName(l.obj), l.actions, actionNames(l.actions), c.nr, n)
+	}
 	return true
+}
+
+// objIno is the arg1 of the object obj of e: its inode number, 0 for "".
+func objIno(t *testing.T, e *env, obj string) uint64 {
+	t.Helper()
+	if obj == "" {
+		return 0
+	}
+	ino, ok := e.ino[obj]
+	require.True(t, ok, "the case names an object %q its setup did not make", obj)
+	return ino
 }
 
 func objName(obj string) string {
@@ -338,4 +410,19 @@ func TestActionNames(t *testing.T) {
 	}
 	assert.Equal(t, uint64(actLock|actFcntl), hookCase{want: []seen{{actions: actIoctl}}}.unrelated())
 	assert.Equal(t, uint64(actIoctl|actLock|actFcntl), hookCase{want: []seen{{actions: actRead}}}.unrelated())
+	assert.Equal(t, uint64(actIoctl|actFcntl), hookCase{denyOn: []denial{{obj: "f", actions: actLock}}}.unrelated())
+}
+
+// TestACLXattr checks the ACL blob against the xattr format: a version 2
+// header, then five 8-byte entries in the order posix_acl_valid wants.
+func TestACLXattr(t *testing.T) {
+	b := aclXattr()
+	require.Len(t, b, 4+5*8)
+	assert.Equal(t, []byte{2, 0, 0, 0}, b[:4])
+	var tags []uint16
+	for i := 4; i < len(b); i += 8 {
+		tags = append(tags, binary.LittleEndian.Uint16(b[i:]))
+	}
+	assert.Equal(t, []uint16{0x01, 0x02, 0x04, 0x10, 0x20}, tags)
+	assert.EqualValues(t, aclUID, binary.LittleEndian.Uint32(b[4+8+4:]), "the id of the ACL_USER entry")
 }

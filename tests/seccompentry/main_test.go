@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"unsafe"
 
@@ -111,9 +112,14 @@ func executable(t *testing.T) string {
 // succeeded, helperStepFailed when one failed (e.g. a denied open), or
 // helperMisuse when it could not run. The steps:
 //
-//	append     append the rule at fd helperRuleFD (inherited) to its domain
-//	wait       read its standard input up to EOF
-//	open=PATH  open PATH read-only
+//	append       append the rule at fd helperRuleFD (inherited) to its domain
+//	wait         read its standard input up to EOF
+//	open=PATH    open PATH read-only
+//	load         load an allow-all Landlock program (and close it)
+//	load-debug   the same with BPF_F_LANDLOCK_DEBUG
+//	userns-root  check that it is uid 0 with CAP_SYS_ADMIN and CAP_BPF in
+//	             a user namespace other than the initial one (else an
+//	             error that says what it is)
 const (
 	helperEnv    = "LANDLOCK_VMTEST_SECCOMPENTRY_HELPER"
 	helperRuleFD = 3
@@ -145,6 +151,12 @@ func helperMain(steps []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			_, err = io.Copy(io.Discard, stdin)
 		case strings.HasPrefix(step, "open="):
 			err = openClose(strings.TrimPrefix(step, "open="))
+		case step == "load":
+			err = loadAndClose(0)
+		case step == "load-debug":
+			err = loadAndClose(landlockbpf.ProgFlagDebug)
+		case step == "userns-root":
+			err = checkUserNSRoot()
 		default:
 			fmt.Fprintf(stderr, "helper: unknown step %q\n", step)
 			return helperMisuse
@@ -155,6 +167,49 @@ func helperMain(steps []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s\t%s\n", step, resultName(err))
 	}
 	return status
+}
+
+// loadAndClose loads an allow-all Landlock program with the prog flags
+// flags and closes it.
+func loadAndClose(flags uint32) error {
+	p, err := landlockbpf.LoadWith(landlockbpf.Allow, landlockbpf.AttachLandlockFS, flags)
+	if err != nil {
+		return err
+	}
+	return p.Close()
+}
+
+// initialUIDMap is /proc/self/uid_map in the initial user namespace, its
+// fields.
+const initialUIDMap = "0 0 4294967295"
+
+// checkUserNSRoot checks that the calling process is uid 0, with
+// CAP_SYS_ADMIN and CAP_BPF effective, in a user namespace that is not the
+// initial one.
+func checkUserNSRoot() error {
+	if uid := unix.Getuid(); uid != 0 {
+		return fmt.Errorf("uid %d, not 0", uid)
+	}
+	st, err := privdrop.Current()
+	if err != nil {
+		return err
+	}
+	for _, c := range []struct {
+		name string
+		cap  uintptr
+	}{{"CAP_SYS_ADMIN", unix.CAP_SYS_ADMIN}, {"CAP_BPF", unix.CAP_BPF}} {
+		if !st.HasEffective(c.cap) {
+			return fmt.Errorf("no %s in CapEff %016x", c.name, st.CapEff)
+		}
+	}
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return err
+	}
+	if m := strings.Join(strings.Fields(string(b)), " "); m == initialUIDMap {
+		return fmt.Errorf("in the initial user namespace (uid_map %q)", m)
+	}
+	return nil
 }
 
 // resultName names the result of a step: "ok", the errno's name, or the
@@ -183,11 +238,18 @@ type helperProc struct {
 // inherit. rule, if not nil, is what its "append" steps append; stdin, if
 // not nil, is its standard input.
 func startHelper(rule *ebpf.Program, stdin *os.File, steps ...string) (*helperProc, error) {
+	return startHelperWith(nil, rule, stdin, steps...)
+}
+
+// startHelperWith is startHelper with attr, if not nil, as the helper's
+// process attributes (a new user namespace, for one).
+func startHelperWith(attr *syscall.SysProcAttr, rule *ebpf.Program, stdin *os.File, steps ...string) (*helperProc, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	h := &helperProc{steps: steps, cmd: exec.Command(exe, steps...)}
+	h.cmd.SysProcAttr = attr
 	h.cmd.Env = append(os.Environ(), helperEnv+"=1")
 	h.cmd.Stdout = &h.stdout
 	h.cmd.Stderr = &h.stderr

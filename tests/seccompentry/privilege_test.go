@@ -2,8 +2,12 @@ package seccompentry
 
 import (
 	"errors"
+	"os"
+	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -106,4 +110,80 @@ func TestDebugFlagPrivilege(t *testing.T) {
 			})
 		})
 	}
+}
+
+// inUserNS returns the process attributes that start a helper in a new
+// user namespace, as uid 0 and gid 0 there (mapped to root's own ids): it
+// has every capability in that namespace and none in the initial one.
+func inUserNS() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
+	}
+}
+
+// runInUserNS runs a helper with steps in a new user namespace (inUserNS)
+// and returns the result of each step. It fails t, naming CONFIG_USER_NS,
+// when the kernel cannot make the namespace.
+func runInUserNS(t *testing.T, rule *ebpf.Program, steps ...string) []string {
+	t.Helper()
+	h, err := startHelperWith(inUserNS(), rule, nil, steps...)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		t.Fatalf("clone(CLONE_NEWUSER) refused (%v): the guest kernel needs CONFIG_USER_NS=y for this test", err)
+	}
+	require.NoError(t, err, "starting a helper in a new user namespace")
+	_, res, err := h.wait()
+	require.NoError(t, err, "the helper in a new user namespace")
+	return res
+}
+
+// TestUserNamespaceIsNotPrivilege: CAP_SYS_ADMIN (and CAP_BPF) held only in
+// a user namespace of the caller's own are not the privilege that the
+// append and the debug flag need (capable() checks the initial user
+// namespace): a helper that is uid 0 with every capability in a new user
+// namespace gets EPERM for appending an already-loaded rule it inherits,
+// for loading a Landlock program, and for loading one with
+// BPF_F_LANDLOCK_DEBUG.
+func TestUserNamespaceIsNotPrivilege(t *testing.T) {
+	skipUnlessSupported(t)
+	// The rule denies everything: if the append succeeded, the next open
+	// would show it.
+	rule := loadRule(t, landlockbpf.Deny)
+
+	t.Run("append", func(t *testing.T) {
+		res := runInUserNS(t, rule, "userns-root", "open=/", "append", "open=/")
+		assert.Equal(t, []string{"ok", "ok", "EPERM", "ok"}, res,
+			"in a new user namespace: root there, opens /, appending the inherited rule gives EPERM, / opens still")
+	})
+
+	t.Run("load", func(t *testing.T) {
+		// From version 4 on, kernel.unprivileged_bpf_disabled = 0 lets
+		// anyone load a Landlock program.
+		if v, err := landlockbpf.KernelABIVersion(); err == nil && v >= 4 {
+			b, err := os.ReadFile("/proc/sys/kernel/unprivileged_bpf_disabled")
+			require.NoError(t, err)
+			if strings.TrimSpace(string(b)) == "0" {
+				t.Skipf("ABI version %d with kernel.unprivileged_bpf_disabled = 0: loading needs no privilege", v)
+			}
+		}
+		res := runInUserNS(t, nil, "userns-root", "load")
+		assert.Equal(t, []string{"ok", "EPERM"}, res,
+			"in a new user namespace: root there, loading a Landlock program (needs CAP_BPF in the initial namespace) gives EPERM")
+	})
+
+	t.Run("debug_flag", func(t *testing.T) {
+		// As root, with CAP_SYS_ADMIN, EINVAL can only mean that the
+		// kernel does not know the flag.
+		p, err := landlockbpf.LoadWith(landlockbpf.Allow, landlockbpf.AttachLandlockFS, landlockbpf.ProgFlagDebug)
+		if errors.Is(err, unix.EINVAL) {
+			t.Skipf("debug flag not in this kernel: loading a Landlock program with BPF_F_LANDLOCK_DEBUG (%#x) as root gives EINVAL", landlockbpf.ProgFlagDebug)
+		}
+		require.NoError(t, err, "loading a Landlock program with BPF_F_LANDLOCK_DEBUG as root")
+		p.Close()
+
+		res := runInUserNS(t, nil, "userns-root", "load-debug")
+		assert.Equal(t, []string{"ok", "EPERM"}, res,
+			"in a new user namespace: root there, loading with BPF_F_LANDLOCK_DEBUG gives EPERM")
+	})
 }

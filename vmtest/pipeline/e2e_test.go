@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/series"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/internal/e2e"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/results"
 )
@@ -311,4 +313,97 @@ func TestE2ECoverage(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(lcov), "security/landlock/bpf_seccomp.c")
 	assert.Contains(t, string(lcov), "kernel/seccomp.c")
+}
+
+// checkAllPassed checks a run that must exit 0 with test passed and every
+// test of the results (test's subtests are counted too) passed, none
+// skipped, so the closing line is "N passed, 0 failed, 0 skipped" with N
+// the tests of results.json. A skip fails with skipMeans (what the skip
+// says about the kernel) and the test's own reason. It returns the
+// results.
+func (r e2eRun) checkAllPassed(t *testing.T, test, skipMeans string) results.Document {
+	t.Helper()
+	exited0 := assert.Equal(t, int(OK), r.code, "exit code; output:\n%s", r.output)
+	var doc results.Document
+	b, err := os.ReadFile(filepath.Join(r.out, "results.json"))
+	require.NoError(t, err, "output:\n%s", r.output)
+	require.NoError(t, json.Unmarshal(b, &doc))
+	n, found := 0, false
+	for _, p := range doc.Packages {
+		for _, tc := range p.Tests {
+			n++
+			if tc.Name == test {
+				found = true
+			}
+			switch tc.Status {
+			case results.StatusSkip:
+				t.Errorf("%s skipped: %s (the test says: %s)", tc.Name, skipMeans, tc.Note)
+			case results.StatusPass:
+			default:
+				t.Errorf("%s: %s", tc.Name, tc.Status)
+			}
+		}
+	}
+	require.True(t, found, "%s did not run; output:\n%s", test, r.output)
+	if exited0 {
+		assert.Equal(t, fmt.Sprintf("%d passed, 0 failed, 0 skipped", n), r.last, "the closing line is the last line")
+	}
+	return doc
+}
+
+// TestE2ELandlockLeftOutOfLSM boots the kernel make vmtest built (cached)
+// with CMDLINE=lsm=capability. In 6.12 (security/security.c) capability is
+// an LSM_ORDER_FIRST module, enabled whatever lsm= says, and every module
+// lsm= does not name is disabled: Landlock, the only other LSM of the
+// guest kernel (CONFIG_LSM="landlock"), is left out, as on a distribution
+// kernel booted with an lsm= without it. The kernel then prints
+// "LSM: initializing lsm=capability" instead of "...=capability,landlock".
+// seccompentry's TestNotEnabledAtBoot skips when Landlock is enabled and
+// otherwise checks that the series' seccomp(2) operations give EOPNOTSUPP.
+func TestE2ELandlockLeftOutOfLSM(t *testing.T) {
+	r := runHarness(t, "CMDLINE=lsm=capability", "TESTS=./tests/seccompentry", "RUN=^TestNotEnabledAtBoot$")
+	r.checkAllPassed(t, "TestNotEnabledAtBoot", "Landlock was still enabled at boot, lsm=capability did not leave it out")
+
+	// The user's lsm= is the last argument, and the kernel took it.
+	kcmd, err := os.ReadFile(filepath.Join(r.out, "kernel-cmdline"))
+	require.NoError(t, err)
+	args := strings.Fields(string(kcmd))
+	require.NotEmpty(t, args)
+	assert.Equal(t, "lsm=capability", args[len(args)-1], "kernel-cmdline: %s", kcmd)
+	repro, err := os.ReadFile(filepath.Join(r.out, "repro.sh"))
+	require.NoError(t, err)
+	assert.Contains(t, string(repro), " lsm=capability'", "repro.sh boots with the same command line")
+	console, err := os.ReadFile(filepath.Join(r.out, "console.log"))
+	require.NoError(t, err)
+	assert.Contains(t, string(console), "LSM: initializing lsm=capability\n", "the kernel enabled capability only")
+	assert.NotContains(t, string(console), "landlock: Up and running", "Landlock did not initialise")
+}
+
+// TestE2ESeriesWithTheOptionOff builds the kernel with the whole series
+// applied but CONFIG_SECURITY_LANDLOCK_BPF=n, from a scratch copy of the
+// series whose own fragment unsets the option (e2e.SeriesWithOptionOff),
+// and runs bpftype's TestDebugFlagWithoutTheOption, which runs only on such
+// a kernel (it skips where the program type loads). That is a second
+// kernel: the first run builds it, in about 5-6 minutes here (ccache
+// barely helps, since another config means another
+// include/generated/autoconf.h, which every file includes). The patched
+// tree is make vmtest's, and the build directory is keyed by the patches'
+// names and content and the merged settings, not by the scratch
+// directory's path, so a second run finds the kernel built
+// (TestSeriesWithOptionOffIsCachedOnce checks the keys on the host).
+func TestE2ESeriesWithTheOptionOff(t *testing.T) {
+	seriesFile := e2e.SeriesWithOptionOff(t)
+	r := runHarness(t, "SERIES="+seriesFile, "TESTS=./tests/bpftype", "RUN=^TestDebugFlagWithoutTheOption$")
+	doc := r.checkAllPassed(t, "TestDebugFlagWithoutTheOption", "the kernel has Landlock eBPF rules, it was built with "+e2e.LandlockBPFOption+"=y")
+
+	ours, err := series.Read(filepath.Join(repoDir(t), "patches", "series"))
+	require.NoError(t, err)
+	assert.Equal(t, ours.Names(), doc.Metadata.Series, "the whole series is applied")
+	config, err := os.ReadFile(filepath.Join(r.out, "config"))
+	require.NoError(t, err)
+	assert.Contains(t, string(config), "\n# "+e2e.LandlockBPFOption+" is not set\n")
+	assert.Contains(t, string(config), "\nCONFIG_SECURITY_LANDLOCK=y\n")
+	if strings.Contains(r.output, "<== build: ok") && !strings.Contains(r.output, "cached: ") {
+		t.Logf("the kernel without %s was built (not cached): the next run reuses it", e2e.LandlockBPFOption)
+	}
 }

@@ -141,6 +141,50 @@ func BrokenSeries(t *testing.T, kind string) string {
 	return filepath.Join(dst, "series")
 }
 
+// LandlockBPFOption is the option the series adds, which its own fragment
+// (patches/landlock-bpf.config) turns on.
+const LandlockBPFOption = "CONFIG_SECURITY_LANDLOCK_BPF"
+
+// SeriesWithOptionOff copies our series to a scratch directory (the series
+// file and its patches: a series file names its patches relative to its
+// own directory, and its *.config fragments are the ones beside it) with
+// the series' fragments rewritten to turn LandlockBPFOption off:
+// "CONFIG_SECURITY_LANDLOCK_BPF=y" becomes "# CONFIG_SECURITY_LANDLOCK_BPF
+// is not set", the rest of each fragment is kept. It returns the scratch
+// series file. (A CONFIG= fragment cannot do it: the same symbol set two
+// ways is a config error.) The patches are byte for byte ours, so the
+// patched tree is the cached one; the config differs, so the kernel is a
+// build of its own, cached like any other.
+func SeriesWithOptionOff(t *testing.T) string {
+	t.Helper()
+	src := filepath.Join(Repo(t), "patches")
+	dst := t.TempDir()
+	seriesFile := filepath.Join(src, "series")
+	for _, p := range append([]string{seriesFile}, patchList(t, seriesFile)...) {
+		data, err := os.ReadFile(p)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dst, filepath.Base(p)), data, 0o644))
+	}
+	frags, err := filepath.Glob(filepath.Join(src, "*.config"))
+	require.NoError(t, err)
+	on, off := LandlockBPFOption+"=y", "# "+LandlockBPFOption+" is not set"
+	turned := 0
+	for _, f := range frags {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		lines := strings.Split(string(data), "\n")
+		for i, l := range lines {
+			if strings.TrimSpace(l) == on {
+				lines[i] = off
+				turned++
+			}
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(dst, filepath.Base(f)), []byte(strings.Join(lines, "\n")), 0o644))
+	}
+	require.Equal(t, 1, turned, "the series' fragments in %s must set %s exactly once", src, on)
+	return filepath.Join(dst, "series")
+}
+
 // GitKernel returns a git repository of the Debian 6.12 source with the
 // series of seriesFile applied as one commit per patch (git am), made
 // once and kept under the user's cache directory: the bisection's
