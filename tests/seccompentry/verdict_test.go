@@ -68,6 +68,20 @@ func returnRule(v int64) asm.Instructions {
 	return asm.Instructions{asm.LoadImm(asm.R0, v, asm.DWord), asm.Return()}
 }
 
+// onlyOn makes body the verdict on the object with inode number ino and
+// allows every other action: a rule that denied every action of its
+// thread would also deny the Go runtime's own mmap(2) calls there, and a
+// runtime that cannot map memory throws.
+func onlyOn(ino uint64, body asm.Instructions) asm.Instructions {
+	insns := asm.Instructions{
+		asm.LoadMem(asm.R2, asm.R1, landlockbpf.CtxOffArg1, asm.DWord),
+		asm.LoadImm(asm.R3, int64(ino), asm.DWord),
+		asm.JNE.Reg(asm.R2, asm.R3, "other_object"),
+	}
+	insns = append(insns, body...)
+	return append(insns, asm.Mov.Imm(asm.R0, 0).WithSymbol("other_object"), asm.Return())
+}
+
 // lookupKey sets R0 to the address of the value at key of the array map
 // m, or to 0 (then it jumps to label).
 func lookupKey(m *ebpf.Map, key int64, label string) asm.Instructions {
@@ -167,6 +181,8 @@ func TestReturnValueAll64Bits(t *testing.T) {
 			setJIT(t, jit.value)
 			privdrop.Run(t, keepRoot, func(t *testing.T) {
 				path := writeFile(t, t.TempDir(), "target")
+				ino := inodeOf(t, path)
+				requireDistinctInode(t, ino, executable(t), "/dev/null")
 				check := func(t *testing.T, deny bool, before, appendErr, after error) {
 					t.Helper()
 					require.NoError(t, before, "open before the rule")
@@ -179,7 +195,7 @@ func TestReturnValueAll64Bits(t *testing.T) {
 				}
 				for _, c := range constants {
 					t.Run(c.name, func(t *testing.T) {
-						rule := loadRule(t, c.insns)
+						rule := loadRule(t, onlyOn(ino, c.insns))
 						requireJited(t, rule, jit.jited)
 						before, appendErr, after := appendAndOpen(path, rule)
 						check(t, c.deny, before, appendErr, after)
@@ -187,7 +203,7 @@ func TestReturnValueAll64Bits(t *testing.T) {
 				}
 
 				m := newCounterMap(t, 1)
-				rule := loadRule(t, mapValueRule(m))
+				rule := loadRule(t, onlyOn(ino, mapValueRule(m)))
 				requireJited(t, rule, jit.jited)
 				for _, v := range mapValues {
 					t.Run(v.name, func(t *testing.T) {
@@ -209,10 +225,16 @@ func TestEveryRuleRuns(t *testing.T) {
 	skipUnlessSupported(t)
 	privdrop.Run(t, keepRoot, func(t *testing.T) {
 		path := writeFile(t, t.TempDir(), "target")
+		ino := inodeOf(t, path)
+		requireDistinctInode(t, ino, executable(t), "/dev/null")
 		m := newCounterMap(t, 2)
-		deny := loadRule(t, landlockbpf.Deny)
-		count0 := loadRule(t, countRule(m, 0))
-		count1 := loadRule(t, countRule(m, 1))
+		// Denies every action on the target only (see onlyOn).
+		deny := loadRule(t, landlockbpf.DenyActionsOn(ino, -1))
+		// Count the actions on the target only: the other actions of the
+		// open (the path walk) are allowed by every rule, so they would
+		// be counted even by a kernel that stops at the first deny.
+		count0 := loadRule(t, onlyOn(ino, countRule(m, 0)))
+		count1 := loadRule(t, onlyOn(ino, countRule(m, 1)))
 
 		for _, tc := range []struct {
 			name   string
@@ -234,7 +256,7 @@ func TestEveryRuleRuns(t *testing.T) {
 				require.NoError(t, before, "open before the rules")
 				require.NoError(t, appendErr, "appending the rules")
 				if tc.denies {
-					assert.ErrorIs(t, after, unix.EPERM, "open under a rule that denies everything")
+					assert.ErrorIs(t, after, unix.EPERM, "open under a rule that denies every action on the file")
 				} else {
 					assert.NoError(t, after, "open under rules that allow")
 				}
