@@ -598,6 +598,22 @@ var hookCases = []hookCase{
 		deny: []uint64{actWrite},
 	},
 	{
+		// The new mount API's remount: fspick(2), then
+		// fsconfig(FSCONFIG_CMD_RECONFIGURE), which reaches sb_remount
+		// through reconfigure_super() and never sb_mount.
+		hook: "sb_remount", name: "fspick_reconfigure",
+		setup: func(e *env) {
+			e.privateMounts()
+			e.mkdir("mnt")
+			e.mountTmpfs("mnt")
+			e.pickMount("pick", "mnt")
+		},
+		op:   func(e *env) error { return unix.FsconfigReconfigure(e.fd["pick"]) },
+		nr:   unix.SYS_FSCONFIG,
+		want: []seen{{obj: "mnt", actions: actWrite}},
+		deny: []uint64{actWrite},
+	},
+	{
 		hook: "sb_umount", name: "umount2",
 		setup: func(e *env) { e.privateMounts(); e.mkdir("mnt"); e.mountTmpfs("mnt") },
 		op:    func(e *env) error { return unix.Unmount(e.path["mnt"], 0) },

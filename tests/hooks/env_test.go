@@ -356,6 +356,25 @@ func (e *env) cloneTree(name, dir string) {
 	e.undo = append(e.undo, func() { unix.Close(fd) })
 }
 
+// pickMount opens the mount at the directory dir for reconfiguration
+// with fspick(2), sets size=2m on it, and keeps the context's fd as
+// e.fd[name].
+func (e *env) pickMount(name, dir string) {
+	if e.err != nil {
+		return
+	}
+	fd, err := unix.Fspick(unix.AT_FDCWD, e.p(dir), unix.FSPICK_CLOEXEC)
+	if err != nil {
+		e.fail("fspick(%s): %w", dir, err)
+		return
+	}
+	e.fd[name] = fd
+	e.undo = append(e.undo, func() { unix.Close(fd) })
+	if err := unix.FsconfigSetString(fd, "size", "2m"); err != nil {
+		e.fail("fsconfig(size=2m) on the fspick context: %w", err)
+	}
+}
+
 // chroot makes the directory name the root and the working directory of
 // this thread; paths of later helpers are relative to it.
 func (e *env) chroot(name string) {
