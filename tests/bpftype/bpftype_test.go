@@ -12,15 +12,10 @@
 package bpftype
 
 import (
-	"errors"
-	"os"
-	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
 	"github.com/landlock-vmtest/landlock-vmtest/tests/landlockbpf"
 )
@@ -47,48 +42,4 @@ func load(insns asm.Instructions, attach, flags uint32) (*ebpf.Program, error) {
 		Instructions: insns,
 		License:      "GPL",
 	}, ebpf.ProgramOptions{})
-}
-
-// jitSysctl switches the BPF JIT compiler (net.core.bpf_jit_enable).
-const jitSysctl = "/proc/sys/net/core/bpf_jit_enable"
-
-func readJIT(t *testing.T) string {
-	t.Helper()
-	b, err := os.ReadFile(jitSysctl)
-	require.NoError(t, err, "reading the BPF JIT state")
-	return strings.TrimSpace(string(b))
-}
-
-// setJIT sets net.core.bpf_jit_enable to v, and restores its value when t
-// ends. It skips t when the kernel refuses v (a kernel built with
-// CONFIG_BPF_JIT_ALWAYS_ON refuses 0).
-func setJIT(t *testing.T, v string) {
-	t.Helper()
-	orig := readJIT(t)
-	t.Cleanup(func() {
-		if err := os.WriteFile(jitSysctl, []byte(orig+"\n"), 0); err != nil {
-			t.Errorf("restoring net.core.bpf_jit_enable to %s: %v", orig, err)
-		}
-	})
-	err := os.WriteFile(jitSysctl, []byte(v+"\n"), 0)
-	if errors.Is(err, unix.EINVAL) {
-		t.Skipf("the kernel refuses net.core.bpf_jit_enable=%s (JIT always on?): %v", v, err)
-	}
-	require.NoError(t, err, "setting net.core.bpf_jit_enable to %s", v)
-	require.Equal(t, v, readJIT(t), "net.core.bpf_jit_enable did not take")
-}
-
-// checkJIT checks that prog was JIT-compiled, or not, as jited says.
-func checkJIT(t *testing.T, prog *ebpf.Program, jited bool) {
-	t.Helper()
-	info, err := prog.Info()
-	require.NoError(t, err, "BPF_OBJ_GET_INFO_BY_FD")
-	require.Equal(t, ebpf.ProgramType(landlockbpf.ProgTypeLandlock), info.Type, "program type in the program's info")
-	size, err := info.JitedSize()
-	if jited {
-		require.NoError(t, err, "JIT on but the program was not JIT-compiled")
-		require.NotZero(t, size)
-	} else {
-		require.ErrorIs(t, err, ebpf.ErrNotSupported, "JIT off but the program was JIT-compiled (%d bytes)", size)
-	}
 }

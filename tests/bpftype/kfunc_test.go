@@ -71,12 +71,9 @@ func TestKfuncCallsRejected(t *testing.T) {
 	require.Equal(t, []byte{0x85, 0x20, 0, 0, 1, 0, 0, 0}, buf.Bytes(), "encoding of the kfunc call")
 
 	skipUnlessSupported(t)
-	for _, jit := range []struct{ name, value string }{
-		{"jit_on", "1"},
-		{"jit_off", "0"},
-	} {
-		t.Run(jit.name, func(t *testing.T) {
-			setJIT(t, jit.value)
+	for _, jit := range landlockbpf.JITModes {
+		t.Run(jit.Name, func(t *testing.T) {
+			landlockbpf.SetJIT(t, jit.Value)
 			for _, tc := range kfuncCases {
 				t.Run(tc.name, func(t *testing.T) {
 					// load keeps the verifier log of a refused program.

@@ -299,22 +299,16 @@ func newArrayMap(t *testing.T) *ebpf.Map {
 func TestVerifier(t *testing.T) {
 	skipUnlessSupported(t)
 	m := newArrayMap(t)
-	for _, jit := range []struct {
-		name, value string
-		jited       bool
-	}{
-		{"jit_on", "1", true},
-		{"jit_off", "0", false},
-	} {
-		t.Run(jit.name, func(t *testing.T) {
-			setJIT(t, jit.value)
+	for _, jit := range landlockbpf.JITModes {
+		t.Run(jit.Name, func(t *testing.T) {
+			landlockbpf.SetJIT(t, jit.Value)
 			for _, tc := range verifierCases(m) {
 				t.Run(tc.name, func(t *testing.T) {
 					p, err := load(tc.insns, tc.attach, tc.flags)
 					if tc.want == nil {
 						require.NoError(t, err, "the program must load:\n%v", tc.insns)
 						defer p.Close()
-						checkJIT(t, p, jit.jited)
+						landlockbpf.RequireJITed(t, p, jit.JITed)
 						return
 					}
 					if p != nil {

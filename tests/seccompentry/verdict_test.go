@@ -1,10 +1,7 @@
 package seccompentry
 
 import (
-	"errors"
 	"math"
-	"os"
-	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -16,51 +13,6 @@ import (
 	"github.com/landlock-vmtest/landlock-vmtest/tests/internal/privdrop"
 	"github.com/landlock-vmtest/landlock-vmtest/tests/landlockbpf"
 )
-
-// jitSysctl switches the BPF JIT compiler; the kernel reads it when it
-// loads a program.
-const jitSysctl = "/proc/sys/net/core/bpf_jit_enable"
-
-// jitModes are the two ways a rule runs: JIT-compiled or interpreted.
-var jitModes = []struct {
-	name, value string
-	jited       bool
-}{
-	{"jit_on", "1", true},
-	{"jit_off", "0", false},
-}
-
-// setJIT sets net.core.bpf_jit_enable to v until t ends, or skips t when
-// the kernel refuses v (CONFIG_BPF_JIT_ALWAYS_ON refuses 0).
-func setJIT(t *testing.T, v string) {
-	t.Helper()
-	b, err := os.ReadFile(jitSysctl)
-	require.NoError(t, err, "reading net.core.bpf_jit_enable")
-	orig := strings.TrimSpace(string(b))
-	t.Cleanup(func() {
-		if err := os.WriteFile(jitSysctl, []byte(orig+"\n"), 0); err != nil {
-			t.Errorf("restoring net.core.bpf_jit_enable to %s: %v", orig, err)
-		}
-	})
-	err = os.WriteFile(jitSysctl, []byte(v+"\n"), 0)
-	if errors.Is(err, unix.EINVAL) {
-		t.Skipf("the kernel refuses net.core.bpf_jit_enable=%s (JIT always on?): %v", v, err)
-	}
-	require.NoError(t, err, "setting net.core.bpf_jit_enable to %s", v)
-}
-
-// requireJited fails t unless prog was JIT-compiled, or not, as jited says.
-func requireJited(t *testing.T, prog *ebpf.Program, jited bool) {
-	t.Helper()
-	info, err := prog.Info()
-	require.NoError(t, err, "BPF_OBJ_GET_INFO_BY_FD")
-	_, err = info.JitedSize()
-	if jited {
-		require.NoError(t, err, "JIT on but the rule was not JIT-compiled")
-	} else {
-		require.ErrorIs(t, err, ebpf.ErrNotSupported, "JIT off but the rule was JIT-compiled")
-	}
-}
 
 // returnRule is a rule whose R0 at exit is v, all 64 bits of it
 // (BPF_LD | BPF_IMM | BPF_DW).
@@ -176,9 +128,9 @@ func TestReturnValueAll64Bits(t *testing.T) {
 		{"map_value_0xffffffff00000000", 0xffffffff00000000, true},
 		{"map_value_1<<63", 1 << 63, true},
 	}
-	for _, jit := range jitModes {
-		t.Run(jit.name, func(t *testing.T) {
-			setJIT(t, jit.value)
+	for _, jit := range landlockbpf.JITModes {
+		t.Run(jit.Name, func(t *testing.T) {
+			landlockbpf.SetJIT(t, jit.Value)
 			privdrop.Run(t, keepRoot, func(t *testing.T) {
 				path := writeFile(t, t.TempDir(), "target")
 				ino := inodeOf(t, path)
@@ -196,7 +148,7 @@ func TestReturnValueAll64Bits(t *testing.T) {
 				for _, c := range constants {
 					t.Run(c.name, func(t *testing.T) {
 						rule := loadRule(t, onlyOn(ino, c.insns))
-						requireJited(t, rule, jit.jited)
+						landlockbpf.RequireJITed(t, rule, jit.JITed)
 						before, appendErr, after := appendAndOpen(path, rule)
 						check(t, c.deny, before, appendErr, after)
 					})
@@ -204,7 +156,7 @@ func TestReturnValueAll64Bits(t *testing.T) {
 
 				m := newCounterMap(t, 1)
 				rule := loadRule(t, onlyOn(ino, mapValueRule(m)))
-				requireJited(t, rule, jit.jited)
+				landlockbpf.RequireJITed(t, rule, jit.JITed)
 				for _, v := range mapValues {
 					t.Run(v.name, func(t *testing.T) {
 						require.NoError(t, m.Put(uint32(0), v.value), "setting the value the rule returns")
