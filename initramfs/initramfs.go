@@ -25,8 +25,8 @@ import (
 	"github.com/u-root/mkuimage/uimage"
 	"github.com/u-root/uio/llog"
 
+	"github.com/landlock-vmtest/landlock-vmtest/cache"
 	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/cache"
 )
 
 // Module is this repository's Go module path.
@@ -56,7 +56,7 @@ var shellCommands = []string{
 
 // baseInputs are the directories of this repository whose Go files go
 // into the base image.
-var baseInputs = []string{"initramfs/runner", "initramfs/guest", "initramfs/guest/ktap", "vmtest/event"}
+var baseInputs = []string{"initramfs/runner", "initramfs/guest", "initramfs/guest/ktap", "contract/event"}
 
 // Base returns the base image, building it when its inputs changed. repo is
 // this repository's root; shell adds an interactive shell and a few tools.

@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/u-root/mkuimage/cpio"
 
+	"github.com/landlock-vmtest/landlock-vmtest/cache"
 	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/cache"
 )
 
 const packModule = "example.com/packfixture"
@@ -187,7 +187,7 @@ func TestBaseKey(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, k1, k3, "a runner source is part of the key")
 
-	writeFile(t, filepath.Join(repo, "vmtest", "event", "b.go"), "package x\n", 0o644)
+	writeFile(t, filepath.Join(repo, "contract", "event", "b.go"), "package x\n", 0o644)
 	k4, err := baseKey(repo, baseCommands)
 	require.NoError(t, err)
 	assert.NotEqual(t, k3, k4, "a new source file is part of the key")

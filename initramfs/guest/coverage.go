@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 )
 
 // GcovDir is where a CONFIG_GCOV_KERNEL kernel shows its counters.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 )
 
 func TestSendCoverage(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 )
 
 // GuestEnv is set to 1 in every test binary's environment, so that tests

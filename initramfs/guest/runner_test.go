@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 )
 
 // recorder collects the events a Runner emits.

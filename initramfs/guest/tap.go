@@ -13,8 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest/ktap"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
 )
 
 // ksftSkip is the exit status by which a kselftest binary says that it

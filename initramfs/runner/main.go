@@ -19,8 +19,8 @@ import (
 	hguest "github.com/hugelgupf/vmtest/guest"
 	"golang.org/x/sys/unix"
 
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
 )
 
 // resultPort is the guest side of the result channel: the second 8250

@@ -18,9 +18,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/landlock-vmtest/landlock-vmtest/cache"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/kconfig"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/source"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/cache"
 )
 
 // Base is the documented minimal base config the fragments are merged onto.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 )
 
 // Counters gathers the .gcda files the guest sends in chunks.

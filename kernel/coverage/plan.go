@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/landlock-vmtest/landlock-vmtest/cache"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/series"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/source"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/cache"
 )
 
 // Patch is one patch of the series with its parsed diffs.

@@ -16,8 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/landlock-vmtest/landlock-vmtest/cache"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/series"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/cache"
 )
 
 // DefaultTarball is where Debian's linux-source-6.12 package puts the source.

@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/landlock-vmtest/landlock-vmtest/cache"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/series"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/cache"
 )
 
 func git(t *testing.T, dir string, args ...string) string {

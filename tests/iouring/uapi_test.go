@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/landlock-vmtest/landlock-vmtest/cache"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/source"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/cache"
 )
 
 // uapiProbe prints, from the kernel's own io_uring UAPI header, every

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/results"
@@ -77,7 +79,7 @@ type tester struct {
 func (t *tester) run(ctx context.Context, id, label, dir string) *StepResult {
 	sr := &StepResult{Step: id, Label: label, Out: dir}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		sr.Runs = []Run{{Code: pipeline.Infra}}
+		sr.Runs = []Run{{Code: exitcode.Infra}}
 		sr.Verdict = Decide(sr.Runs)
 		return sr
 	}
@@ -87,7 +89,7 @@ func (t *tester) run(ctx context.Context, id, label, dir string) *StepResult {
 		code := pipeline.Classify("build", err)
 		if ctx.Err() != nil {
 			// Interrupted: not the kernel's fault.
-			code = pipeline.Infra
+			code = exitcode.Infra
 		}
 		var be *build.Error
 		if errors.As(err, &be) {
@@ -109,7 +111,7 @@ func (t *tester) run(ctx context.Context, id, label, dir string) *StepResult {
 			sr.Output = lines
 		}
 		fmt.Fprintf(t.log, "  run %d/%d: %s; matching tests: %d failed, %d passed, %d skipped\n", k, t.runs, o.Code, r.Failed, r.Passed, r.Skipped)
-		if o.Code == pipeline.Infra {
+		if o.Code == exitcode.Infra {
 			break
 		}
 	}

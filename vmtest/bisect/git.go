@@ -12,8 +12,10 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+
+	"github.com/landlock-vmtest/landlock-vmtest/cache"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/series"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/cache"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/hosttools"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/step"
@@ -48,58 +50,58 @@ func git(dir string, args ...string) (string, error) {
 // The user's tree is never checked out: the bisection runs in a git
 // worktree of it in the cache, built incrementally in one build
 // directory.
-func Git(ctx context.Context, o Options) (*Report, pipeline.Code) {
+func Git(ctx context.Context, o Options) (*Report, exitcode.Code) {
 	w := o.Stdout
 	rep := &Report{Mode: "git", Test: o.Test, Runs: o.Runs}
-	if _, code := setup(&o, rep); code != pipeline.OK {
+	if _, code := setup(&o, rep); code != exitcode.OK {
 		return rep, code
 	}
-	fail := func(code pipeline.Code, format string, args ...any) (*Report, pipeline.Code) {
+	fail := func(code exitcode.Code, format string, args ...any) (*Report, exitcode.Code) {
 		rep.Message = fmt.Sprintf(format, args...)
 		fmt.Fprintln(w, "bisect: "+rep.Message)
 		return rep, code
 	}
 	if _, err := hosttools.Real().Ensure(append(hosttools.Needs(false), hosttools.Need{Command: "git", Package: "git"}), w); err != nil {
-		return fail(pipeline.Infra, "%v", err)
+		return fail(exitcode.Infra, "%v", err)
 	}
 	src, err := filepath.Abs(o.Run.KernelSrc)
 	if err != nil {
-		return fail(pipeline.Usage, "KERNEL_SRC: %v", err)
+		return fail(exitcode.Usage, "KERNEL_SRC: %v", err)
 	}
 	if _, err := git(src, "rev-parse", "--git-dir"); err != nil {
-		return fail(pipeline.Usage, "KERNEL_SRC=%s is not a git repository: %v", src, err)
+		return fail(exitcode.Usage, "KERNEL_SRC=%s is not a git repository: %v", src, err)
 	}
 	good, err := git(src, "rev-parse", "--verify", o.Good+"^{commit}")
 	if err != nil {
-		return fail(pipeline.Usage, "GOOD=%s: %v", o.Good, err)
+		return fail(exitcode.Usage, "GOOD=%s: %v", o.Good, err)
 	}
 	bad, err := git(src, "rev-parse", "--verify", o.Bad+"^{commit}")
 	if err != nil {
-		return fail(pipeline.Usage, "BAD=%s: %v", o.Bad, err)
+		return fail(exitcode.Usage, "BAD=%s: %v", o.Bad, err)
 	}
 	if _, err := git(src, "merge-base", "--is-ancestor", good, bad); err != nil {
-		return fail(pipeline.Usage, "GOOD=%s is not an ancestor of BAD=%s", o.Good, o.Bad)
+		return fail(exitcode.Usage, "GOOD=%s is not an ancestor of BAD=%s", o.Good, o.Bad)
 	}
 	c, err := cache.Default(o.Run.CacheDir)
 	if err != nil {
-		return fail(pipeline.Infra, "%v", err)
+		return fail(exitcode.Infra, "%v", err)
 	}
 	root := c.Path("bisect-git", cache.Key(src))
 	if err := os.MkdirAll(root, 0o755); err != nil {
-		return fail(pipeline.Infra, "%v", err)
+		return fail(exitcode.Infra, "%v", err)
 	}
 	unlock, err := cache.Lock(root)
 	if err != nil {
-		return fail(pipeline.Infra, "%v", err)
+		return fail(exitcode.Infra, "%v", err)
 	}
 	defer unlock()
 	wt := filepath.Join(root, "src")
 	if err := worktreeAt(src, wt, bad); err != nil {
-		return fail(pipeline.Infra, "%v", err)
+		return fail(exitcode.Infra, "%v", err)
 	}
 	outAbs, err := filepath.Abs(o.Run.Out)
 	if err != nil {
-		return fail(pipeline.Infra, "%v", err)
+		return fail(exitcode.Infra, "%v", err)
 	}
 	st := gitState{Run: o.Run, Series: o.Series, Split: filepath.Join(outAbs, "series"), Test: o.Test, Runs: o.Runs,
 		Src: wt, Build: filepath.Join(root, "build"), Steps: filepath.Join(outAbs, "steps")}
@@ -107,15 +109,15 @@ func Git(ctx context.Context, o Options) (*Report, pipeline.Code) {
 	st.Run.Out = outAbs
 	stateDir := filepath.Join(outAbs, "state")
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
-		return fail(pipeline.Infra, "%v", err)
+		return fail(exitcode.Infra, "%v", err)
 	}
 	js, _ := json.MarshalIndent(st, "", "  ")
 	if err := os.WriteFile(filepath.Join(stateDir, "state.json"), js, 0o644); err != nil {
-		return fail(pipeline.Infra, "%v", err)
+		return fail(exitcode.Infra, "%v", err)
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return fail(pipeline.Infra, "finding this program for git bisect run: %v", err)
+		return fail(exitcode.Infra, "finding this program for git bisect run: %v", err)
 	}
 
 	// git takes BAD on trust; check it, or a test that never fails
@@ -127,20 +129,20 @@ func Git(ctx context.Context, o Options) (*Report, pipeline.Code) {
 	case Stop:
 		rep.Steps = readSteps(st.Steps)
 		rep.Message = "stopped at BAD: " + first.Verdict.Why
-		return done(rep, outAbs, w, pipeline.Infra)
+		return done(rep, outAbs, w, exitcode.Infra)
 	case Good:
 		rep.Steps = readSteps(st.Steps)
 		rep.Message = fmt.Sprintf("nothing to bisect: %q does not fail at BAD=%s (%s)", o.Test, o.Bad, first.Verdict.Why)
-		return done(rep, outAbs, w, pipeline.TestsFailed)
+		return done(rep, outAbs, w, exitcode.TestsFailed)
 	case Skip:
 		rep.Steps = readSteps(st.Steps)
 		rep.Message = fmt.Sprintf("BAD=%s cannot be tested: %s", o.Bad, first.Verdict.Why)
-		return done(rep, outAbs, w, pipeline.TestsFailed)
+		return done(rep, outAbs, w, exitcode.TestsFailed)
 	}
 
 	_, _ = git(wt, "bisect", "reset", "--quiet")
 	if _, err := git(wt, "bisect", "start", bad, good); err != nil {
-		return fail(pipeline.Infra, "%v", err)
+		return fail(exitcode.Infra, "%v", err)
 	}
 	defer func() { _, _ = git(wt, "bisect", "reset", "--quiet") }()
 	fmt.Fprintf(w, "bisect: %s (good) .. %s (bad) in %s, driven by git bisect run\n", short(good), short(bad), wt)
@@ -150,7 +152,7 @@ func Git(ctx context.Context, o Options) (*Report, pipeline.Code) {
 	logPath := filepath.Join(outAbs, "git-bisect-run.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		return fail(pipeline.Infra, "%v", err)
+		return fail(exitcode.Infra, "%v", err)
 	}
 	var buf strings.Builder
 	cmd.Stdout = io.MultiWriter(w, logFile, &buf)
@@ -185,7 +187,7 @@ func Git(ctx context.Context, o Options) (*Report, pipeline.Code) {
 			rep.Confidence = confidence(rep.AtCulprit, rep.Before)
 		}
 		rep.Message = fmt.Sprintf("the first bad commit is %s: %s", short(culprit), subject)
-		return done(rep, outAbs, w, pipeline.OK)
+		return done(rep, outAbs, w, exitcode.OK)
 	}
 	if strings.Contains(out, "only 'skip'ped commits left") {
 		for _, l := range strings.Split(out, "\n") {
@@ -194,20 +196,20 @@ func Git(ctx context.Context, o Options) (*Report, pipeline.Code) {
 			}
 		}
 		rep.Message = fmt.Sprintf("the first bad commit could be any of %d commits that do not build or boot: %s", len(rep.Candidates), strings.Join(rep.Candidates, " "))
-		return done(rep, outAbs, w, pipeline.TestsFailed)
+		return done(rep, outAbs, w, exitcode.TestsFailed)
 	}
 	if runErr != nil {
 		rep.Message = fmt.Sprintf("git bisect run stopped: %v (log %s)", runErr, logPath)
-		return done(rep, outAbs, w, pipeline.Infra)
+		return done(rep, outAbs, w, exitcode.Infra)
 	}
 	rep.Message = "git bisect run ended without naming a commit (log " + logPath + ")"
-	return done(rep, outAbs, w, pipeline.Infra)
+	return done(rep, outAbs, w, exitcode.Infra)
 }
 
-func done(rep *Report, out string, w io.Writer, code pipeline.Code) (*Report, pipeline.Code) {
+func done(rep *Report, out string, w io.Writer, code exitcode.Code) (*Report, exitcode.Code) {
 	if err := finish(rep, out, w); err != nil {
 		fmt.Fprintln(w, err)
-		return rep, pipeline.Infra
+		return rep, exitcode.Infra
 	}
 	return rep, code
 }
@@ -263,7 +265,7 @@ func gitStep(ctx context.Context, st gitState, w io.Writer) *StepResult {
 	sha, err := git(st.Src, "rev-parse", "HEAD")
 	stopped := func(why string) *StepResult {
 		fmt.Fprintf(w, "bisect-step: %s\n", why)
-		r := &StepResult{Step: short(sha), Runs: []Run{{Code: pipeline.Infra}}}
+		r := &StepResult{Step: short(sha), Runs: []Run{{Code: exitcode.Infra}}}
 		r.Verdict = Decide(r.Runs)
 		return r
 	}
@@ -303,7 +305,7 @@ func gitStep(ctx context.Context, st gitState, w io.Writer) *StepResult {
 		env.Applied = i
 	}
 	if applyErr != nil {
-		r = &StepResult{Step: sha, Label: subject, Out: dir, Runs: []Run{{Code: pipeline.PatchFailed}}}
+		r = &StepResult{Step: sha, Label: subject, Out: dir, Runs: []Run{{Code: exitcode.PatchFailed}}}
 		r.Verdict = Decide(r.Runs)
 		fmt.Fprintf(w, "<== %s: %s (the series does not apply: %v)\n", short(sha), r.Verdict.Name, firstLine(applyErr.Error()))
 	} else {

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strconv"
 
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/step"
 )
@@ -17,11 +19,11 @@ import (
 // on the base tree, then bisects the prefixes in between. Exit codes: 0
 // when the culprit was found, TestsFailed when the ends do not differ as
 // they must, Infra when a step stopped the bisection.
-func Series(ctx context.Context, o Options) (*Report, pipeline.Code) {
+func Series(ctx context.Context, o Options) (*Report, exitcode.Code) {
 	w := o.Stdout
 	rep := &Report{Mode: "series", Test: o.Test, Runs: o.Runs}
 	re, code := setup(&o, rep)
-	if code != pipeline.OK {
+	if code != exitcode.OK {
 		return rep, code
 	}
 	env, err := step.Setup(o.Run, o.Series, filepath.Join(o.Run.Out, "series"), "bisect", w)
@@ -35,7 +37,7 @@ func Series(ctx context.Context, o Options) (*Report, pipeline.Code) {
 	if n == 0 {
 		rep.Message = "the series is empty"
 		fmt.Fprintln(w, "bisect: the series is empty (SERIES=)")
-		return rep, pipeline.Usage
+		return rep, exitcode.Usage
 	}
 	t := &tester{env: env, test: re, runs: o.Runs, log: w}
 	results := map[int]*StepResult{}
@@ -61,12 +63,12 @@ func Series(ctx context.Context, o Options) (*Report, pipeline.Code) {
 		rep.Steps = append(rep.Steps, r)
 		return r
 	}
-	end := func(code pipeline.Code, msg string) (*Report, pipeline.Code) {
+	end := func(code exitcode.Code, msg string) (*Report, exitcode.Code) {
 		rep.Message = msg
 		if err := os.MkdirAll(o.Run.Out, 0o755); err == nil {
 			if err := finish(rep, o.Run.Out, w); err != nil {
 				fmt.Fprintln(w, err)
-				return rep, pipeline.Infra
+				return rep, exitcode.Infra
 			}
 		}
 		return rep, code
@@ -75,20 +77,20 @@ func Series(ctx context.Context, o Options) (*Report, pipeline.Code) {
 	last := at(n)
 	switch last.Verdict.Decision {
 	case Stop:
-		return end(pipeline.Infra, "stopped: "+last.Verdict.Why)
+		return end(exitcode.Infra, "stopped: "+last.Verdict.Why)
 	case Skip:
-		return end(pipeline.TestsFailed, fmt.Sprintf("cannot start: the whole series cannot tell (%s)", last.Verdict.Why))
+		return end(exitcode.TestsFailed, fmt.Sprintf("cannot start: the whole series cannot tell (%s)", last.Verdict.Why))
 	case Good:
-		return end(pipeline.TestsFailed, fmt.Sprintf("nothing to bisect: %q does not fail with the whole series (%s)", o.Test, last.Verdict.Why))
+		return end(exitcode.TestsFailed, fmt.Sprintf("nothing to bisect: %q does not fail with the whole series (%s)", o.Test, last.Verdict.Why))
 	}
 	first := at(0)
 	switch first.Verdict.Decision {
 	case Stop:
-		return end(pipeline.Infra, "stopped: "+first.Verdict.Why)
+		return end(exitcode.Infra, "stopped: "+first.Verdict.Why)
 	case Bad:
-		return end(pipeline.TestsFailed, fmt.Sprintf("%q already fails on the base tree: the series did not break it", o.Test))
+		return end(exitcode.TestsFailed, fmt.Sprintf("%q already fails on the base tree: the series did not break it", o.Test))
 	case Skip:
-		return end(pipeline.TestsFailed, fmt.Sprintf("the base tree cannot tell (%s)", first.Verdict.Why))
+		return end(exitcode.TestsFailed, fmt.Sprintf("the base tree cannot tell (%s)", first.Verdict.Why))
 	}
 	good, bad := 0, n
 	skipped := map[int]bool{}
@@ -100,7 +102,7 @@ func Series(ctx context.Context, o Options) (*Report, pipeline.Code) {
 		r := at(k)
 		switch r.Verdict.Decision {
 		case Stop:
-			return end(pipeline.Infra, fmt.Sprintf("stopped at step %d: %s", k, r.Verdict.Why))
+			return end(exitcode.Infra, fmt.Sprintf("stopped at step %d: %s", k, r.Verdict.Why))
 		case Good:
 			good = k
 		case Bad:
@@ -121,27 +123,27 @@ func Series(ctx context.Context, o Options) (*Report, pipeline.Code) {
 		}
 		rep.Found = false
 		rep.Confidence = confidence(culprit, rep.Before)
-		return end(pipeline.TestsFailed, fmt.Sprintf("the first bad patch is one of %v: the ones before %s could not be tested", rep.Candidates, p.Name))
+		return end(exitcode.TestsFailed, fmt.Sprintf("the first bad patch is one of %v: the ones before %s could not be tested", rep.Candidates, p.Name))
 	}
 	rep.Confidence = confidence(culprit, rep.Before)
-	return end(pipeline.OK, fmt.Sprintf("the first bad patch is %d/%d %s: %s", bad, n, p.Name, p.Subject))
+	return end(exitcode.OK, fmt.Sprintf("the first bad patch is %d/%d %s: %s", bad, n, p.Name, p.Subject))
 }
 
 // setup checks the options shared by both modes.
-func setup(o *Options, rep *Report) (*regexp.Regexp, pipeline.Code) {
+func setup(o *Options, rep *Report) (*regexp.Regexp, exitcode.Code) {
 	if o.Stdout == nil {
 		o.Stdout = os.Stdout
 	}
 	if o.Test == "" {
 		rep.Message = "TEST= is required: a regexp naming the failing test"
 		fmt.Fprintln(o.Stdout, "bisect: "+rep.Message)
-		return nil, pipeline.Usage
+		return nil, exitcode.Usage
 	}
 	re, err := regexp.Compile(o.Test)
 	if err != nil {
 		rep.Message = fmt.Sprintf("TEST=%q: %v", o.Test, err)
 		fmt.Fprintln(o.Stdout, "bisect: "+rep.Message)
-		return nil, pipeline.Usage
+		return nil, exitcode.Usage
 	}
 	if o.Runs < 1 {
 		o.Runs = 1
@@ -149,7 +151,7 @@ func setup(o *Options, rep *Report) (*regexp.Regexp, pipeline.Code) {
 	rep.Runs = o.Runs
 	if err := os.MkdirAll(o.Run.Out, 0o755); err != nil {
 		rep.Message = err.Error()
-		return nil, pipeline.Infra
+		return nil, exitcode.Infra
 	}
-	return re, pipeline.OK
+	return re, exitcode.OK
 }

@@ -7,13 +7,13 @@ package bisect
 import (
 	"fmt"
 
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
 )
 
 // Run is one run of the named test at one step.
 type Run struct {
 	// Code is the pipeline's exit code for the run.
-	Code pipeline.Code `json:"code"`
+	Code exitcode.Code `json:"code"`
 	// Matched counts the tests whose name matched TEST; Failed, Passed
 	// and Skipped count those among them.
 	Matched int `json:"matched"`
@@ -90,15 +90,15 @@ func Decide(runs []Run) Verdict {
 	var good, bad, noBoot, notFound int
 	for _, r := range runs {
 		switch r.Code {
-		case pipeline.Infra, pipeline.Usage:
+		case exitcode.Infra, exitcode.Usage:
 			return v(Stop, 0, fmt.Sprintf("infrastructure failure (%s)", r.Code))
-		case pipeline.PatchFailed, pipeline.ConfigFailed, pipeline.BuildFailed:
+		case exitcode.PatchFailed, exitcode.ConfigFailed, exitcode.BuildFailed:
 			return v(Skip, len(runs), fmt.Sprintf("the kernel cannot be tested: %s", r.Code))
 		}
 		switch {
 		case r.Failed > 0:
 			bad++
-		case r.Matched == 0 && r.Code == pipeline.KernelCrashed:
+		case r.Matched == 0 && r.Code == exitcode.KernelCrashed:
 			noBoot++
 		case r.Matched == 0:
 			notFound++

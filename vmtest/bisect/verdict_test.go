@@ -3,14 +3,14 @@ package bisect
 import (
 	"testing"
 
-	"github.com/stretchr/testify/assert"
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
 
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
+	"github.com/stretchr/testify/assert"
 )
 
 func TestDecide(t *testing.T) {
-	pass := Run{Code: pipeline.OK, Matched: 1, Passed: 1}
-	fail := Run{Code: pipeline.TestsFailed, Matched: 1, Failed: 1}
+	pass := Run{Code: exitcode.OK, Matched: 1, Passed: 1}
+	fail := Run{Code: exitcode.TestsFailed, Matched: 1, Failed: 1}
 	for _, c := range []struct {
 		name   string
 		runs   []Run
@@ -22,18 +22,18 @@ func TestDecide(t *testing.T) {
 		{"one failure", []Run{fail}, Bad, 1},
 		{"all pass", []Run{pass, pass, pass}, Good, 3},
 		{"flaky: one failure of three is bad", []Run{pass, fail, pass}, Bad, 1},
-		{"other tests failing do not count", []Run{{Code: pipeline.TestsFailed, Matched: 1, Passed: 1}}, Good, 1},
-		{"the test skipped is not a failure", []Run{{Code: pipeline.OK, Matched: 1, Skipped: 1}}, Good, 1},
-		{"kernel crash during the test is bad", []Run{{Code: pipeline.KernelCrashed, Matched: 1, Failed: 1}}, Bad, 1},
-		{"no boot is skipped", []Run{{Code: pipeline.KernelCrashed}}, Skip, 1},
-		{"build failure is skipped", []Run{{Code: pipeline.BuildFailed}}, Skip, 1},
-		{"patch failure is skipped", []Run{{Code: pipeline.PatchFailed}}, Skip, 1},
-		{"config failure is skipped", []Run{{Code: pipeline.ConfigFailed}}, Skip, 1},
-		{"test not found is skipped", []Run{{Code: pipeline.OK, Passed: 5}}, Skip, 1},
-		{"infrastructure stops", []Run{pass, {Code: pipeline.Infra}}, Stop, 0},
-		{"infrastructure stops even after a failure", []Run{fail, {Code: pipeline.Infra}}, Stop, 0},
-		{"a pass beats a failed boot", []Run{{Code: pipeline.KernelCrashed}, pass}, Good, 1},
-		{"a failure beats a failed boot", []Run{{Code: pipeline.KernelCrashed}, fail}, Bad, 1},
+		{"other tests failing do not count", []Run{{Code: exitcode.TestsFailed, Matched: 1, Passed: 1}}, Good, 1},
+		{"the test skipped is not a failure", []Run{{Code: exitcode.OK, Matched: 1, Skipped: 1}}, Good, 1},
+		{"kernel crash during the test is bad", []Run{{Code: exitcode.KernelCrashed, Matched: 1, Failed: 1}}, Bad, 1},
+		{"no boot is skipped", []Run{{Code: exitcode.KernelCrashed}}, Skip, 1},
+		{"build failure is skipped", []Run{{Code: exitcode.BuildFailed}}, Skip, 1},
+		{"patch failure is skipped", []Run{{Code: exitcode.PatchFailed}}, Skip, 1},
+		{"config failure is skipped", []Run{{Code: exitcode.ConfigFailed}}, Skip, 1},
+		{"test not found is skipped", []Run{{Code: exitcode.OK, Passed: 5}}, Skip, 1},
+		{"infrastructure stops", []Run{pass, {Code: exitcode.Infra}}, Stop, 0},
+		{"infrastructure stops even after a failure", []Run{fail, {Code: exitcode.Infra}}, Stop, 0},
+		{"a pass beats a failed boot", []Run{{Code: exitcode.KernelCrashed}, pass}, Good, 1},
+		{"a failure beats a failed boot", []Run{{Code: exitcode.KernelCrashed}, fail}, Bad, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			v := Decide(c.runs)

@@ -21,9 +21,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/landlock-vmtest/landlock-vmtest/cache"
 	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest"
 	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest/ktap"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/cache"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/hosttools"
 )
 

@@ -11,8 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/landlock-vmtest/landlock-vmtest/cache"
 	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/cache"
 )
 
 func TestParseList(t *testing.T) {

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/coverage"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/series"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/source"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
 )
 
 // covRun is the state of a COVERAGE=1 run.
@@ -25,11 +27,11 @@ type covRun struct {
 func (r *Run) instrument(s *series.Series, tree *source.Tree) (*source.Tree, error) {
 	plan, err := coverage.NewPlan(s)
 	if err != nil {
-		return nil, &StageError{Stage: "patch", Code: Infra, Err: err}
+		return nil, &exitcode.StageError{Stage: "patch", Code: exitcode.Infra, Err: err}
 	}
 	t, err := plan.Tree(r.cache, tree)
 	if err != nil {
-		return nil, &StageError{Stage: "patch", Code: Infra, Err: err}
+		return nil, &exitcode.StageError{Stage: "patch", Code: exitcode.Infra, Err: err}
 	}
 	r.cov = &covRun{plan: plan, tree: t, counters: coverage.NewCounters()}
 	return t, nil
@@ -51,7 +53,7 @@ func (r *Run) takeCoverage(ev event.Event) bool {
 // report in OUT/coverage. When the tests passed but no report could be
 // made, the run fails as an infrastructure problem; otherwise the tests'
 // verdict stands.
-func (r *Run) coverageReport(ctx context.Context, kernel *build.Result, code Code, reason string) (Code, string) {
+func (r *Run) coverageReport(ctx context.Context, kernel *build.Result, code exitcode.Code, reason string) (exitcode.Code, string) {
 	if r.cov == nil || r.opts.Shell {
 		return code, reason
 	}
@@ -76,8 +78,8 @@ func (r *Run) coverageReport(ctx context.Context, kernel *build.Result, code Cod
 	})
 	if err != nil {
 		fmt.Fprintf(r.out, "\ncoverage failed: %v\n", err)
-		if code == OK {
-			return Infra, "coverage: " + firstLine(err.Error())
+		if code == exitcode.OK {
+			return exitcode.Infra, "coverage: " + firstLine(err.Error())
 		}
 	}
 	return code, reason

@@ -5,9 +5,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/coverage"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/series"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
 )
 
 func TestCoverageFragmentOnlyWithCoverage(t *testing.T) {

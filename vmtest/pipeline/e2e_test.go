@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -65,7 +67,7 @@ func runHarness(t *testing.T, env ...string) e2eRun {
 	return r
 }
 
-func (r e2eRun) check(t *testing.T, code Code, closing string, contains ...string) {
+func (r e2eRun) check(t *testing.T, code exitcode.Code, closing string, contains ...string) {
 	t.Helper()
 	if !assert.Equal(t, int(code), r.code, "exit code (%s); output:\n%s", code, r.output) {
 		return
@@ -82,7 +84,7 @@ func guestPkg(name string) string {
 
 func TestE2EPassingRunWritesEverything(t *testing.T) {
 	r := runHarness(t, guestPkg("passing"))
-	r.check(t, OK, "1 passed, 0 failed, 0 skipped", "==> build", "<== boot: ok", "result: ok (exit 0)")
+	r.check(t, exitcode.OK, "1 passed, 0 failed, 0 skipped", "==> build", "<== boot: ok", "result: ok (exit 0)")
 	for _, f := range []string{"results.json", "junit.xml", "console.log", "config", "repro.sh", "qemu-command", "kernel-cmdline", "bzImage", "initramfs.cpio"} {
 		_, err := os.Stat(filepath.Join(r.out, f))
 		assert.NoError(t, err, f)
@@ -117,7 +119,7 @@ func TestE2EPassingRunWritesEverything(t *testing.T) {
 
 func TestE2EBrokenPatch(t *testing.T) {
 	r := runHarness(t, "SERIES=kernel/series/testdata/broken/series")
-	r.check(t, PatchFailed, "0 passed, 0 failed, 0 skipped",
+	r.check(t, exitcode.PatchFailed, "0 passed, 0 failed, 0 skipped",
 		"patch 2 (0002-landlock-fixture-context-does-not-match.patch) does not apply",
 		"first failing hunk is #1 in security/landlock/setup.c",
 		"+\tpr_info(\"Up and running (fixture).\\n\");")
@@ -127,7 +129,7 @@ func TestE2EMissingConfigSymbol(t *testing.T) {
 	frag := filepath.Join(t.TempDir(), "missing.config")
 	require.NoError(t, os.WriteFile(frag, []byte("CONFIG_E1000=y\nCONFIG_LANDLOCK_VMTEST_NO_SUCH_SYMBOL=y\n"), 0o644))
 	r := runHarness(t, "CONFIG="+frag)
-	r.check(t, ConfigFailed, "0 passed, 0 failed, 0 skipped",
+	r.check(t, exitcode.ConfigFailed, "0 passed, 0 failed, 0 skipped",
 		"missing: CONFIG_E1000: requested y ("+frag+":1), got n (unsatisfied dependency? depends on PCI",
 		"missing: CONFIG_LANDLOCK_VMTEST_NO_SUCH_SYMBOL: requested y",
 		"not defined in any Kconfig file")
@@ -137,12 +139,12 @@ func TestE2EConfigConflict(t *testing.T) {
 	frag := filepath.Join(t.TempDir(), "conflict.config")
 	require.NoError(t, os.WriteFile(frag, []byte("# CONFIG_BPF_SYSCALL is not set\n"), 0o644))
 	r := runHarness(t, "CONFIG="+frag)
-	r.check(t, ConfigFailed, "0 passed, 0 failed, 0 skipped", "CONFIG_BPF_SYSCALL is set two ways")
+	r.check(t, exitcode.ConfigFailed, "0 passed, 0 failed, 0 skipped", "CONFIG_BPF_SYSCALL is set two ways")
 }
 
 func TestE2EBuildFailure(t *testing.T) {
 	r := runHarness(t, "SERIES=kernel/series/testdata/buildbreak/series")
-	r.check(t, BuildFailed, "0 passed, 0 failed, 0 skipped",
+	r.check(t, exitcode.BuildFailed, "0 passed, 0 failed, 0 skipped",
 		"kernel build failed",
 		`#error "landlock-vmtest fixture: this patch breaks the build on purpose"`)
 	_, err := os.Stat(filepath.Join(r.out, "build.log"))
@@ -151,20 +153,20 @@ func TestE2EBuildFailure(t *testing.T) {
 
 func TestE2EFailingTest(t *testing.T) {
 	r := runHarness(t, guestPkg("failing"))
-	r.check(t, TestsFailed, "1 passed, 1 failed, 0 skipped",
+	r.check(t, exitcode.TestsFailed, "1 passed, 1 failed, 0 skipped",
 		"--- FAIL: github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline/testdata/guest/failing TestFails",
 		"this fixture test fails on purpose")
 }
 
 func TestE2ECrashingBinary(t *testing.T) {
 	r := runHarness(t, guestPkg("crashing"))
-	r.check(t, TestCrashed, "1 passed, 1 failed, 0 skipped",
+	r.check(t, exitcode.TestCrashed, "1 passed, 1 failed, 0 skipped",
 		"test did not finish: binary killed by signal killed")
 }
 
 func TestE2EKernelPanic(t *testing.T) {
 	r := runHarness(t, guestPkg("panic"))
-	r.check(t, KernelCrashed, "0 passed, 1 failed, 0 skipped",
+	r.check(t, exitcode.KernelCrashed, "0 passed, 1 failed, 0 skipped",
 		"kernel panic",
 		"Kernel panic - not syncing: dumptest",
 		"testdata/guest/panic")
@@ -172,7 +174,7 @@ func TestE2EKernelPanic(t *testing.T) {
 
 func TestE2EKernelWarningFailsPassingTests(t *testing.T) {
 	r := runHarness(t, guestPkg("warning"))
-	r.check(t, KernelCrashed, "3 passed, 0 failed, 0 skipped",
+	r.check(t, exitcode.KernelCrashed, "3 passed, 0 failed, 0 skipped",
 		"kernel splat: warning during github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline/testdata/guest/warning",
 		"lkdtm_WARNING")
 }
@@ -182,7 +184,7 @@ func TestE2EHungGuest(t *testing.T) {
 	// the soft-lockup detector speaks (after 20 s or more), and the
 	// silence watchdog ends the VM first.
 	r := runHarness(t, guestPkg("softlockup"), "SILENCE_TIMEOUT=12s")
-	r.check(t, KernelCrashed, "0 passed, 1 failed, 0 skipped",
+	r.check(t, exitcode.KernelCrashed, "0 passed, 1 failed, 0 skipped",
 		"guest hung: the guest printed nothing for 12s")
 }
 
@@ -190,7 +192,7 @@ func TestE2EVMTimeLimit(t *testing.T) {
 	// With the lockup reported every ~26 s the console is never silent
 	// for 40 s; the VM limit ends it, and the report quotes the lockup.
 	r := runHarness(t, guestPkg("softlockup"), "VM_TIMEOUT=50s", "SILENCE_TIMEOUT=40s")
-	r.check(t, KernelCrashed, "0 passed, 1 failed, 0 skipped",
+	r.check(t, exitcode.KernelCrashed, "0 passed, 1 failed, 0 skipped",
 		"guest hung: the VM ran past its 50s limit",
 		"soft lockup - CPU#0 stuck")
 }
@@ -218,14 +220,14 @@ func TestInGuestWithTestdata(t *testing.T) {
 }
 `), 0o644))
 	r := runHarness(t, "TESTS="+ext)
-	r.check(t, OK, "1 passed, 0 failed, 0 skipped", "example.com/external")
+	r.check(t, exitcode.OK, "1 passed, 0 failed, 0 skipped", "example.com/external")
 }
 
 func TestE2EKselftests(t *testing.T) {
 	// The upstream Landlock selftests of the patched tree, next to one Go
 	// test package: all pass (fs_test's hostfs variants skip: UML only).
 	r := runHarness(t, guestPkg("passing"), "KSELFTESTS=landlock")
-	assert.Equal(t, int(OK), r.code, "output:\n%s", r.output)
+	assert.Equal(t, int(exitcode.OK), r.code, "output:\n%s", r.output)
 	assert.Regexp(t, `^\d+ passed, 0 failed, \d+ skipped$`, r.last)
 	for _, bin := range []string{"base_test", "fs_test", "net_test", "ptrace_test", "scoped_abstract_unix_test", "scoped_signal_test", "scoped_test"} {
 		assert.Contains(t, r.output, "kselftest/landlock/"+bin)
@@ -257,7 +259,7 @@ func TestE2EKselftests(t *testing.T) {
 // as it chooses Go tests; a binary with no matching test is not run.
 func TestE2EKselftestsFollowRun(t *testing.T) {
 	r := runHarness(t, "TESTS=./tests/seccompentry", "KSELFTESTS=landlock", `RUN=^TestRuleLimit$|^layout1\.rule_inside_mount_ns$`)
-	r.check(t, OK, "2 passed, 0 failed, 0 skipped")
+	r.check(t, exitcode.OK, "2 passed, 0 failed, 0 skipped")
 	var doc results.Document
 	b, err := os.ReadFile(filepath.Join(r.out, "results.json"))
 	require.NoError(t, err)
@@ -276,7 +278,7 @@ func TestE2EKselftestsFollowRun(t *testing.T) {
 
 func TestE2EKselftestsNoSuchDirectory(t *testing.T) {
 	r := runHarness(t, "TESTS=./tests/seccompentry", "KSELFTESTS=landlock_vmtest_nosuch")
-	r.check(t, Usage, "0 passed, 0 failed, 0 skipped",
+	r.check(t, exitcode.Usage, "0 passed, 0 failed, 0 skipped",
 		"kselftest landlock_vmtest_nosuch: no tools/testing/selftests/landlock_vmtest_nosuch/Makefile in ",
 		"result: usage error (exit 64)")
 }
@@ -323,7 +325,7 @@ func TestE2ECoverage(t *testing.T) {
 // results.
 func (r e2eRun) checkAllPassed(t *testing.T, test, skipMeans string) results.Document {
 	t.Helper()
-	exited0 := assert.Equal(t, int(OK), r.code, "exit code; output:\n%s", r.output)
+	exited0 := assert.Equal(t, int(exitcode.OK), r.code, "exit code; output:\n%s", r.output)
 	var doc results.Document
 	b, err := os.ReadFile(filepath.Join(r.out, "results.json"))
 	require.NoError(t, err, "output:\n%s", r.output)

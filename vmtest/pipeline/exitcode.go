@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/kconfig"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/series"
@@ -12,64 +14,10 @@ import (
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/results"
 )
 
-// Code is the harness's exit code. Each kind of failure has its own, so
-// that CI and bisection scripts can tell them apart.
-type Code int
-
-// The exit codes, as the README lists them.
-const (
-	OK            Code = 0  // every test passed, no splat
-	TestsFailed   Code = 1  // a test failed (or a test package did not compile)
-	TestCrashed   Code = 2  // a test binary crashed, was killed or timed out
-	PatchFailed   Code = 3  // a patch of the series did not apply
-	ConfigFailed  Code = 4  // config fragments conflict or a symbol did not stick
-	BuildFailed   Code = 5  // the kernel did not build
-	KernelCrashed Code = 6  // boot failed, or the kernel panicked, splatted or hung
-	Infra         Code = 7  // the harness or the host failed (tools, QEMU, I/O)
-	Warnings      Code = 8  // series-check: a patch adds compiler warnings or checkpatch errors/warnings
-	Usage         Code = 64 // bad arguments
-)
-
-func (c Code) String() string {
-	switch c {
-	case OK:
-		return "ok"
-	case TestsFailed:
-		return "tests failed"
-	case TestCrashed:
-		return "test binary crashed"
-	case PatchFailed:
-		return "patch did not apply"
-	case ConfigFailed:
-		return "kernel config failed"
-	case BuildFailed:
-		return "kernel build failed"
-	case KernelCrashed:
-		return "boot failed or kernel crashed"
-	case Infra:
-		return "infrastructure failure"
-	case Warnings:
-		return "patch adds warnings"
-	case Usage:
-		return "usage error"
-	}
-	return fmt.Sprintf("exit code %d", int(c))
-}
-
-// StageError is a failure of one stage with the code it maps to.
-type StageError struct {
-	Stage string
-	Code  Code
-	Err   error
-}
-
-func (e *StageError) Error() string { return fmt.Sprintf("%s: %v", e.Stage, e.Err) }
-func (e *StageError) Unwrap() error { return e.Err }
-
 // Classify maps an error of a stage to an exit code by its type.
-func Classify(stage string, err error) Code {
+func Classify(stage string, err error) exitcode.Code {
 	var (
-		se *StageError
+		se *exitcode.StageError
 		ae *series.ApplyError
 		ce *kconfig.ConflictError
 		me *kconfig.MissingError
@@ -80,13 +28,13 @@ func Classify(stage string, err error) Code {
 	case errors.As(err, &se):
 		return se.Code
 	case errors.As(err, &ae):
-		return PatchFailed
+		return exitcode.PatchFailed
 	case errors.As(err, &ce), errors.As(err, &me), errors.As(err, &ke):
-		return ConfigFailed
+		return exitcode.ConfigFailed
 	case errors.As(err, &be):
-		return BuildFailed
+		return exitcode.BuildFailed
 	}
-	return Infra
+	return exitcode.Infra
 }
 
 // Guest is what the VM run left for the verdict.
@@ -107,7 +55,7 @@ type Guest struct {
 // did and the test report. Kernel trouble comes first (a splat fails the
 // run even when every test passed), then crashed binaries, then failed
 // tests.
-func Verdict(g Guest, r results.Report) (Code, string) {
+func Verdict(g Guest, r results.Report) (exitcode.Code, string) {
 	var failing []string
 	for _, s := range g.Splats {
 		if s.Fails {
@@ -120,23 +68,23 @@ func Verdict(g Guest, r results.Report) (Code, string) {
 	}
 	switch {
 	case g.Panicked:
-		return KernelCrashed, "kernel panic: " + strings.Join(failing, "; ")
+		return exitcode.KernelCrashed, "kernel panic: " + strings.Join(failing, "; ")
 	case g.Hang != "":
 		why := "guest hung: " + g.Hang
 		if len(failing) > 0 {
 			why += "; " + strings.Join(failing, "; ")
 		}
-		return KernelCrashed, why
+		return exitcode.KernelCrashed, why
 	case !g.Hello:
-		return KernelCrashed, "boot failed: the guest runner never started"
+		return exitcode.KernelCrashed, "boot failed: the guest runner never started"
 	case !g.Done:
 		why := "the guest died before the runner finished (no done marker)"
 		if len(failing) > 0 {
 			why += "; " + strings.Join(failing, "; ")
 		}
-		return KernelCrashed, why
+		return exitcode.KernelCrashed, why
 	case len(failing) > 0:
-		return KernelCrashed, "kernel splat: " + strings.Join(failing, "; ")
+		return exitcode.KernelCrashed, "kernel splat: " + strings.Join(failing, "; ")
 	case r.BinaryCrashed:
 		var names []string
 		for _, p := range r.Packages {
@@ -144,13 +92,13 @@ func Verdict(g Guest, r results.Report) (Code, string) {
 				names = append(names, p.Name+" ("+p.Reason+")")
 			}
 		}
-		return TestCrashed, "test binary crashed: " + strings.Join(names, ", ")
+		return exitcode.TestCrashed, "test binary crashed: " + strings.Join(names, ", ")
 	case r.TestsFailed || r.Failed > 0:
-		return TestsFailed, fmt.Sprintf("%d test(s) failed", r.Failed)
+		return exitcode.TestsFailed, fmt.Sprintf("%d test(s) failed", r.Failed)
 	case len(r.Errors) > 0:
-		return Infra, "guest runner error: " + strings.Join(r.Errors, "; ")
+		return exitcode.Infra, "guest runner error: " + strings.Join(r.Errors, "; ")
 	case r.Passed+r.Skipped == 0:
-		return Infra, "no test ran"
+		return exitcode.Infra, "no test ran"
 	}
-	return OK, "all tests passed"
+	return exitcode.OK, "all tests passed"
 }

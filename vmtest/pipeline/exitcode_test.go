@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+
 	"github.com/stretchr/testify/assert"
 
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
@@ -15,8 +17,8 @@ import (
 )
 
 func TestCodesAreDistinct(t *testing.T) {
-	seen := map[Code]bool{}
-	for _, c := range []Code{OK, TestsFailed, TestCrashed, PatchFailed, ConfigFailed, BuildFailed, KernelCrashed, Infra, Usage} {
+	seen := map[exitcode.Code]bool{}
+	for _, c := range []exitcode.Code{exitcode.OK, exitcode.TestsFailed, exitcode.TestCrashed, exitcode.PatchFailed, exitcode.ConfigFailed, exitcode.BuildFailed, exitcode.KernelCrashed, exitcode.Infra, exitcode.Usage} {
 		assert.False(t, seen[c], "code %d used twice", c)
 		seen[c] = true
 		assert.NotContains(t, c.String(), "exit code", "code %d has a name", c)
@@ -27,15 +29,15 @@ func TestClassify(t *testing.T) {
 	wrap := func(err error) error { return fmt.Errorf("stage: %w", err) }
 	cases := []struct {
 		err  error
-		want Code
+		want exitcode.Code
 	}{
-		{wrap(&series.ApplyError{Index: 2}), PatchFailed},
-		{wrap(&kconfig.ConflictError{}), ConfigFailed},
-		{wrap(&kconfig.MissingError{}), ConfigFailed},
-		{wrap(&build.ConfigError{Err: errors.New("x")}), ConfigFailed},
-		{wrap(&build.Error{Err: errors.New("exit status 2")}), BuildFailed},
-		{&StageError{Code: TestsFailed, Err: errors.New("go test -c")}, TestsFailed},
-		{errors.New("disk full"), Infra},
+		{wrap(&series.ApplyError{Index: 2}), exitcode.PatchFailed},
+		{wrap(&kconfig.ConflictError{}), exitcode.ConfigFailed},
+		{wrap(&kconfig.MissingError{}), exitcode.ConfigFailed},
+		{wrap(&build.ConfigError{Err: errors.New("x")}), exitcode.ConfigFailed},
+		{wrap(&build.Error{Err: errors.New("exit status 2")}), exitcode.BuildFailed},
+		{&exitcode.StageError{Code: exitcode.TestsFailed, Err: errors.New("go test -c")}, exitcode.TestsFailed},
+		{errors.New("disk full"), exitcode.Infra},
 	}
 	for _, tc := range cases {
 		assert.Equal(t, tc.want, Classify("x", tc.err), "%v", tc.err)
@@ -57,22 +59,22 @@ func TestVerdict(t *testing.T) {
 		name   string
 		g      Guest
 		r      results.Report
-		want   Code
+		want   exitcode.Code
 		reason string
 	}{
-		{"all passed", booted, passed, OK, "all tests passed"},
-		{"a test failed", booted, failed, TestsFailed, "1 test(s) failed"},
-		{"a binary crashed", booted, crashed, TestCrashed, "p (binary killed by signal killed)"},
-		{"crash beats failure", booted, results.Report{Failed: 2, TestsFailed: true, BinaryCrashed: true}, TestCrashed, "crashed"},
-		{"splat with every test passed", Guest{Done: true, Hello: true, Splats: []console.Splat{splat(console.KindWarning, "p TestW", false)}}, passed, KernelCrashed, "during p TestW"},
-		{"splat beats a failure", Guest{Done: true, Hello: true, Splats: []console.Splat{splat(console.KindBug, "", false)}}, failed, KernelCrashed, "kernel splat"},
-		{"panic", Guest{Hello: true, Panicked: true, Splats: []console.Splat{splat(console.KindPanic, "p TestP", true)}}, crashed, KernelCrashed, "kernel panic"},
-		{"hang", Guest{Hello: true, Hang: "the guest printed nothing for 3m0s"}, passed, KernelCrashed, "guest hung"},
-		{"no hello", Guest{}, results.Report{}, KernelCrashed, "boot failed"},
-		{"died without done", Guest{Hello: true, Splats: []console.Splat{splat(console.KindSoftLockup, "p", false)}}, crashed, KernelCrashed, "no done marker"},
-		{"non-failing splat ignored", Guest{Done: true, Hello: true, Splats: []console.Splat{{Kind: console.KindLockdepLimit}}}, passed, OK, "all tests passed"},
-		{"runner error", booted, results.Report{Passed: 1, Errors: []string{"reading test manifest"}}, Infra, "guest runner error"},
-		{"nothing ran", booted, results.Report{Complete: true}, Infra, "no test ran"},
+		{"all passed", booted, passed, exitcode.OK, "all tests passed"},
+		{"a test failed", booted, failed, exitcode.TestsFailed, "1 test(s) failed"},
+		{"a binary crashed", booted, crashed, exitcode.TestCrashed, "p (binary killed by signal killed)"},
+		{"crash beats failure", booted, results.Report{Failed: 2, TestsFailed: true, BinaryCrashed: true}, exitcode.TestCrashed, "crashed"},
+		{"splat with every test passed", Guest{Done: true, Hello: true, Splats: []console.Splat{splat(console.KindWarning, "p TestW", false)}}, passed, exitcode.KernelCrashed, "during p TestW"},
+		{"splat beats a failure", Guest{Done: true, Hello: true, Splats: []console.Splat{splat(console.KindBug, "", false)}}, failed, exitcode.KernelCrashed, "kernel splat"},
+		{"panic", Guest{Hello: true, Panicked: true, Splats: []console.Splat{splat(console.KindPanic, "p TestP", true)}}, crashed, exitcode.KernelCrashed, "kernel panic"},
+		{"hang", Guest{Hello: true, Hang: "the guest printed nothing for 3m0s"}, passed, exitcode.KernelCrashed, "guest hung"},
+		{"no hello", Guest{}, results.Report{}, exitcode.KernelCrashed, "boot failed"},
+		{"died without done", Guest{Hello: true, Splats: []console.Splat{splat(console.KindSoftLockup, "p", false)}}, crashed, exitcode.KernelCrashed, "no done marker"},
+		{"non-failing splat ignored", Guest{Done: true, Hello: true, Splats: []console.Splat{{Kind: console.KindLockdepLimit}}}, passed, exitcode.OK, "all tests passed"},
+		{"runner error", booted, results.Report{Passed: 1, Errors: []string{"reading test manifest"}}, exitcode.Infra, "guest runner error"},
+		{"nothing ran", booted, results.Report{Complete: true}, exitcode.Infra, "no test ran"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

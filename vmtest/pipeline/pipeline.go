@@ -17,6 +17,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+
+	"github.com/landlock-vmtest/landlock-vmtest/cache"
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 	"github.com/landlock-vmtest/landlock-vmtest/initramfs"
 	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
@@ -24,13 +28,11 @@ import (
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/kconfig"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/series"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/source"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/cache"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/hosttools"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/kselftest"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/results"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/vm"
 )
 
 // Options are the knobs of a run (the Makefile's variables).
@@ -93,7 +95,7 @@ type Options struct {
 	Tree   *source.Tree
 }
 
-// Default timeouts under KVM; TCG multiplies them (vmtest.Accel.Slowdown).
+// Default timeouts under KVM; TCG multiplies them (vm.Accel.Slowdown).
 const (
 	defaultTimeout     = 60 * time.Second
 	defaultBootTimeout = 15 * time.Second
@@ -102,7 +104,7 @@ const (
 
 // Run is one run of the pipeline.
 type Run struct {
-	acc      vmtest.Accel
+	acc      vm.Accel
 	binaries int
 	// events are the guest's events, once the VM ran.
 	events []event.Event
@@ -124,7 +126,7 @@ func (r *Run) Report() results.Report { return r.report }
 func (r *Run) Reason() string { return r.reason }
 
 // Accel is the accelerator the run used ("" if it never got that far).
-func (r *Run) Accel() vmtest.Accel { return r.acc }
+func (r *Run) Accel() vm.Accel { return r.acc }
 
 // New prepares a run.
 func New(opts Options) *Run {
@@ -164,7 +166,7 @@ func (r *Run) stage(name string, fn func() (string, error)) error {
 
 // Execute runs every stage and returns the exit code. It always ends its
 // output with the closing line "N passed, N failed, N skipped".
-func (r *Run) Execute(ctx context.Context) Code {
+func (r *Run) Execute(ctx context.Context) exitcode.Code {
 	code, reason, report := r.execute(ctx)
 	if r.opts.Shell {
 		return code
@@ -176,7 +178,7 @@ func (r *Run) Execute(ctx context.Context) Code {
 	// The results are written once, whichever stage the run ended in.
 	if err := r.writeResults(code, reason, *report); err != nil {
 		fmt.Fprintf(r.out, "writing results: %v\n", err)
-		code, reason = Infra, err.Error()
+		code, reason = exitcode.Infra, err.Error()
 	}
 	var sum bytes.Buffer
 	_ = results.WriteSummary(&sum, *report)
@@ -205,11 +207,11 @@ func indent(s string) string {
 	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
 }
 
-func (r *Run) fail(stage string, err error) (Code, string, *results.Report) {
+func (r *Run) fail(stage string, err error) (exitcode.Code, string, *results.Report) {
 	code := Classify(stage, err)
 	msg := err.Error()
-	// A StageError of this stage names it already.
-	if se := (*StageError)(nil); errors.As(err, &se) && se.Stage == stage {
+	// A exitcode.StageError of this stage names it already.
+	if se := (*exitcode.StageError)(nil); errors.As(err, &se) && se.Stage == stage {
 		msg = se.Err.Error()
 	}
 	fmt.Fprintf(r.out, "\n%s failed: %s\n", stage, msg)
@@ -221,14 +223,14 @@ func firstLine(s string) string {
 	return l
 }
 
-func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
+func (r *Run) execute(ctx context.Context) (exitcode.Code, string, *results.Report) {
 	o := r.opts
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
-		return Infra, fmt.Sprintf("creating %s: %v", o.Out, err), nil
+		return exitcode.Infra, fmt.Sprintf("creating %s: %v", o.Out, err), nil
 	}
 	c, err := cache.Default(o.CacheDir)
 	if err != nil {
-		return Infra, err.Error(), nil
+		return exitcode.Infra, err.Error(), nil
 	}
 	r.cache = c
 	if o.Kernel != nil {
@@ -246,7 +248,7 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 		}
 		pkgs, err := hosttools.Real().Ensure(needs, r.out)
 		if err != nil {
-			return "", &StageError{Stage: "tools", Code: Infra, Err: err}
+			return "", &exitcode.StageError{Stage: "tools", Code: exitcode.Infra, Err: err}
 		}
 		if len(pkgs) > 0 {
 			return "installed " + strings.Join(pkgs, " "), nil
@@ -275,7 +277,7 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 			var err error
 			s, err = series.Read(o.Series)
 			if err != nil {
-				return "", &StageError{Stage: "patch", Code: PatchFailed, Err: err}
+				return "", &exitcode.StageError{Stage: "patch", Code: exitcode.PatchFailed, Err: err}
 			}
 		}
 		t, err := source.Patched(c, tree, s)
@@ -364,7 +366,7 @@ func (r *Run) execute(ctx context.Context) (Code, string, *results.Report) {
 
 // bootBuilt boots a kernel the caller built: only the initramfs is
 // prepared here.
-func (r *Run) bootBuilt(ctx context.Context, kernel *build.Result) (Code, string, *results.Report) {
+func (r *Run) bootBuilt(ctx context.Context, kernel *build.Result) (exitcode.Code, string, *results.Report) {
 	prepCh := r.prepareInitramfs(ctx, r.opts.Tree)
 	p := <-prepCh
 	defer func() {
@@ -377,15 +379,15 @@ func (r *Run) bootBuilt(ctx context.Context, kernel *build.Result) (Code, string
 
 // bootKernel copies the kernel and its config to OUT, chooses the
 // accelerator, finishes the initramfs and boots.
-func (r *Run) bootKernel(ctx context.Context, kernel *build.Result, waitPrep func() prepared) (Code, string, *results.Report) {
+func (r *Run) bootKernel(ctx context.Context, kernel *build.Result, waitPrep func() prepared) (exitcode.Code, string, *results.Report) {
 	o := r.opts
 	r.md.KernelRelease = kernel.Release
 	r.md.ConfigHash = kernel.ConfigHash
 	if err := copyFile(kernel.Config, filepath.Join(o.Out, "config")); err != nil {
-		return Infra, err.Error(), nil
+		return exitcode.Infra, err.Error(), nil
 	}
 	if err := copyFile(kernel.Image, filepath.Join(o.Out, "bzImage")); err != nil {
-		return Infra, err.Error(), nil
+		return exitcode.Infra, err.Error(), nil
 	}
 
 	_ = r.stage("accel", func() (string, error) {
@@ -415,7 +417,7 @@ func Source(c *cache.Cache, kernelSrc string) (*source.Tree, error) {
 	if kernelSrc != "" {
 		tree, err := source.Local(kernelSrc)
 		if err != nil {
-			return nil, &StageError{Stage: "source", Code: Usage, Err: err}
+			return nil, &exitcode.StageError{Stage: "source", Code: exitcode.Usage, Err: err}
 		}
 		return tree, nil
 	}
@@ -438,7 +440,7 @@ func (r *Run) fragments(s *series.Series) (*kconfig.Fragments, error) {
 func Fragments(configs string, s *series.Series, extra []string) (*kconfig.Fragments, error) {
 	files, err := filepath.Glob(filepath.Join(configs, "*.config"))
 	if err != nil || len(files) == 0 {
-		return nil, &StageError{Stage: "config", Code: ConfigFailed, Err: fmt.Errorf("no *.config fragments in %s", configs)}
+		return nil, &exitcode.StageError{Stage: "config", Code: exitcode.ConfigFailed, Err: fmt.Errorf("no *.config fragments in %s", configs)}
 	}
 	if len(s.Patches) > 0 {
 		own, err := filepath.Glob(filepath.Join(s.Dir, "*.config"))
@@ -482,17 +484,17 @@ func (r *Run) prepare(ctx context.Context, tree *source.Tree) prepared {
 	var p prepared
 	p.base, p.built, p.err = initramfs.Base(r.cache, o.Repo, o.Shell)
 	if p.err != nil {
-		p.err = &StageError{Stage: "initramfs", Code: Infra, Err: p.err}
+		p.err = &exitcode.StageError{Stage: "initramfs", Code: exitcode.Infra, Err: p.err}
 		return p
 	}
 	pkgs, err := initramfs.ListTestPackages(o.Repo, o.Tests)
 	if err != nil {
-		p.err = &StageError{Stage: "initramfs", Code: TestsFailed, Err: err}
+		p.err = &exitcode.StageError{Stage: "initramfs", Code: exitcode.TestsFailed, Err: err}
 		return p
 	}
 	p.work, err = os.MkdirTemp("", "landlock-vmtest-tests-")
 	if err != nil {
-		p.err = &StageError{Stage: "initramfs", Code: Infra, Err: err}
+		p.err = &exitcode.StageError{Stage: "initramfs", Code: exitcode.Infra, Err: err}
 		return p
 	}
 	var args []string
@@ -504,12 +506,12 @@ func (r *Run) prepare(ctx context.Context, tree *source.Tree) prepared {
 	}
 	p.manifest, p.files, err = initramfs.Tests(p.work, pkgs, guest.Manifest{Args: args, Run: o.Run})
 	if err != nil {
-		p.err = &StageError{Stage: "initramfs", Code: TestsFailed, Err: err}
+		p.err = &exitcode.StageError{Stage: "initramfs", Code: exitcode.TestsFailed, Err: err}
 		return p
 	}
 	if len(o.Kselftests) > 0 {
 		if tree == nil {
-			p.err = &StageError{Stage: "initramfs", Code: Infra, Err: errors.New("kselftests: no source tree to build them from")}
+			p.err = &exitcode.StageError{Stage: "initramfs", Code: exitcode.Infra, Err: errors.New("kselftests: no source tree to build them from")}
 			return p
 		}
 		ks, err := kselftest.Build(ctx, r.cache, kselftest.Request{Tree: tree.Dir, TreeKey: tree.Key, Dirs: o.Kselftests, Jobs: o.Jobs})
@@ -519,9 +521,9 @@ func (r *Run) prepare(ctx context.Context, tree *source.Tree) prepared {
 		var missing *kselftest.MissingDirError
 		switch {
 		case errors.As(err, &missing):
-			p.err = &StageError{Stage: "initramfs", Code: Usage, Err: err}
+			p.err = &exitcode.StageError{Stage: "initramfs", Code: exitcode.Usage, Err: err}
 		case err != nil:
-			p.err = &StageError{Stage: "initramfs", Code: TestsFailed, Err: err}
+			p.err = &exitcode.StageError{Stage: "initramfs", Code: exitcode.TestsFailed, Err: err}
 		}
 	}
 	return p
@@ -540,10 +542,10 @@ func (r *Run) initramfs(p prepared, initrd, release string) (string, error) {
 	m.Coverage = r.opts.Coverage
 	layer := filepath.Join(p.work, "tests.cpio")
 	if err := initramfs.WriteTests(layer, m, p.files); err != nil {
-		return "", &StageError{Stage: "initramfs", Code: Infra, Err: err}
+		return "", &exitcode.StageError{Stage: "initramfs", Code: exitcode.Infra, Err: err}
 	}
 	if err := initramfs.Concat(initrd, p.base, layer); err != nil {
-		return "", &StageError{Stage: "initramfs", Code: Infra, Err: err}
+		return "", &exitcode.StageError{Stage: "initramfs", Code: exitcode.Infra, Err: err}
 	}
 	how := "base cached"
 	if p.built {
@@ -571,16 +573,16 @@ func copyFile(from, to string) error {
 }
 
 // accel chooses the accelerator: forced by ACCEL, or probed.
-func (r *Run) accel(ctx context.Context, kernel *build.Result) (vmtest.Accel, string) {
+func (r *Run) accel(ctx context.Context, kernel *build.Result) (vm.Accel, string) {
 	switch r.opts.Accel {
 	case "kvm":
-		return vmtest.KVM, "forced by ACCEL=kvm"
+		return vm.KVM, "forced by ACCEL=kvm"
 	case "tcg":
-		return vmtest.TCG, "forced by ACCEL=tcg"
+		return vm.TCG, "forced by ACCEL=tcg"
 	}
 	bootID, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	qv, _ := exec.Command("qemu-system-x86_64", "--version").Output()
-	p := vmtest.Probe{
+	p := vm.Probe{
 		QEMU:      "qemu-system-x86_64",
 		Kernel:    kernel.Image,
 		Timeout:   4 * time.Second,
@@ -589,16 +591,16 @@ func (r *Run) accel(ctx context.Context, kernel *build.Result) (vmtest.Accel, st
 	return p.Run(ctx)
 }
 
-func scaled(v, def time.Duration, a vmtest.Accel) time.Duration {
+func scaled(v, def time.Duration, a vm.Accel) time.Duration {
 	if v > 0 {
 		return v
 	}
 	return def * time.Duration(a.Slowdown())
 }
 
-func (r *Run) vmConfig(kernel *build.Result, initrd string, acc vmtest.Accel) vmtest.Config {
+func (r *Run) vmConfig(kernel *build.Result, initrd string, acc vm.Accel) vm.Config {
 	o := r.opts
-	cfg := vmtest.Config{
+	cfg := vm.Config{
 		QEMU:        "qemu-system-x86_64",
 		Kernel:      filepath.Join(o.Out, "bzImage"),
 		Initramfs:   initrd,
@@ -620,12 +622,12 @@ func (r *Run) vmConfig(kernel *build.Result, initrd string, acc vmtest.Accel) vm
 	return cfg
 }
 
-func (r *Run) boot(ctx context.Context, kernel *build.Result, initrd string) (Code, string, *results.Report) {
+func (r *Run) boot(ctx context.Context, kernel *build.Result, initrd string) (exitcode.Code, string, *results.Report) {
 	o := r.opts
 	acc := r.acc
 	cfg := r.vmConfig(kernel, initrd, acc)
 	if err := r.writeRepro(cfg); err != nil {
-		return Infra, err.Error(), nil
+		return exitcode.Infra, err.Error(), nil
 	}
 	if o.Shell {
 		return r.shell(cfg)
@@ -645,7 +647,7 @@ func (r *Run) boot(ctx context.Context, kernel *build.Result, initrd string) (Co
 		bootEnded bool
 	)
 	endBoot := r.begin("boot")
-	outcome, err := vmtest.Run(ctx, cfg, mon, func(ev event.Event) {
+	outcome, err := vm.Run(ctx, cfg, mon, func(ev event.Event) {
 		if r.takeCoverage(ev) {
 			return
 		}
@@ -669,7 +671,7 @@ func (r *Run) boot(ctx context.Context, kernel *build.Result, initrd string) (Co
 		if !bootEnded {
 			endBoot(false, "")
 		}
-		return r.fail("boot", &StageError{Stage: "boot", Code: Infra, Err: err})
+		return r.fail("boot", &exitcode.StageError{Stage: "boot", Code: exitcode.Infra, Err: err})
 	}
 	if !bootEnded {
 		endBoot(false, "the guest runner never started")
@@ -689,14 +691,14 @@ func (r *Run) boot(ctx context.Context, kernel *build.Result, initrd string) (Co
 		Splats:   outcome.Splats,
 	}, report)
 	if endTests != nil {
-		endTests(code == OK, fmt.Sprintf("first test event %.1fs after QEMU started", outcome.StartToFirstTest.Seconds()))
+		endTests(code == exitcode.OK, fmt.Sprintf("first test event %.1fs after QEMU started", outcome.StartToFirstTest.Seconds()))
 	}
 	r.events = col.Events()
 	return code, reason, &report
 }
 
 // writeResults writes results.json and junit.xml in OUT.
-func (r *Run) writeResults(code Code, reason string, report results.Report) error {
+func (r *Run) writeResults(code exitcode.Code, reason string, report results.Report) error {
 	r.md.Stages = r.stages
 	r.md.ExitCode, r.md.ExitReason = int(code), reason
 	events := r.events
@@ -718,7 +720,7 @@ func (r *Run) writeResults(code Code, reason string, report results.Report) erro
 
 // writeRepro writes repro.sh, which boots the same VM again from the
 // files in the output directory.
-func (r *Run) writeRepro(cfg vmtest.Config) error {
+func (r *Run) writeRepro(cfg vm.Config) error {
 	out, err := filepath.Abs(r.opts.Out)
 	if err != nil {
 		return err
@@ -769,16 +771,16 @@ func shellQuote(s string) string {
 }
 
 // shell boots the VM with the terminal attached.
-func (r *Run) shell(cfg vmtest.Config) (Code, string, *results.Report) {
+func (r *Run) shell(cfg vm.Config) (exitcode.Code, string, *results.Report) {
 	args, err := cfg.Cmdline(os.DevNull)
 	if err != nil {
-		return Infra, err.Error(), nil
+		return exitcode.Infra, err.Error(), nil
 	}
 	fmt.Fprintf(r.out, "booting a shell (Ctrl-A x quits QEMU)\n%s\n", strings.Join(args, " "))
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return Infra, fmt.Sprintf("QEMU: %v", err), nil
+		return exitcode.Infra, fmt.Sprintf("QEMU: %v", err), nil
 	}
-	return OK, "shell ended", nil
+	return exitcode.OK, "shell ended", nil
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/kconfig"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/series"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/source"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/internal/e2e"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/vm"
 )
 
 // TestVMConfigAppendsCmdlineLast: CMDLINE's arguments come after the
@@ -37,7 +37,7 @@ func TestVMConfigAppendsCmdlineLast(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			out := t.TempDir()
 			r := New(Options{Out: out, Shell: tc.shell, Cmdline: tc.cmdline, Stdout: io.Discard})
-			cfg := r.vmConfig(nil, filepath.Join(out, "initramfs.cpio"), vmtest.TCG)
+			cfg := r.vmConfig(nil, filepath.Join(out, "initramfs.cpio"), vm.TCG)
 			args, err := cfg.Cmdline("")
 			require.NoError(t, err)
 			var appendArg string

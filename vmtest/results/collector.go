@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 )
 
 // unknownPackage names the package of test records that name none.

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 )
 
 // Metadata describes the run that produced the results: what kernel ran,

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest/ktap"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
 )
 
 // tapEvents converts kselftest TAP output as the guest runner does.

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 )
 
 // mixedRun is a run of three binaries: the fixture (failing tests), one that

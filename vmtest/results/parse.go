@@ -9,7 +9,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 )
 
 // test2jsonLine is one line of `go test -json` output: a test2json event,

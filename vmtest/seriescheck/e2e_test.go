@@ -7,11 +7,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/internal/e2e"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
 )
 
 // The end-to-end tests run the real series-check on our series and on
@@ -57,7 +58,7 @@ func TestE2ESeriesCheckPointsAtTheBuildBreak(t *testing.T) {
 	bin := e2e.Harness(t)
 	out := e2e.Out(t)
 	r := e2e.Run(t, bin, "series-check", "OUT="+out, e2eTests, e2eNoKselftests, "SERIES="+e2e.BrokenSeries(t, e2e.BreakBuild))
-	require.Equal(t, int(pipeline.BuildFailed), r.Code)
+	require.Equal(t, int(exitcode.BuildFailed), r.Code)
 	rep := readReport(t, out)
 	require.Len(t, rep.Rows, 6)
 	assert.True(t, rep.Rows[1].Green)
@@ -78,7 +79,7 @@ func TestE2ESeriesCheckPointsAtTheBehaviourChange(t *testing.T) {
 	bin := e2e.Harness(t)
 	out := e2e.Out(t)
 	r := e2e.Run(t, bin, "series-check", "OUT="+out, e2eTests, e2eNoKselftests, "SERIES="+e2e.BrokenSeries(t, e2e.BreakRuleLimit))
-	require.Equal(t, int(pipeline.TestsFailed), r.Code)
+	require.Equal(t, int(exitcode.TestsFailed), r.Code)
 	rep := readReport(t, out)
 	require.Len(t, rep.Rows, 6)
 	for i, row := range rep.Rows[1:] {

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/series"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
@@ -71,7 +73,7 @@ type Row struct {
 	Code                        int      `json:"exit_code"`
 	Out                         string   `json:"out,omitempty"`
 	statuses                    map[string]results.Status
-	testCode                    pipeline.Code
+	testCode                    exitcode.Code
 	built                       bool
 	checkpatchOK, checkpatchRan bool
 }
@@ -90,7 +92,7 @@ type Report struct {
 // Check runs the check and returns its report and exit code: 0 when every
 // patch is green, otherwise the code of the first red patch's first
 // problem (patch, build, warnings, tests); Infra stops the check.
-func Check(ctx context.Context, o Options) (*Report, pipeline.Code) {
+func Check(ctx context.Context, o Options) (*Report, exitcode.Code) {
 	start := time.Now()
 	out := o.Stdout
 	if out == nil {
@@ -99,7 +101,7 @@ func Check(ctx context.Context, o Options) (*Report, pipeline.Code) {
 	rep := &Report{Series: o.Series, Tests: strings.Join(o.Run.Tests, " ")}
 	if err := os.MkdirAll(o.Run.Out, 0o755); err != nil {
 		fmt.Fprintf(out, "creating %s: %v\n", o.Run.Out, err)
-		return rep, pipeline.Infra
+		return rep, exitcode.Infra
 	}
 	env, err := step.Setup(o.Run, o.Series, filepath.Join(o.Run.Out, "series"), "series-check", out)
 	if err != nil {
@@ -114,7 +116,7 @@ func Check(ctx context.Context, o Options) (*Report, pipeline.Code) {
 	c := checker{ctx: ctx, env: env, out: out, root: o.Run.Out}
 	if err := env.WT.Reset(); err != nil {
 		fmt.Fprintf(out, "series-check: %v\n", err)
-		return rep, pipeline.Infra
+		return rep, exitcode.Infra
 	}
 	rows := []Row{c.base()}
 	// A base tree that does not build, or a harness that failed, leaves
@@ -124,7 +126,7 @@ func Check(ctx context.Context, o Options) (*Report, pipeline.Code) {
 	for i := 1; i <= n; i++ {
 		if stopped {
 			p := env.Series.Patches[i-1]
-			rows = append(rows, Row{Index: i, Patch: p.Name, Subject: p.Subject, Applies: "-", Builds: "-", Checkpatch: "-", Problems: []string{why}, Code: int(pipeline.PatchFailed)})
+			rows = append(rows, Row{Index: i, Patch: p.Name, Subject: p.Subject, Applies: "-", Builds: "-", Checkpatch: "-", Problems: []string{why}, Code: int(exitcode.PatchFailed)})
 			continue
 		}
 		row := c.patch(i, rows)
@@ -142,7 +144,7 @@ func Check(ctx context.Context, o Options) (*Report, pipeline.Code) {
 	rep.ExitCode, rep.Verdict = int(code), verdict
 	if err := write(rep, o.Run.Out); err != nil {
 		fmt.Fprintf(out, "writing the report: %v\n", err)
-		code = pipeline.Infra
+		code = exitcode.Infra
 	}
 	fmt.Fprintln(out)
 	_ = Table(out, rep)
@@ -154,28 +156,28 @@ func Check(ctx context.Context, o Options) (*Report, pipeline.Code) {
 // failed (Infra), or the user asked for something no step can do (Usage,
 // e.g. a KSELFTESTS directory the tree does not have).
 func halts(code int) bool {
-	return pipeline.Code(code) == pipeline.Infra || pipeline.Code(code) == pipeline.Usage
+	return exitcode.Code(code) == exitcode.Infra || exitcode.Code(code) == exitcode.Usage
 }
 
 // decide picks the exit code: the first red patch's first problem. The
 // base tree's own failures are reported but are not the series' fault,
 // unless the base does not build or test at all.
-func decide(rows []Row) (pipeline.Code, string) {
+func decide(rows []Row) (exitcode.Code, string) {
 	var red, still []string
-	code := pipeline.OK
+	code := exitcode.OK
 	for _, r := range rows {
 		if r.Index == 0 {
 			if halts(r.Code) || r.Builds == "no" {
-				return pipeline.Code(r.Code), "the base tree itself failed: " + strings.Join(r.Problems, "; ")
+				return exitcode.Code(r.Code), "the base tree itself failed: " + strings.Join(r.Problems, "; ")
 			}
 			continue
 		}
 		if halts(r.Code) {
-			return pipeline.Code(r.Code), fmt.Sprintf("stopped at patch %d: %s", r.Index, strings.Join(r.Problems, "; "))
+			return exitcode.Code(r.Code), fmt.Sprintf("stopped at patch %d: %s", r.Index, strings.Join(r.Problems, "; "))
 		}
 		if !r.Green {
-			if code == pipeline.OK {
-				code = pipeline.Code(r.Code)
+			if code == exitcode.OK {
+				code = exitcode.Code(r.Code)
 			}
 			if r.BrokenSince > 0 && len(r.Problems) == 1 {
 				still = append(still, strconv.Itoa(r.Index))
@@ -185,7 +187,7 @@ func decide(rows []Row) (pipeline.Code, string) {
 		}
 	}
 	if len(red) == 0 && len(still) == 0 {
-		return pipeline.OK, fmt.Sprintf("all %d patch(es) green", len(rows)-1)
+		return exitcode.OK, fmt.Sprintf("all %d patch(es) green", len(rows)-1)
 	}
 	why := "red: patch " + strings.Join(red, ", patch ")
 	if len(still) > 0 {
@@ -282,7 +284,7 @@ func (c *checker) patch(i int, rows []Row) (row Row) {
 			_ = os.WriteFile(filepath.Join(dir, "apply.txt"), []byte(err.Error()+"\n"), 0o644)
 		}
 		row.Problems = append(row.Problems, "does not apply: "+firstLine(err.Error()))
-		row.Code = int(pipeline.PatchFailed)
+		row.Code = int(exitcode.PatchFailed)
 		return row
 	}
 	c.buildAndTest(&row, dir, func() {
@@ -305,14 +307,14 @@ func (c *checker) patch(i int, rows []Row) (row Row) {
 			row.NewWarnings = append(row.NewWarnings, w.String())
 		}
 	})
-	if pipeline.Code(row.Code) == pipeline.Infra {
+	if exitcode.Code(row.Code) == exitcode.Infra {
 		return row
 	}
 
 	// Verdict of the step, the first problem deciding its code.
-	code := pipeline.OK
+	code := exitcode.OK
 	if row.Builds == "no" {
-		code = pipeline.Code(row.Code)
+		code = exitcode.Code(row.Code)
 		// The same error as the step before: the break is an earlier
 		// patch's, this one only did not fix it.
 		if prev.Builds == "no" && row.buildError != "" && row.buildError == prev.buildError {
@@ -325,14 +327,14 @@ func (c *checker) patch(i int, rows []Row) (row Row) {
 	}
 	if len(row.NewWarnings) > 0 {
 		row.Problems = append(row.Problems, fmt.Sprintf("adds %d W=1 warning(s): %s", len(row.NewWarnings), strings.Join(row.NewWarnings, "; ")))
-		if code == pipeline.OK {
-			code = pipeline.Warnings
+		if code == exitcode.OK {
+			code = exitcode.Warnings
 		}
 	}
 	if row.checkpatchRan && !row.checkpatchOK {
 		row.Problems = append(row.Problems, fmt.Sprintf("checkpatch.pl --strict: %d error(s), %d warning(s) (%s)", row.CheckpatchErrors, row.CheckpatchWarnings, filepath.Join(dir, "checkpatch.txt")))
-		if code == pipeline.OK {
-			code = pipeline.Warnings
+		if code == exitcode.OK {
+			code = exitcode.Warnings
 		}
 	}
 	if row.TestsRan {
@@ -344,25 +346,25 @@ func (c *checker) patch(i int, rows []Row) (row Row) {
 		switch {
 		case len(row.NewFailures) > 0:
 			row.Problems = append(row.Problems, fmt.Sprintf("%d test(s) fail that did not fail one step before: %s", len(row.NewFailures), strings.Join(row.NewFailures, ", ")))
-			if code == pipeline.OK {
+			if code == exitcode.OK {
 				code = row.testCode
-				if code == pipeline.OK {
-					code = pipeline.TestsFailed
+				if code == exitcode.OK {
+					code = exitcode.TestsFailed
 				}
 			}
-		case row.testCode != pipeline.OK && row.testCode != pipeline.TestsFailed:
+		case row.testCode != exitcode.OK && row.testCode != exitcode.TestsFailed:
 			// A crash or hang is the patch's unless the step before
 			// ended the same way.
 			if prevT := lastTested(rows); prevT == nil || prevT.testCode != row.testCode {
 				row.Problems = append(row.Problems, row.TestsResult)
-				if code == pipeline.OK {
+				if code == exitcode.OK {
 					code = row.testCode
 				}
 			}
 		}
 	}
 	row.Code = int(code)
-	row.Green = code == pipeline.OK
+	row.Green = code == exitcode.OK
 	return row
 }
 
@@ -404,13 +406,13 @@ func (c *checker) buildAndTest(row *Row, dir string, afterBuild func()) {
 	row.TestsResult = fmt.Sprintf("%s: %s", o.Code, o.Reason)
 	row.Passed, row.Failed, row.Skipped = o.Report.Passed, o.Report.Failed, o.Report.Skipped
 	row.statuses = step.Statuses(o.Report)
-	if o.Code == pipeline.Infra {
-		row.Code = int(pipeline.Infra)
+	if o.Code == exitcode.Infra {
+		row.Code = int(exitcode.Infra)
 		row.Problems = append(row.Problems, row.TestsResult)
 		return
 	}
 	if row.Index == 0 {
-		row.Green = o.Code == pipeline.OK
+		row.Green = o.Code == exitcode.OK
 		row.Code = int(o.Code)
 		if !row.Green {
 			row.Problems = append(row.Problems, "base tree: "+row.TestsResult)
@@ -419,7 +421,7 @@ func (c *checker) buildAndTest(row *Row, dir string, afterBuild func()) {
 }
 
 func infra(row Row, err error) Row {
-	row.Code = int(pipeline.Infra)
+	row.Code = int(exitcode.Infra)
 	row.Problems = append(row.Problems, "infrastructure: "+err.Error())
 	return row
 }

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+
 	"github.com/stretchr/testify/assert"
 
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/results"
 )
 
@@ -19,36 +20,36 @@ func TestNewFailures(t *testing.T) {
 
 func TestDecide(t *testing.T) {
 	green := func(i int) Row { return Row{Index: i, Patch: "p", Green: true, Builds: "yes"} }
-	base := Row{Index: 0, Patch: "(base)", Builds: "yes", Green: false, Code: int(pipeline.TestsFailed)}
+	base := Row{Index: 0, Patch: "(base)", Builds: "yes", Green: false, Code: int(exitcode.TestsFailed)}
 
 	code, why := decide([]Row{base, green(1), green(2)})
-	assert.Equal(t, pipeline.OK, code, "the base's own failures are not the series'")
+	assert.Equal(t, exitcode.OK, code, "the base's own failures are not the series'")
 	assert.Equal(t, "all 2 patch(es) green", why)
 
 	code, why = decide([]Row{green(0), green(1),
-		{Index: 2, Patch: "b", Builds: "no", Code: int(pipeline.BuildFailed)},
-		{Index: 3, Patch: "w", Builds: "yes", Code: int(pipeline.Warnings)}})
-	assert.Equal(t, pipeline.BuildFailed, code, "the first red patch decides")
+		{Index: 2, Patch: "b", Builds: "no", Code: int(exitcode.BuildFailed)},
+		{Index: 3, Patch: "w", Builds: "yes", Code: int(exitcode.Warnings)}})
+	assert.Equal(t, exitcode.BuildFailed, code, "the first red patch decides")
 	assert.Equal(t, "red: patch 2 (b), patch 3 (w)", why)
 
 	code, why = decide([]Row{green(0), green(1),
-		{Index: 2, Patch: "b", Builds: "no", Code: int(pipeline.BuildFailed), Problems: []string{"does not build"}},
-		{Index: 3, Patch: "c", Builds: "no", Code: int(pipeline.BuildFailed), BrokenSince: 2, Problems: []string{"still does not build"}}})
-	assert.Equal(t, pipeline.BuildFailed, code)
+		{Index: 2, Patch: "b", Builds: "no", Code: int(exitcode.BuildFailed), Problems: []string{"does not build"}},
+		{Index: 3, Patch: "c", Builds: "no", Code: int(exitcode.BuildFailed), BrokenSince: 2, Problems: []string{"still does not build"}}})
+	assert.Equal(t, exitcode.BuildFailed, code)
 	assert.Equal(t, "red: patch 2 (b); the build stays broken at patch 3", why)
 
-	code, _ = decide([]Row{green(0), {Index: 1, Patch: "x", Code: int(pipeline.Infra)}})
-	assert.Equal(t, pipeline.Infra, code)
+	code, _ = decide([]Row{green(0), {Index: 1, Patch: "x", Code: int(exitcode.Infra)}})
+	assert.Equal(t, exitcode.Infra, code)
 
-	code, why = decide([]Row{{Index: 0, Patch: "(base)", Builds: "yes", Code: int(pipeline.Usage), Problems: []string{"kselftest nosuch: no tools/testing/selftests/nosuch/Makefile"}}})
-	assert.Equal(t, pipeline.Usage, code, "a usage error at the base stops the check with its code")
+	code, why = decide([]Row{{Index: 0, Patch: "(base)", Builds: "yes", Code: int(exitcode.Usage), Problems: []string{"kselftest nosuch: no tools/testing/selftests/nosuch/Makefile"}}})
+	assert.Equal(t, exitcode.Usage, code, "a usage error at the base stops the check with its code")
 	assert.Contains(t, why, "kselftest nosuch")
 
-	code, _ = decide([]Row{green(0), {Index: 1, Patch: "x", Code: int(pipeline.Usage)}, green(2)})
-	assert.Equal(t, pipeline.Usage, code)
+	code, _ = decide([]Row{green(0), {Index: 1, Patch: "x", Code: int(exitcode.Usage)}, green(2)})
+	assert.Equal(t, exitcode.Usage, code)
 
-	code, why = decide([]Row{{Index: 0, Patch: "(base)", Builds: "no", Code: int(pipeline.BuildFailed), Problems: []string{"does not build"}}})
-	assert.Equal(t, pipeline.BuildFailed, code)
+	code, why = decide([]Row{{Index: 0, Patch: "(base)", Builds: "no", Code: int(exitcode.BuildFailed), Problems: []string{"does not build"}}})
+	assert.Equal(t, exitcode.BuildFailed, code)
 	assert.Contains(t, why, "the base tree itself failed")
 }
 

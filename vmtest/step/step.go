@@ -14,12 +14,14 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+
+	"github.com/landlock-vmtest/landlock-vmtest/cache"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/kconfig"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/series"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/source"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/worktree"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/cache"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/hosttools"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/results"
@@ -71,28 +73,28 @@ func (e *Env) tree() *source.Tree {
 
 // Setup installs the host tools, finds the base tree, opens the series
 // (mbox files are split into splitDir) and takes the worktree named
-// worktreeName. Errors are *pipeline.StageError with their exit code.
+// worktreeName. Errors are *exitcode.StageError with their exit code.
 func Setup(opts pipeline.Options, seriesPath, splitDir, worktreeName string, log io.Writer) (*Env, error) {
 	if _, err := hosttools.Real().Ensure(hosttools.Needs(opts.KernelSrc == ""), log); err != nil {
-		return nil, &pipeline.StageError{Stage: "tools", Code: pipeline.Infra, Err: err}
+		return nil, &exitcode.StageError{Stage: "tools", Code: exitcode.Infra, Err: err}
 	}
 	c, err := cache.Default(opts.CacheDir)
 	if err != nil {
-		return nil, &pipeline.StageError{Stage: "cache", Code: pipeline.Infra, Err: err}
+		return nil, &exitcode.StageError{Stage: "cache", Code: exitcode.Infra, Err: err}
 	}
 	base, err := pipeline.Source(c, opts.KernelSrc)
 	if err != nil {
-		return nil, &pipeline.StageError{Stage: "source", Code: pipeline.Classify("source", err), Err: err}
+		return nil, &exitcode.StageError{Stage: "source", Code: pipeline.Classify("source", err), Err: err}
 	}
 	s := &series.Series{}
 	if seriesPath != "" {
 		if s, err = series.Open(seriesPath, splitDir); err != nil {
-			return nil, &pipeline.StageError{Stage: "series", Code: pipeline.Usage, Err: err}
+			return nil, &exitcode.StageError{Stage: "series", Code: exitcode.Usage, Err: err}
 		}
 	}
 	wt, err := worktree.Open(c, base, worktreeName)
 	if err != nil {
-		return nil, &pipeline.StageError{Stage: "worktree", Code: pipeline.Infra, Err: err}
+		return nil, &exitcode.StageError{Stage: "worktree", Code: exitcode.Infra, Err: err}
 	}
 	return &Env{Opts: opts, Cache: c, Base: base, Series: s, WT: wt, Src: wt.Src, BuildDir: wt.Build, Log: log, accel: opts.Accel}, nil
 }
@@ -204,7 +206,7 @@ func (e *Env) Warnings(files []string, logPath string) ([]build.Warning, error) 
 
 // Outcome is what booting a step's kernel gave.
 type Outcome struct {
-	Code   pipeline.Code
+	Code   exitcode.Code
 	Reason string
 	Report results.Report
 }
@@ -218,7 +220,7 @@ func (e *Env) Test(ctx context.Context, kernel *build.Result, out, run string) O
 	if len(opts.Kselftests) > 0 {
 		key, err := uapiKey(e.Src)
 		if err != nil {
-			return Outcome{Code: pipeline.Infra, Reason: err.Error()}
+			return Outcome{Code: exitcode.Infra, Reason: err.Error()}
 		}
 		opts.Tree = &source.Tree{Dir: e.Src, Key: key, Desc: e.tree().Desc}
 	}
@@ -228,11 +230,11 @@ func (e *Env) Test(ctx context.Context, kernel *build.Result, out, run string) O
 		opts.Run = run
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
-		return Outcome{Code: pipeline.Infra, Reason: err.Error()}
+		return Outcome{Code: exitcode.Infra, Reason: err.Error()}
 	}
 	log, err := os.Create(filepath.Join(out, "run.log"))
 	if err != nil {
-		return Outcome{Code: pipeline.Infra, Reason: err.Error()}
+		return Outcome{Code: exitcode.Infra, Reason: err.Error()}
 	}
 	defer log.Close()
 	opts.Stdout = log

@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 )
 
 // Converter converts one binary's output, line by line. Its methods are not

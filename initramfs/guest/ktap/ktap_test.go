@@ -12,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 )
 
 // fakeClock advances one second per reading.

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/bisect"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
 )
@@ -27,7 +29,7 @@ func (b *bisectFlags) register(fs *flag.FlagSet) {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
 			fmt.Fprintf(os.Stderr, "RUNS=%q: a number of runs per step, at least 1\n", v)
-			os.Exit(int(pipeline.Usage))
+			os.Exit(int(exitcode.Usage))
 		}
 		runs = n
 	}
@@ -38,7 +40,7 @@ func (b *bisectFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&b.state, "state", os.Getenv("LANDLOCK_VMTEST_BISECT_STATE"), "internal: the git bisection's state directory")
 }
 
-func bisectCmd(ctx context.Context, o pipeline.Options, b bisectFlags) pipeline.Code {
+func bisectCmd(ctx context.Context, o pipeline.Options, b bisectFlags) exitcode.Code {
 	opts := bisect.Options{Run: o, Series: o.Series, Test: b.test, Runs: b.runs, Good: b.good, Bad: b.bad, Stdout: os.Stdout}
 	if o.Series == "none" || os.Getenv("SERIES") == "none" {
 		opts.Series = ""
@@ -46,7 +48,7 @@ func bisectCmd(ctx context.Context, o pipeline.Options, b bisectFlags) pipeline.
 	if b.good != "" || b.bad != "" || o.KernelSrc != "" {
 		if o.KernelSrc == "" || b.good == "" || b.bad == "" {
 			fmt.Fprintln(os.Stderr, "bisect on a git tree needs KERNEL_SRC= (a git repository), GOOD= and BAD=")
-			return pipeline.Usage
+			return exitcode.Usage
 		}
 		_, code := bisect.Git(ctx, opts)
 		return code
@@ -57,6 +59,6 @@ func bisectCmd(ctx context.Context, o pipeline.Options, b bisectFlags) pipeline.
 
 // bisectStep is what `git bisect run` runs at each commit; its exit code
 // is git's verdict (0 good, 1 bad, 125 skip, 128 stop).
-func bisectStep(ctx context.Context, o pipeline.Options, b bisectFlags) pipeline.Code {
-	return pipeline.Code(bisect.GitStep(ctx, bisect.Options{Run: o, Series: o.Series, Test: b.test, Runs: b.runs, Stdout: os.Stdout}, b.state))
+func bisectStep(ctx context.Context, o pipeline.Options, b bisectFlags) exitcode.Code {
+	return exitcode.Code(bisect.GitStep(ctx, bisect.Options{Run: o, Series: o.Series, Test: b.test, Runs: b.runs, Stdout: os.Stdout}, b.state))
 }

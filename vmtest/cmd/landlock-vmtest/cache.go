@@ -10,8 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/cache"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+
+	"github.com/landlock-vmtest/landlock-vmtest/cache"
 )
 
 // defaultAge is how long an unused cache entry is kept by `cache prune`.
@@ -19,7 +20,7 @@ const defaultAge = 14 * 24 * time.Hour
 
 // cacheCmd shows the cache's disk use (`cache`) or prunes it (`cache
 // prune`): entries not used for AGE (default 14d) go.
-func cacheCmd(args []string) pipeline.Code {
+func cacheCmd(args []string) exitcode.Code {
 	prune := false
 	if len(args) > 0 && args[0] == "prune" {
 		prune, args = true, args[1:]
@@ -28,37 +29,37 @@ func cacheCmd(args []string) pipeline.Code {
 	dir := fs.String("cache", os.Getenv("CACHE_DIR"), "cache directory (CACHE_DIR; default $XDG_CACHE_HOME/landlock-vmtest)")
 	ageText := fs.String("age", os.Getenv("AGE"), "prune: remove entries not used for this long, e.g. 14d or 36h (AGE; default 14d; 0 removes every entry no run holds: use it only while no run is going)")
 	if err := fs.Parse(args); err != nil {
-		return pipeline.Usage
+		return exitcode.Usage
 	}
 	if rest := fs.Args(); len(rest) > 0 {
 		fmt.Fprintf(os.Stderr, "cache: unknown arguments %q (cache, or cache prune)\n", rest)
-		return pipeline.Usage
+		return exitcode.Usage
 	}
 	age := defaultAge
 	if *ageText != "" {
 		var err error
 		if age, err = parseAge(*ageText); err != nil {
 			fmt.Fprintln(os.Stderr, err)
-			return pipeline.Usage
+			return exitcode.Usage
 		}
 	}
 	c, err := cache.Default(*dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return pipeline.Infra
+		return exitcode.Infra
 	}
 	if !prune {
 		if err := showCache(os.Stdout, c, age); err != nil {
 			fmt.Fprintln(os.Stderr, err)
-			return pipeline.Infra
+			return exitcode.Infra
 		}
-		return pipeline.OK
+		return exitcode.OK
 	}
 	if err := pruneCache(os.Stdout, c, age); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return pipeline.Infra
+		return exitcode.Infra
 	}
-	return pipeline.OK
+	return exitcode.OK
 }
 
 // parseAge reads a Go duration or a number of days ("14d").

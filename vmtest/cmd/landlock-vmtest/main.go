@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/hosttools"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/kselftest"
@@ -57,7 +59,7 @@ func envDuration(name string) time.Duration {
 		return time.Duration(n) * time.Second
 	}
 	fmt.Fprintf(os.Stderr, "%s=%q: not a duration (use 90s, 5m)\n", name, v)
-	os.Exit(int(pipeline.Usage))
+	os.Exit(int(exitcode.Usage))
 	return 0
 }
 
@@ -69,12 +71,12 @@ func envInt(name string) int {
 	n, err := strconv.Atoi(v)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s=%q: not a number\n", name, v)
-		os.Exit(int(pipeline.Usage))
+		os.Exit(int(exitcode.Usage))
 	}
 	return n
 }
 
-func run(args []string) pipeline.Code {
+func run(args []string) exitcode.Code {
 	cmd := "run"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -89,13 +91,13 @@ func run(args []string) pipeline.Code {
 		return cacheCmd(args)
 	default:
 		fmt.Fprintf(os.Stderr, "unknown command %q (run, shell, series-check, bisect, tools, parse, cache)\n", cmd)
-		return pipeline.Usage
+		return exitcode.Usage
 	}
 
 	repo, err := repoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return pipeline.Usage
+		return exitcode.Usage
 	}
 	o := pipeline.Options{
 		Repo:        repo,
@@ -132,44 +134,44 @@ func run(args []string) pipeline.Code {
 	fs.BoolVar(&o.Verbose, "v", os.Getenv("V") == "1", "echo the guest console (V=1)")
 	fs.BoolVar(&o.Coverage, "coverage", os.Getenv("COVERAGE") == "1", "build the kernel with GCOV for the code the series touches and write a coverage report in OUT/coverage (COVERAGE=1)")
 	if err := fs.Parse(args); err != nil {
-		return pipeline.Usage
+		return exitcode.Usage
 	}
 	switch o.Accel {
 	case "", "kvm", "tcg":
 	default:
 		fmt.Fprintf(os.Stderr, "ACCEL=%s: use kvm or tcg (or leave it empty to probe)\n", o.Accel)
-		return pipeline.Usage
+		return exitcode.Usage
 	}
 	if _, err := os.Stat(o.Series); err != nil && os.Getenv("SERIES") == "" {
 		o.Series = ""
 	}
 	if _, err := regexp.Compile(o.Run); err != nil {
 		fmt.Fprintf(os.Stderr, "RUN=%s: %v\n", o.Run, err)
-		return pipeline.Usage
+		return exitcode.Usage
 	}
 	o.Tests = strings.Fields(*tests)
 	if o.Kselftests, err = kselftest.ParseList(*kselftests); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return pipeline.Usage
+		return exitcode.Usage
 	}
 	o.ExtraConfigs = strings.Fields(*extra)
 	o.Cmdline = strings.Fields(*cmdline)
 	if o.Out, err = filepath.Abs(o.Out); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return pipeline.Usage
+		return exitcode.Usage
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if o.Coverage && cmd != "run" {
 		fmt.Fprintf(os.Stderr, "COVERAGE=1 works with run (make vmtest) only, not with %s\n", cmd)
-		return pipeline.Usage
+		return exitcode.Usage
 	}
 	switch cmd {
 	case "series-check":
 		if o.Series == "" {
 			fmt.Fprintln(os.Stderr, "series-check: no series (SERIES= a series file, a directory of patches or an mbox)")
-			return pipeline.Usage
+			return exitcode.Usage
 		}
 		_, code := seriescheck.Check(ctx, seriescheck.Options{Run: o, Series: o.Series, Stdout: os.Stdout})
 		return code
@@ -210,21 +212,21 @@ func repoRoot() (string, error) {
 }
 
 // parse re-reads a saved console log offline and prints its splats.
-func parse(args []string) pipeline.Code {
+func parse(args []string) exitcode.Code {
 	if len(args) != 1 {
 		fmt.Fprintln(os.Stderr, "usage: landlock-vmtest parse CONSOLE.LOG")
-		return pipeline.Usage
+		return exitcode.Usage
 	}
 	f, err := os.Open(args[0])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return pipeline.Usage
+		return exitcode.Usage
 	}
 	defer f.Close()
 	splats, err := console.Scan(f, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return pipeline.Infra
+		return exitcode.Infra
 	}
 	failed := 0
 	for _, s := range splats {
@@ -235,13 +237,13 @@ func parse(args []string) pipeline.Code {
 	}
 	fmt.Printf("%d splat(s), %d failing\n", len(splats), failed)
 	if failed > 0 {
-		return pipeline.KernelCrashed
+		return exitcode.KernelCrashed
 	}
-	return pipeline.OK
+	return exitcode.OK
 }
 
 // tools installs what a run needs (the tools stage on its own).
-func tools() pipeline.Code {
+func tools() exitcode.Code {
 	needs := hosttools.Needs(os.Getenv("KERNEL_SRC") == "")
 	if os.Getenv("COVERAGE") == "1" {
 		needs = append(needs, hosttools.CoverageNeeds()...)
@@ -254,10 +256,10 @@ func tools() pipeline.Code {
 	pkgs, err := hosttools.Real().Ensure(needs, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return pipeline.Infra
+		return exitcode.Infra
 	}
 	if len(pkgs) > 0 {
 		fmt.Printf("installed %s\n", strings.Join(pkgs, " "))
 	}
-	return pipeline.OK
+	return exitcode.OK
 }

@@ -1,4 +1,4 @@
-package vmtest
+package vm
 
 import (
 	"bufio"
@@ -10,7 +10,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 )
 
 // frame is one line of the result channel, as hugelgupf/vmtest's guest

@@ -1,4 +1,4 @@
-package vmtest
+package vm
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 )
 
 func TestCmdlineAssembly(t *testing.T) {

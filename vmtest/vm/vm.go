@@ -1,8 +1,8 @@
-// Package vmtest boots a kernel and initramfs under QEMU, through
+// Package vm boots a kernel and initramfs under QEMU, through
 // hugelgupf/vmtest's qemu package, and collects what the guest reports: the
 // result events on the second serial port, the console on the first, with a
 // splat monitor and a watchdog on the console.
-package vmtest
+package vm
 
 import (
 	"context"
@@ -19,8 +19,8 @@ import (
 	"github.com/hugelgupf/vmtest/qemu"
 	"golang.org/x/term"
 
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/event"
 )
 
 // Accel is a QEMU accelerator.
