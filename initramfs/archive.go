@@ -8,14 +8,14 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/u-root/mkuimage/cpio"
+	"github.com/landlock-vmtest/landlock-vmtest/contract"
 
-	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest"
+	"github.com/u-root/mkuimage/cpio"
 )
 
 // WriteTests writes the test layer: every file of files (guest path →
-// host path) and the manifest at guest.ManifestPath, as a newc cpio.
-func WriteTests(out string, m *guest.Manifest, files map[string]string) error {
+// host path) and the manifest at contract.ManifestPath, as a newc cpio.
+func WriteTests(out string, m *contract.Manifest, files map[string]string) error {
 	mj, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding test manifest: %w", err)
@@ -32,7 +32,7 @@ func WriteTests(out string, m *guest.Manifest, files map[string]string) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	recs := []cpio.Record{cpio.StaticFile(strings.TrimPrefix(guest.ManifestPath, "/"), string(mj), 0o644)}
+	recs := []cpio.Record{cpio.StaticFile(strings.TrimPrefix(contract.ManifestPath, "/"), string(mj), 0o644)}
 	var opened []*os.File
 	defer func() {
 		for _, o := range opened {

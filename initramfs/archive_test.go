@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/landlock-vmtest/landlock-vmtest/contract"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/u-root/mkuimage/cpio"
-
-	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest"
 )
 
 // readArchive reads every record of a newc archive (up to its first
@@ -87,12 +87,12 @@ func TestWriteTests(t *testing.T) {
 		"tests/00/testdata/deep/down/secret": filepath.Join(host, "secret"),
 		"tests/01/01-b.test":                 filepath.Join(host, "b.test"),
 	}
-	m := &guest.Manifest{
-		Binaries: []guest.Binary{
+	m := &contract.Manifest{
+		Binaries: []contract.Binary{
 			{Package: "example.com/a", Path: "/tests/00/00-a.test", Dir: "/tests/00"},
 			{Package: "example.com/b", Path: "/tests/01/01-b.test", Dir: "/tests/01"},
 		},
-		Timeout: guest.Duration(3 * time.Minute),
+		Timeout: contract.Duration(3 * time.Minute),
 		Args:    []string{"-test.run=X"},
 		Env:     map[string]string{"K": "V"},
 	}
@@ -136,13 +136,13 @@ func TestWriteTests(t *testing.T) {
 	}
 
 	// The manifest is where the runner reads it, and reads back the same.
-	assert.Equal(t, strings.TrimPrefix(guest.ManifestPath, "/"), "tests/manifest.json")
-	var got guest.Manifest
+	assert.Equal(t, strings.TrimPrefix(contract.ManifestPath, "/"), "tests/manifest.json")
+	var got contract.Manifest
 	require.NoError(t, json.Unmarshal(content["tests/manifest.json"], &got))
 	assert.Equal(t, *m, got)
 	mf := filepath.Join(t.TempDir(), "manifest.json")
 	require.NoError(t, os.WriteFile(mf, content["tests/manifest.json"], 0o644))
-	rm, err := guest.ReadManifest(mf)
+	rm, err := contract.ReadManifest(mf)
 	require.NoError(t, err)
 	assert.Equal(t, *m, *rm)
 
@@ -155,7 +155,7 @@ func TestWriteTests(t *testing.T) {
 
 func TestWriteTestsEmpty(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "tests.cpio")
-	require.NoError(t, WriteTests(out, &guest.Manifest{Timeout: guest.Duration(time.Second)}, nil))
+	require.NoError(t, WriteTests(out, &contract.Manifest{Timeout: contract.Duration(time.Second)}, nil))
 	recs, content := readArchive(t, out)
 	assert.Equal(t, []string{"tests", "tests/manifest.json"}, names(recs))
 	assert.JSONEq(t, `{"binaries": null, "timeout": "1s"}`, string(content["tests/manifest.json"]))
@@ -163,7 +163,7 @@ func TestWriteTestsEmpty(t *testing.T) {
 
 func TestWriteTestsErrors(t *testing.T) {
 	dir := t.TempDir()
-	m := &guest.Manifest{Timeout: guest.Duration(time.Second)}
+	m := &contract.Manifest{Timeout: contract.Duration(time.Second)}
 
 	err := WriteTests(filepath.Join(dir, "a.cpio"), m, map[string]string{"tests/00/x.test": filepath.Join(dir, "absent")})
 	assert.ErrorContains(t, err, "packing tests/00/x.test")
@@ -212,8 +212,8 @@ func TestConcatArchives(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "bin"), "binary", 0o755)
 	first := filepath.Join(dir, "first.cpio")
 	second := filepath.Join(dir, "second.cpio")
-	require.NoError(t, WriteTests(first, &guest.Manifest{Timeout: guest.Duration(time.Second)}, nil))
-	require.NoError(t, WriteTests(second, &guest.Manifest{Timeout: guest.Duration(time.Minute)},
+	require.NoError(t, WriteTests(first, &contract.Manifest{Timeout: contract.Duration(time.Second)}, nil))
+	require.NoError(t, WriteTests(second, &contract.Manifest{Timeout: contract.Duration(time.Minute)},
 		map[string]string{"tests/00/00-x.test": filepath.Join(dir, "bin")}))
 	out := filepath.Join(dir, "initrd")
 	require.NoError(t, Concat(out, first, second))

@@ -22,11 +22,12 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/landlock-vmtest/landlock-vmtest/contract"
+
 	"github.com/u-root/mkuimage/uimage"
 	"github.com/u-root/uio/llog"
 
 	"github.com/landlock-vmtest/landlock-vmtest/cache"
-	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest"
 )
 
 // Module is this repository's Go module path.
@@ -243,7 +244,7 @@ func listIn(dir string, patterns []string) ([]Package, error) {
 // returns the manifest for the guest, with paths as the guest sees them,
 // and the host files to pack under /tests. Each package is built in its
 // own directory, so that a package of another module builds in that module.
-func Tests(work string, pkgs []Package, m guest.Manifest) (*guest.Manifest, map[string]string, error) {
+func Tests(work string, pkgs []Package, m contract.Manifest) (*contract.Manifest, map[string]string, error) {
 	bin := filepath.Join(work, "bin")
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("test binary directory: %w", err)
@@ -266,7 +267,7 @@ func Tests(work string, pkgs []Package, m guest.Manifest) (*guest.Manifest, map[
 		if err := addTestdata(files, p.Dir, gdir); err != nil {
 			return nil, nil, err
 		}
-		m.Binaries = append(m.Binaries, guest.Binary{
+		m.Binaries = append(m.Binaries, contract.Binary{
 			Package: p.ImportPath,
 			Path:    "/" + gdir + "/" + name,
 			Dir:     "/" + gdir,

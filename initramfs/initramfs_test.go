@@ -10,12 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/landlock-vmtest/landlock-vmtest/contract"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/u-root/mkuimage/cpio"
 
 	"github.com/landlock-vmtest/landlock-vmtest/cache"
-	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest"
 )
 
 const packModule = "example.com/packfixture"
@@ -89,16 +90,16 @@ func TestTests(t *testing.T) {
 	pkgs, err := ListTestPackages(dir, []string{"./..."})
 	require.NoError(t, err)
 	work := t.TempDir()
-	in := guest.Manifest{
-		Binaries: []guest.Binary{{Package: "stale", Path: "/stale", Dir: "/"}},
-		Timeout:  guest.Duration(7 * time.Minute),
+	in := contract.Manifest{
+		Binaries: []contract.Binary{{Package: "stale", Path: "/stale", Dir: "/"}},
+		Timeout:  contract.Duration(7 * time.Minute),
 		Args:     []string{"-test.run=^TestAnswer$"},
 		Env:      map[string]string{"K": "V"},
 	}
 	m, files, err := Tests(work, pkgs, in)
 	require.NoError(t, err)
 
-	assert.Equal(t, []guest.Binary{
+	assert.Equal(t, []contract.Binary{
 		{Package: packModule + "/withtests", Path: "/tests/00/00-withtests.test", Dir: "/tests/00"},
 		{Package: packModule + "/xonly", Path: "/tests/01/01-xonly.test", Dir: "/tests/01"},
 	}, m.Binaries, "the given binaries are replaced")
@@ -151,7 +152,7 @@ func TestTestsCompileError(t *testing.T) {
 	dir := packFixture(t)
 	writeFile(t, filepath.Join(dir, "withtests", "broken_test.go"), "package withtests\n\nfunc broken() { undefined() }\n", 0o644)
 	_, _, err := Tests(t.TempDir(), []Package{{ImportPath: packModule + "/withtests", Dir: filepath.Join(dir, "withtests")}},
-		guest.Manifest{Timeout: guest.Duration(time.Minute)})
+		contract.Manifest{Timeout: contract.Duration(time.Minute)})
 	assert.ErrorContains(t, err, "go test -c "+packModule+"/withtests")
 	assert.ErrorContains(t, err, "undefined")
 }
@@ -289,9 +290,9 @@ func TestTestsFromAnotherModule(t *testing.T) {
 	assert.Equal(t, []Package{{ImportPath: "example.com/othermodule/pkg", Dir: filepath.Join(other, "pkg")}}, pkgs)
 
 	work := t.TempDir()
-	m, files, err := Tests(work, pkgs, guest.Manifest{Timeout: guest.Duration(time.Minute)})
+	m, files, err := Tests(work, pkgs, contract.Manifest{Timeout: contract.Duration(time.Minute)})
 	require.NoError(t, err)
-	assert.Equal(t, []guest.Binary{{Package: "example.com/othermodule/pkg", Path: "/tests/00/00-pkg.test", Dir: "/tests/00"}}, m.Binaries)
+	assert.Equal(t, []contract.Binary{{Package: "example.com/othermodule/pkg", Path: "/tests/00/00-pkg.test", Dir: "/tests/00"}}, m.Binaries)
 	assert.Equal(t, map[string]string{"tests/00/00-pkg.test": filepath.Join(work, "bin", "00-pkg.test")}, files)
 	out, err := exec.Command(filepath.Join(work, "bin", "00-pkg.test"), "-test.list", ".").Output()
 	require.NoError(t, err)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/landlock-vmtest/landlock-vmtest/contract"
 )
 
 // The runner tests run real test binaries: a throwaway module with a few
@@ -205,8 +207,8 @@ func fixture(t *testing.T) *fixtureSet {
 
 // binary describes the fixture package pkg ("mixed") for a manifest; it
 // runs in the package's source directory.
-func (f *fixtureSet) binary(pkg string) Binary {
-	return Binary{
+func (f *fixtureSet) binary(pkg string) contract.Binary {
+	return contract.Binary{
 		Package: fixtureModule + "/" + pkg,
 		Path:    filepath.Join(f.bin, pkg+".test"),
 		Dir:     filepath.Join(f.src, pkg),

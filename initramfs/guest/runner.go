@@ -1,3 +1,8 @@
+// Package guest is the guest runner's logic: it runs the test binaries
+// listed in a manifest one after another, each under test2json and with a
+// per-binary timeout, and turns what they print into result events. The
+// operating-system side (mounts, the result channel, power-off) stays in
+// the runner's main package, so this package runs on the host in tests.
 package guest
 
 import (
@@ -14,16 +19,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/landlock-vmtest/landlock-vmtest/contract"
+
 	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 )
-
-// GuestEnv is set to 1 in every test binary's environment, so that tests
-// can tell the guest from the host (where they skip).
-const GuestEnv = "LANDLOCK_VMTEST_GUEST"
-
-// ReleaseEnv carries the release of the kernel the host built, so that a
-// guest test can check that this is the kernel running.
-const ReleaseEnv = "LANDLOCK_VMTEST_KERNEL_RELEASE"
 
 // killGrace is how long after its own -test.timeout a binary is killed:
 // Go's timeout panic (with every goroutine's stack) comes first.
@@ -51,7 +50,7 @@ type Runner struct {
 
 // Run runs every binary of m in order. It returns an error only when it
 // could not emit; a binary that fails or crashes is a result, not an error.
-func (r *Runner) Run(ctx context.Context, m *Manifest) error {
+func (r *Runner) Run(ctx context.Context, m *contract.Manifest) error {
 	for _, b := range m.Binaries {
 		if err := r.runOne(ctx, m, b); err != nil {
 			return err
@@ -69,10 +68,10 @@ func (r *Runner) logf(format string, args ...any) {
 	}
 }
 
-func (r *Runner) runOne(ctx context.Context, m *Manifest, b Binary) error {
+func (r *Runner) runOne(ctx context.Context, m *contract.Manifest, b contract.Binary) error {
 	timeout := time.Duration(m.Timeout)
 	var tapArgs []string
-	if b.Kind == KindKselftest && m.Run != "" && b.Harness {
+	if b.Kind == contract.KindKselftest && m.Run != "" && b.Harness {
 		args, err := r.selectTAP(ctx, m, b)
 		if err != nil {
 			// Run it whole, and say why: a listing that cannot be read
@@ -94,9 +93,9 @@ func (r *Runner) runOne(ctx context.Context, m *Manifest, b Binary) error {
 		err  error
 	)
 	switch b.Kind {
-	case KindGoTest:
+	case contract.KindGoTest:
 		exit, err = r.execute(ctx, m, b, timeout)
-	case KindKselftest:
+	case contract.KindKselftest:
 		exit, err = r.executeTAP(ctx, m, b, timeout, tapArgs...)
 	default:
 		exit, err = event.Exit{Code: -1}, fmt.Errorf("unknown kind of test binary %q", b.Kind)
@@ -124,7 +123,7 @@ func describe(e event.Exit) string {
 }
 
 // execute runs the binary with its output piped through test2json.
-func (r *Runner) execute(ctx context.Context, m *Manifest, b Binary, timeout time.Duration) (event.Exit, error) {
+func (r *Runner) execute(ctx context.Context, m *contract.Manifest, b contract.Binary, timeout time.Duration) (event.Exit, error) {
 	exit := event.Exit{Code: -1}
 	ctx, cancel := context.WithTimeout(ctx, timeout+killGrace)
 	defer cancel()
@@ -132,7 +131,7 @@ func (r *Runner) execute(ctx context.Context, m *Manifest, b Binary, timeout tim
 	args := append([]string{"-test.v=test2json", "-test.timeout=" + timeout.String()}, m.Args...)
 	cmd := exec.CommandContext(ctx, b.Path, args...)
 	cmd.Dir = b.Dir
-	cmd.Env = append(os.Environ(), GuestEnv+"=1")
+	cmd.Env = append(os.Environ(), contract.GuestEnv+"=1")
 	for k, v := range m.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

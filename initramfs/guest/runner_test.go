@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/landlock-vmtest/landlock-vmtest/contract"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -51,7 +53,7 @@ func (r *recorder) all() []event.Event {
 }
 
 // run runs m with a fresh Runner and returns the events and the log.
-func run(t *testing.T, f *fixtureSet, m *Manifest) ([]event.Event, string, error) {
+func run(t *testing.T, f *fixtureSet, m *contract.Manifest) ([]event.Event, string, error) {
 	t.Helper()
 	rec := &recorder{}
 	var log syncBuffer
@@ -158,7 +160,7 @@ func TestRunnerRunsBinariesInOrder(t *testing.T) {
 	t.Parallel()
 	f := fixture(t)
 	mixed, crash := f.binary("mixed"), f.binary("crash")
-	events, log, err := run(t, f, &Manifest{Binaries: []Binary{mixed, crash}, Timeout: Duration(time.Minute)})
+	events, log, err := run(t, f, &contract.Manifest{Binaries: []contract.Binary{mixed, crash}, Timeout: contract.Duration(time.Minute)})
 	require.NoError(t, err)
 	runs := split(t, events)
 	require.Len(t, runs, 2)
@@ -197,7 +199,7 @@ func TestRunnerTimeout(t *testing.T) {
 	f := fixture(t)
 	sleepy := f.binary("sleepy")
 	begin := time.Now()
-	events, log, err := run(t, f, &Manifest{Binaries: []Binary{sleepy}, Timeout: Duration(2 * time.Second)})
+	events, log, err := run(t, f, &contract.Manifest{Binaries: []contract.Binary{sleepy}, Timeout: contract.Duration(2 * time.Second)})
 	require.NoError(t, err)
 	// Go's -test.timeout fires at 2s; the runner's own kill would come
 	// 10s later.
@@ -217,9 +219,9 @@ func TestRunnerPassesEnvArgsAndDir(t *testing.T) {
 	t.Parallel()
 	f := fixture(t)
 	env := f.binary("env")
-	events, _, err := run(t, f, &Manifest{
-		Binaries: []Binary{env},
-		Timeout:  Duration(time.Minute),
+	events, _, err := run(t, f, &contract.Manifest{
+		Binaries: []contract.Binary{env},
+		Timeout:  contract.Duration(time.Minute),
 		Args:     []string{"-test.run=^TestEnv$"},
 		Env:      map[string]string{"FIXTURE_VALUE": "from-manifest"},
 	})
@@ -236,7 +238,7 @@ func TestRunnerPassesEnvArgsAndDir(t *testing.T) {
 func TestRunnerWithoutEnvAndArgs(t *testing.T) {
 	t.Parallel()
 	f := fixture(t)
-	events, _, err := run(t, f, &Manifest{Binaries: []Binary{f.binary("env")}, Timeout: Duration(time.Minute)})
+	events, _, err := run(t, f, &contract.Manifest{Binaries: []contract.Binary{f.binary("env")}, Timeout: contract.Duration(time.Minute)})
 	require.NoError(t, err)
 	runs := split(t, events)
 	require.Len(t, runs, 1)
@@ -252,9 +254,9 @@ func TestRunnerWrongDirectory(t *testing.T) {
 	f := fixture(t)
 	env := f.binary("env")
 	env.Dir = f.src // no testdata/marker.txt there
-	events, _, err := run(t, f, &Manifest{
-		Binaries: []Binary{env},
-		Timeout:  Duration(time.Minute),
+	events, _, err := run(t, f, &contract.Manifest{
+		Binaries: []contract.Binary{env},
+		Timeout:  contract.Duration(time.Minute),
 		Args:     []string{"-test.run=^TestEnv$"},
 		Env:      map[string]string{"FIXTURE_VALUE": "from-manifest"},
 	})
@@ -268,9 +270,9 @@ func TestRunnerWrongDirectory(t *testing.T) {
 func TestRunnerMissingBinary(t *testing.T) {
 	t.Parallel()
 	f := fixture(t)
-	missing := Binary{Package: "example.com/missing", Path: filepath.Join(t.TempDir(), "missing.test"), Dir: t.TempDir()}
+	missing := contract.Binary{Package: "example.com/missing", Path: filepath.Join(t.TempDir(), "missing.test"), Dir: t.TempDir()}
 	mixed := f.binary("mixed")
-	events, log, err := run(t, f, &Manifest{Binaries: []Binary{missing, mixed}, Timeout: Duration(time.Minute)})
+	events, log, err := run(t, f, &contract.Manifest{Binaries: []contract.Binary{missing, mixed}, Timeout: contract.Duration(time.Minute)})
 	require.NoError(t, err, "a binary that cannot start is a result, not a runner error")
 	runs := split(t, events)
 	require.Len(t, runs, 2, "the next binary still runs")
@@ -304,7 +306,7 @@ func TestRunnerMissingTest2JSON(t *testing.T) {
 	f := fixture(t)
 	rec := &recorder{}
 	r := &Runner{Test2JSON: filepath.Join(t.TempDir(), "no-test2json"), Emit: rec.emit}
-	require.NoError(t, r.Run(context.Background(), &Manifest{Binaries: []Binary{f.binary("mixed")}, Timeout: Duration(time.Minute)}))
+	require.NoError(t, r.Run(context.Background(), &contract.Manifest{Binaries: []contract.Binary{f.binary("mixed")}, Timeout: contract.Duration(time.Minute)}))
 	runs := split(t, rec.all())
 	require.Len(t, runs, 1)
 	require.Len(t, runs[0].errors, 1)
@@ -317,7 +319,7 @@ func TestRunnerStopsWhenEmitFails(t *testing.T) {
 	t.Parallel()
 	f := fixture(t)
 	mixed, crash := f.binary("mixed"), f.binary("crash")
-	m := &Manifest{Binaries: []Binary{mixed, crash}, Timeout: Duration(time.Minute)}
+	m := &contract.Manifest{Binaries: []contract.Binary{mixed, crash}, Timeout: contract.Duration(time.Minute)}
 
 	for _, tc := range []struct {
 		name   string
@@ -347,7 +349,7 @@ func TestRunnerTransientEmitError(t *testing.T) {
 	mixed, crash := f.binary("mixed"), f.binary("crash")
 	rec := &recorder{failOn: func(e event.Event) bool { return e.Kind == event.KindTest }}
 	r := &Runner{Test2JSON: f.test2json, Emit: rec.emit}
-	require.NoError(t, r.Run(context.Background(), &Manifest{Binaries: []Binary{mixed, crash}, Timeout: Duration(time.Minute)}))
+	require.NoError(t, r.Run(context.Background(), &contract.Manifest{Binaries: []contract.Binary{mixed, crash}, Timeout: contract.Duration(time.Minute)}))
 	runs := split(t, rec.all())
 	require.Len(t, runs, 2)
 	assert.Equal(t, []string{errEmit.Error()}, runs[0].errors)
@@ -363,7 +365,7 @@ func TestRunnerCancelled(t *testing.T) {
 	cancel()
 	rec := &recorder{}
 	r := &Runner{Test2JSON: f.test2json, Emit: rec.emit}
-	err := r.Run(ctx, &Manifest{Binaries: []Binary{f.binary("mixed"), f.binary("crash")}, Timeout: Duration(time.Minute)})
+	err := r.Run(ctx, &contract.Manifest{Binaries: []contract.Binary{f.binary("mixed"), f.binary("crash")}, Timeout: contract.Duration(time.Minute)})
 	require.ErrorIs(t, err, context.Canceled)
 	runs := split(t, rec.all())
 	require.Len(t, runs, 1, "no binary after the first once the context is done")
@@ -429,7 +431,7 @@ func TestRunnerLeftoverChildren(t *testing.T) {
 		{"in its own session", map[string]string{"LEFTOVER_SESSION": "1"}, drainGrace + 10*time.Second},
 	} {
 		begin := time.Now()
-		events, _, err := run(t, f, &Manifest{Binaries: []Binary{lo}, Timeout: Duration(time.Minute), Env: tc.env})
+		events, _, err := run(t, f, &contract.Manifest{Binaries: []contract.Binary{lo}, Timeout: contract.Duration(time.Minute), Env: tc.env})
 		require.NoError(t, err, tc.name)
 		took := time.Since(begin)
 		assert.Less(t, took, tc.max, "%s: the runner waited for a leftover child", tc.name)

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/landlock-vmtest/landlock-vmtest/contract"
+
 	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest/ktap"
 )
@@ -26,7 +28,7 @@ const ksftSkip = 4
 // and stderr together: the harness prints results on stdout and
 // diagnostics on stderr, line-buffered both) into test events. The binary and its process group are killed when it
 // runs past timeout.
-func (r *Runner) executeTAP(ctx context.Context, m *Manifest, b Binary, timeout time.Duration, args ...string) (event.Exit, error) {
+func (r *Runner) executeTAP(ctx context.Context, m *contract.Manifest, b contract.Binary, timeout time.Duration, args ...string) (event.Exit, error) {
 	exit := event.Exit{Code: -1}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -85,10 +87,10 @@ func (r *Runner) executeTAP(ctx context.Context, m *Manifest, b Binary, timeout 
 // kselftestCommand is the command that runs kselftest binary b with args:
 // in its directory, chrooted into the kselftest root, in a process group
 // of its own that a cancelled ctx kills.
-func (r *Runner) kselftestCommand(ctx context.Context, m *Manifest, b Binary, args ...string) *exec.Cmd {
+func (r *Runner) kselftestCommand(ctx context.Context, m *contract.Manifest, b contract.Binary, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, b.Path, args...)
 	cmd.Dir = b.Dir
-	cmd.Env = append(os.Environ(), GuestEnv+"=1")
+	cmd.Env = append(os.Environ(), contract.GuestEnv+"=1")
 	for k, v := range m.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -103,7 +105,7 @@ const listTimeout = 30 * time.Second
 // selectTAP lists the tests of harness binary b (-l, which runs none) and
 // returns a -r argument for each one whose name m.Run matches: none when
 // no test matches.
-func (r *Runner) selectTAP(ctx context.Context, m *Manifest, b Binary) ([]string, error) {
+func (r *Runner) selectTAP(ctx context.Context, m *contract.Manifest, b contract.Binary) ([]string, error) {
 	re, err := regexp.Compile(m.Run)
 	if err != nil {
 		return nil, fmt.Errorf("RUN=%s: %w", m.Run, err)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/landlock-vmtest/landlock-vmtest/contract"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -14,14 +16,14 @@ import (
 )
 
 // script writes a shell script standing in for a kselftest binary.
-func script(t *testing.T, dir, name, body string) Binary {
+func script(t *testing.T, dir, name, body string) contract.Binary {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	require.NoError(t, os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o755))
-	return Binary{Package: "kselftest/fake/" + name, Path: p, Dir: dir, Kind: KindKselftest}
+	return contract.Binary{Package: "kselftest/fake/" + name, Path: p, Dir: dir, Kind: contract.KindKselftest}
 }
 
-func runTAP(t *testing.T, m *Manifest) ([]run1, string) {
+func runTAP(t *testing.T, m *contract.Manifest) ([]run1, string) {
 	t.Helper()
 	rec := &recorder{}
 	var log syncBuffer
@@ -54,9 +56,9 @@ exit 1
 	skipped := script(t, dir, "skipped_test", "echo 'TAP version 13'; echo '1..0 # SKIP no Landlock'; exit 4\n")
 	crash := script(t, dir, "crash_test", "echo 'TAP version 13'; echo '1..2'; echo '#  RUN  a.one ...'; kill -SEGV $$\n")
 
-	runs, log := runTAP(t, &Manifest{
-		Binaries: []Binary{mixed, skipped, crash},
-		Timeout:  Duration(time.Minute),
+	runs, log := runTAP(t, &contract.Manifest{
+		Binaries: []contract.Binary{mixed, skipped, crash},
+		Timeout:  contract.Duration(time.Minute),
 		Args:     []string{"-test.run=Go-only"},
 	})
 	require.Len(t, runs, 3)
@@ -92,7 +94,7 @@ func TestRunnerKselftestTimeout(t *testing.T) {
 	dir := t.TempDir()
 	sleepy := script(t, dir, "sleepy_test", "echo 'TAP version 13'; echo '1..1'; echo '#  RUN  a.sleep ...'; sleep 60\n")
 	begin := time.Now()
-	runs, log := runTAP(t, &Manifest{Binaries: []Binary{sleepy}, Timeout: Duration(time.Second)})
+	runs, log := runTAP(t, &contract.Manifest{Binaries: []contract.Binary{sleepy}, Timeout: contract.Duration(time.Second)})
 	assert.Less(t, time.Since(begin), 20*time.Second)
 	require.Len(t, runs, 1)
 	assert.True(t, runs[0].exit.TimedOut)
@@ -102,8 +104,8 @@ func TestRunnerKselftestTimeout(t *testing.T) {
 
 func TestRunnerKselftestMissing(t *testing.T) {
 	t.Parallel()
-	b := Binary{Package: "kselftest/fake/missing", Path: filepath.Join(t.TempDir(), "missing"), Dir: t.TempDir(), Kind: KindKselftest}
-	runs, _ := runTAP(t, &Manifest{Binaries: []Binary{b}, Timeout: Duration(time.Minute)})
+	b := contract.Binary{Package: "kselftest/fake/missing", Path: filepath.Join(t.TempDir(), "missing"), Dir: t.TempDir(), Kind: contract.KindKselftest}
+	runs, _ := runTAP(t, &contract.Manifest{Binaries: []contract.Binary{b}, Timeout: contract.Duration(time.Minute)})
 	require.Len(t, runs, 1)
 	require.Len(t, runs[0].errors, 1)
 	assert.Contains(t, runs[0].errors[0], "starting kselftest binary")
@@ -111,8 +113,8 @@ func TestRunnerKselftestMissing(t *testing.T) {
 
 func TestRunnerUnknownKind(t *testing.T) {
 	t.Parallel()
-	b := Binary{Package: "p", Path: "/bin/true", Dir: "/", Kind: "rust"}
-	runs, _ := runTAP(t, &Manifest{Binaries: []Binary{b}, Timeout: Duration(time.Minute)})
+	b := contract.Binary{Package: "p", Path: "/bin/true", Dir: "/", Kind: "rust"}
+	runs, _ := runTAP(t, &contract.Manifest{Binaries: []contract.Binary{b}, Timeout: contract.Duration(time.Minute)})
 	require.Len(t, runs, 1)
 	assert.Equal(t, []string{`unknown kind of test binary "rust"`}, runs[0].errors)
 	assert.Equal(t, event.Exit{Code: -1, Seconds: runs[0].exit.Seconds}, runs[0].exit)

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/landlock-vmtest/landlock-vmtest/contract"
+
 	hguest "github.com/hugelgupf/vmtest/guest"
 	"golang.org/x/sys/unix"
 
@@ -81,7 +83,7 @@ func run(cmdline string) error {
 	if err := ch.Emit(hello); err != nil {
 		return fmt.Errorf("sending hello: %w", err)
 	}
-	m, err := guest.ReadManifest(guest.ManifestPath)
+	m, err := contract.ReadManifest(contract.ManifestPath)
 	if err != nil {
 		_ = ch.Emit(event.Event{Kind: event.KindError, Time: time.Now(), Error: err.Error()})
 	} else {
@@ -197,7 +199,7 @@ func shell() {
 	fmt.Println("landlock-vmtest: shell mode; tests are in /tests, run one with: cd /tests/<n> && ./<pkg>.test -test.v; exit ends the VM")
 	cmd := exec.Command("/bin/gosh")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), "TERM=linux", guest.GuestEnv+"=1")
+	cmd.Env = append(os.Environ(), "TERM=linux", contract.GuestEnv+"=1")
 	if err := cmd.Run(); err != nil {
 		log.Printf("shell: %v", err)
 	}

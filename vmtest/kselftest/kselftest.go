@@ -21,8 +21,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/landlock-vmtest/landlock-vmtest/contract"
+
 	"github.com/landlock-vmtest/landlock-vmtest/cache"
-	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest"
 	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest/ktap"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/hosttools"
 )
@@ -385,7 +386,7 @@ func readTests(p string) ([]Test, error) {
 // Add adds the built tests to a manifest and their directories' files
 // (tests and helpers such as landlock's "true") to files (guest path →
 // host path), under GuestDir/<dir>/. Object files are left out.
-func (b *Built) Add(m *guest.Manifest, files map[string]string) error {
+func (b *Built) Add(m *contract.Manifest, files map[string]string) error {
 	dirs := map[string]bool{}
 	for _, t := range b.Tests {
 		gdir := GuestDir + "/" + t.Dir
@@ -393,11 +394,11 @@ func (b *Built) Add(m *guest.Manifest, files map[string]string) error {
 		if err != nil {
 			return fmt.Errorf("kselftest %s: %w", t.Dir, err)
 		}
-		m.Binaries = append(m.Binaries, guest.Binary{
+		m.Binaries = append(m.Binaries, contract.Binary{
 			Package: t.Package(),
 			Path:    "/" + gdir + "/" + t.Name,
 			Dir:     "/" + gdir,
-			Kind:    guest.KindKselftest,
+			Kind:    contract.KindKselftest,
 			Harness: harness,
 		})
 		if dirs[t.Dir] {

@@ -9,10 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/landlock-vmtest/landlock-vmtest/contract"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/landlock-vmtest/landlock-vmtest/cache"
-	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest"
 )
 
 func TestParseList(t *testing.T) {
@@ -105,14 +106,14 @@ func TestBuildFakeTree(t *testing.T) {
 	out, err := exec.Command(filepath.Join(b.Root, "fake", "hello_test")).CombinedOutput()
 	require.NoError(t, err, string(out))
 
-	m := &guest.Manifest{Binaries: []guest.Binary{{Package: "example.com/go"}}}
+	m := &contract.Manifest{Binaries: []contract.Binary{{Package: "example.com/go"}}}
 	files := map[string]string{}
 	require.NoError(t, b.Add(m, files))
-	require.Equal(t, guest.Binary{
+	require.Equal(t, contract.Binary{
 		Package: "kselftest/fake/hello_test",
 		Path:    "/tests/kselftest/fake/hello_test",
 		Dir:     "/tests/kselftest/fake",
-		Kind:    guest.KindKselftest,
+		Kind:    contract.KindKselftest,
 	}, m.Binaries[1])
 	require.Equal(t, map[string]string{
 		"tests/kselftest/fake/hello_test": filepath.Join(b.Root, "fake", "hello_test"),

@@ -17,12 +17,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/landlock-vmtest/landlock-vmtest/contract"
+
 	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
 
 	"github.com/landlock-vmtest/landlock-vmtest/cache"
 	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 	"github.com/landlock-vmtest/landlock-vmtest/initramfs"
-	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/coverage"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/kconfig"
@@ -458,7 +459,7 @@ func Fragments(configs string, s *series.Series, extra []string) (*kconfig.Fragm
 type prepared struct {
 	base     string
 	built    bool
-	manifest *guest.Manifest
+	manifest *contract.Manifest
 	files    map[string]string
 	work     string
 	took     time.Duration
@@ -504,7 +505,7 @@ func (r *Run) prepare(ctx context.Context, tree *source.Tree) prepared {
 	if o.Count > 1 {
 		args = append(args, "-test.count="+strconv.Itoa(o.Count))
 	}
-	p.manifest, p.files, err = initramfs.Tests(p.work, pkgs, guest.Manifest{Args: args, Run: o.Run})
+	p.manifest, p.files, err = initramfs.Tests(p.work, pkgs, contract.Manifest{Args: args, Run: o.Run})
 	if err != nil {
 		p.err = &exitcode.StageError{Stage: "initramfs", Code: exitcode.TestsFailed, Err: err}
 		return p
@@ -537,8 +538,8 @@ func (r *Run) initramfs(p prepared, initrd, release string) (string, error) {
 		return "", p.err
 	}
 	m := p.manifest
-	m.Timeout = guest.Duration(scaled(r.opts.Timeout, defaultTimeout, r.acc))
-	m.Env = map[string]string{guest.ReleaseEnv: release}
+	m.Timeout = contract.Duration(scaled(r.opts.Timeout, defaultTimeout, r.acc))
+	m.Env = map[string]string{contract.ReleaseEnv: release}
 	m.Coverage = r.opts.Coverage
 	layer := filepath.Join(p.work, "tests.cpio")
 	if err := initramfs.WriteTests(layer, m, p.files); err != nil {

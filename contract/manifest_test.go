@@ -1,4 +1,4 @@
-package guest
+package contract
 
 import (
 	"encoding/json"

@@ -1,9 +1,4 @@
-// Package guest is the guest runner's logic: it runs the test binaries
-// listed in a manifest one after another, each under test2json and with a
-// per-binary timeout, and turns what they print into result events. The
-// operating-system side (mounts, the result channel, power-off) stays in
-// the runner's main package, so this package runs on the host in tests.
-package guest
+package contract
 
 import (
 	"encoding/json"
@@ -11,9 +6,6 @@ import (
 	"os"
 	"time"
 )
-
-// ManifestPath is where the host puts the manifest in the initramfs.
-const ManifestPath = "/tests/manifest.json"
 
 // Binary is one test binary packed into the initramfs.
 type Binary struct {
