@@ -4,7 +4,10 @@
 // them.
 package exitcode
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Code is the harness's exit code. Each kind of failure has its own, so
 // that CI and bisection scripts can tell them apart.
@@ -60,3 +63,23 @@ type StageError struct {
 func (e *StageError) Error() string { return fmt.Sprintf("%s: %v", e.Stage, e.Err) }
 func (e *StageError) Unwrap() error { return e.Err }
 
+// Coded is an error that knows its exit code: the kernel packages' errors
+// (a patch that did not apply, a config conflict, a failed build) are.
+type Coded interface {
+	error
+	ExitCode() Code
+}
+
+// Of is the exit code of err, by type: a StageError's code, else the code
+// of the first Coded error in its chain, else Infra.
+func Of(err error) Code {
+	var se *StageError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	var c Coded
+	if errors.As(err, &c) {
+		return c.ExitCode()
+	}
+	return Infra
+}

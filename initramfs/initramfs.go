@@ -1,9 +1,10 @@
 // Package initramfs packs the guest's initramfs in two layers: a base image
 // made with u-root's mkuimage (u-root init, the guest runner as uinit,
 // test2json, a shell), cached by the hash of its inputs; and a layer of
-// test binaries (`go test -c`, static, amd64) with their packages'
-// testdata. The kernel unpacks concatenated cpio archives in order, so the
-// initrd is the two files end to end and a warm run only rebuilds the tests.
+// test binaries (`go test -c`, static, for the guest's GOARCH) with their
+// packages' testdata. The kernel unpacks concatenated cpio archives in
+// order, so the initrd is the two files end to end and a warm run only
+// rebuilds the tests.
 package initramfs
 
 import (
@@ -55,19 +56,15 @@ var shellCommands = []string{
 	"github.com/u-root/u-root/cmds/core/ps",
 }
 
-// baseInputs are the directories of this repository whose Go files go
-// into the base image.
-var baseInputs = []string{"initramfs/runner", "initramfs/guest", "initramfs/guest/ktap", "contract/event"}
-
 // Base returns the base image, building it when its inputs changed. repo is
 // this repository's root; shell adds an interactive shell and a few tools.
 // It reports whether it was built.
-func Base(c *cache.Cache, repo string, shell bool) (string, bool, error) {
+func Base(c *cache.Cache, repo, goarch string, shell bool) (string, bool, error) {
 	cmds := baseCommands
 	if shell {
 		cmds = append(append([]string{}, baseCommands...), shellCommands...)
 	}
-	key, err := baseKey(repo, cmds)
+	key, err := baseKey(repo, goarch, cmds)
 	if err != nil {
 		return "", false, err
 	}
@@ -76,7 +73,7 @@ func Base(c *cache.Cache, repo string, shell bool) (string, bool, error) {
 		var files []string
 		for _, cmd := range cmds {
 			bin := filepath.Join(tmp, "bin", path.Base(cmd))
-			if err := goBuild(repo, bin, cmd); err != nil {
+			if err := goBuild(repo, goarch, bin, cmd); err != nil {
 				return err
 			}
 			files = append(files, bin+":bin/"+path.Base(cmd))
@@ -107,16 +104,19 @@ func Base(c *cache.Cache, repo string, shell bool) (string, bool, error) {
 	return filepath.Join(dir, "base.cpio"), built, nil
 }
 
-// goEnv is the environment of every guest build: static linux/amd64.
-func goEnv() []string {
-	return append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
+// goEnv is the environment of every guest build: static, linux/goarch.
+func goEnv(goarch string) []string {
+	if goarch == "" {
+		goarch = "amd64"
+	}
+	return append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0")
 }
 
 // goBuild builds one command for the guest.
-func goBuild(dir, out, pkg string) error {
+func goBuild(dir, goarch, out, pkg string) error {
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
 	cmd.Dir = dir
-	cmd.Env = goEnv()
+	cmd.Env = goEnv(goarch)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
 	}
@@ -124,29 +124,22 @@ func goBuild(dir, out, pkg string) error {
 }
 
 // baseKey hashes what goes into the base image: the Go toolchain, the
-// commands, the module's dependency list and the runner's sources.
-func baseKey(repo string, cmds []string) (string, error) {
+// commands, the target architecture, the module's dependency list and the
+// sources of every package of this module the commands are built from
+// (baseInputs: `go list -deps`, so a new import of the runner is in the
+// key the moment it is written).
+func baseKey(repo, goarch string, cmds []string) (string, error) {
 	h := sha256.New()
 	goVersion, err := exec.Command("go", "env", "GOVERSION").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOVERSION: %w", err)
 	}
-	fmt.Fprintf(h, "base-v3\x00%s\x00%s\x00", goVersion, strings.Join(cmds, ","))
-	files := []string{"go.mod", "go.sum"}
-	for _, d := range baseInputs {
-		matches, err := filepath.Glob(filepath.Join(repo, d, "*.go"))
-		if err != nil {
-			return "", fmt.Errorf("listing %s: %w", d, err)
-		}
-		for _, m := range matches {
-			if strings.HasSuffix(m, "_test.go") {
-				continue
-			}
-			rel, _ := filepath.Rel(repo, m)
-			files = append(files, rel)
-		}
+	fmt.Fprintf(h, "base-v4\x00%s\x00%s\x00%s\x00", goVersion, strings.Join(cmds, ","), goarch)
+	inputs, err := baseInputs(repo, goarch, cmds)
+	if err != nil {
+		return "", err
 	}
-	sort.Strings(files)
+	files := append([]string{"go.mod", "go.sum"}, inputs...)
 	for _, f := range files {
 		b, err := os.ReadFile(filepath.Join(repo, f))
 		if err != nil {
@@ -156,6 +149,39 @@ func baseKey(repo string, cmds []string) (string, error) {
 		h.Write(b)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:24], nil
+}
+
+// baseInputs are the source files, relative to repo, of the packages of
+// repo's own module that the commands are built from, for goarch as the
+// guest build sees them (build tags included). Packages of other modules
+// are pinned by go.sum.
+func baseInputs(repo, goarch string, cmds []string) ([]string, error) {
+	args := append([]string{"list", "-deps", "-f", `{{if .Module}}{{if .Module.Main}}{{.Dir}}{{range .GoFiles}}{{"\t"}}{{.}}{{end}}{{range .EmbedFiles}}{{"\t"}}{{.}}{{end}}{{end}}{{end}}`}, cmds...)
+	cmd := exec.Command("go", args...)
+	cmd.Dir = repo
+	cmd.Env = goEnv(goarch)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("listing the initramfs commands' packages (go list -deps): %w\n%s", err, stderr.String())
+	}
+	var files []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Split(line, "\t")
+		if len(fields) < 2 {
+			continue
+		}
+		rel, err := filepath.Rel(repo, fields[0])
+		if err != nil || strings.HasPrefix(rel, "..") {
+			continue
+		}
+		for _, f := range fields[1:] {
+			files = append(files, filepath.ToSlash(filepath.Join(rel, f)))
+		}
+	}
+	sort.Strings(files)
+	return files, nil
 }
 
 // Package is a Go package whose test binary goes into the guest.
@@ -209,7 +235,7 @@ func listIn(dir string, patterns []string) ([]Package, error) {
 	args := append([]string{"list", "-e", "-json=ImportPath,Dir,TestGoFiles,XTestGoFiles,Error"}, patterns...)
 	cmd := exec.Command("go", args...)
 	cmd.Dir = dir
-	cmd.Env = goEnv()
+	cmd.Env = goEnv("")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -240,11 +266,11 @@ func listIn(dir string, patterns []string) ([]Package, error) {
 	return pkgs, nil
 }
 
-// Tests compiles the packages' test binaries (static, amd64) into work and
+// Tests compiles the packages' test binaries (static, for goarch) into work and
 // returns the manifest for the guest, with paths as the guest sees them,
 // and the host files to pack under /tests. Each package is built in its
 // own directory, so that a package of another module builds in that module.
-func Tests(work string, pkgs []Package, m contract.Manifest) (*contract.Manifest, map[string]string, error) {
+func Tests(work, goarch string, pkgs []Package, m contract.Manifest) (*contract.Manifest, map[string]string, error) {
 	bin := filepath.Join(work, "bin")
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("test binary directory: %w", err)
@@ -258,7 +284,7 @@ func Tests(work string, pkgs []Package, m contract.Manifest) (*contract.Manifest
 		// another module builds in that module.
 		cmd := exec.Command("go", "test", "-c", "-o", out, "-trimpath", "-ldflags=-s -w", ".")
 		cmd.Dir = p.Dir
-		cmd.Env = goEnv()
+		cmd.Env = goEnv(goarch)
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return nil, nil, fmt.Errorf("go test -c %s: %w\n%s", p.ImportPath, err, b)
 		}

@@ -2,10 +2,14 @@ package initramfs
 
 import (
 	"debug/elf"
+	"go/build"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -96,7 +100,7 @@ func TestTests(t *testing.T) {
 		Args:     []string{"-test.run=^TestAnswer$"},
 		Env:      map[string]string{"K": "V"},
 	}
-	m, files, err := Tests(work, pkgs, in)
+	m, files, err := Tests(work, "amd64", pkgs, in)
 	require.NoError(t, err)
 
 	assert.Equal(t, []contract.Binary{
@@ -151,61 +155,120 @@ func TestTests(t *testing.T) {
 func TestTestsCompileError(t *testing.T) {
 	dir := packFixture(t)
 	writeFile(t, filepath.Join(dir, "withtests", "broken_test.go"), "package withtests\n\nfunc broken() { undefined() }\n", 0o644)
-	_, _, err := Tests(t.TempDir(), []Package{{ImportPath: packModule + "/withtests", Dir: filepath.Join(dir, "withtests")}},
+	_, _, err := Tests(t.TempDir(), "amd64", []Package{{ImportPath: packModule + "/withtests", Dir: filepath.Join(dir, "withtests")}},
 		contract.Manifest{Timeout: contract.Duration(time.Minute)})
 	assert.ErrorContains(t, err, "go test -c "+packModule+"/withtests")
 	assert.ErrorContains(t, err, "undefined")
 }
 
-// fakeRepo copies what baseKey reads into a temporary directory.
+// fakeRepo is a module whose command imports one of its packages and not
+// another: what baseKey reads.
 func fakeRepo(t *testing.T) string {
 	t.Helper()
 	repo := t.TempDir()
-	for _, f := range []string{"go.mod", "go.sum"} {
-		writeFile(t, filepath.Join(repo, f), "content of "+f+"\n", 0o644)
-	}
-	for _, d := range baseInputs {
-		writeFile(t, filepath.Join(repo, d, "a.go"), "package x // "+d+"\n", 0o644)
-	}
+	writeFile(t, filepath.Join(repo, "go.mod"), "module example.com/fake\n\ngo 1.22\n", 0o644)
+	writeFile(t, filepath.Join(repo, "go.sum"), "", 0o644)
+	writeFile(t, filepath.Join(repo, "cmd", "init", "main.go"), "package main\n\nimport _ \"example.com/fake/lib\"\n\nfunc main() {}\n", 0o644)
+	writeFile(t, filepath.Join(repo, "lib", "a.go"), "package lib\n", 0o644)
+	writeFile(t, filepath.Join(repo, "other", "a.go"), "package other\n", 0o644)
 	return repo
 }
 
 func TestBaseKey(t *testing.T) {
 	repo := fakeRepo(t)
-	k1, err := baseKey(repo, baseCommands)
-	require.NoError(t, err)
+	cmds := []string{"example.com/fake/cmd/init"}
+	key := func() string {
+		t.Helper()
+		k, err := baseKey(repo, "amd64", cmds)
+		require.NoError(t, err)
+		return k
+	}
+	k1 := key()
 	assert.Len(t, k1, 24)
-	k2, err := baseKey(repo, baseCommands)
-	require.NoError(t, err)
-	assert.Equal(t, k1, k2, "stable")
+	assert.Equal(t, k1, key(), "stable")
 
-	withShell, err := baseKey(repo, append(append([]string{}, baseCommands...), shellCommands...))
+	withShell, err := baseKey(repo, "amd64", append(append([]string{}, cmds...), "example.com/fake/other"))
 	require.NoError(t, err)
 	assert.NotEqual(t, k1, withShell, "the commands are part of the key")
-
-	writeFile(t, filepath.Join(repo, "initramfs", "guest", "a.go"), "package x // changed\n", 0o644)
-	k3, err := baseKey(repo, baseCommands)
+	arm, err := baseKey(repo, "arm64", cmds)
 	require.NoError(t, err)
-	assert.NotEqual(t, k1, k3, "a runner source is part of the key")
+	assert.NotEqual(t, k1, arm, "the architecture is part of the key")
 
-	writeFile(t, filepath.Join(repo, "contract", "event", "b.go"), "package x\n", 0o644)
-	k4, err := baseKey(repo, baseCommands)
-	require.NoError(t, err)
+	writeFile(t, filepath.Join(repo, "lib", "a.go"), "package lib // changed\n", 0o644)
+	k3 := key()
+	assert.NotEqual(t, k1, k3, "a source of an imported package is part of the key")
+
+	writeFile(t, filepath.Join(repo, "lib", "b.go"), "package lib\n", 0o644)
+	k4 := key()
 	assert.NotEqual(t, k3, k4, "a new source file is part of the key")
 
+	writeFile(t, filepath.Join(repo, "other", "a.go"), "package other // changed\n", 0o644)
+	assert.Equal(t, k4, key(), "a package the commands do not import is not")
+
+	// A new import: the package it brings in is in the key from then on,
+	// with nobody listing it by hand.
+	writeFile(t, filepath.Join(repo, "lib", "b.go"), "package lib\n\nimport _ \"example.com/fake/other\"\n", 0o644)
+	k5 := key()
+	assert.NotEqual(t, k4, k5)
+	writeFile(t, filepath.Join(repo, "other", "a.go"), "package other // changed again\n", 0o644)
+	assert.NotEqual(t, k5, key(), "a newly imported package is part of the key")
+
 	writeFile(t, filepath.Join(repo, "go.sum"), "other sums\n", 0o644)
-	k5, err := baseKey(repo, baseCommands)
-	require.NoError(t, err)
-	assert.NotEqual(t, k4, k5, "go.sum is part of the key")
+	k6 := key()
+	writeFile(t, filepath.Join(repo, "go.sum"), "more sums\n", 0o644)
+	assert.NotEqual(t, k6, key(), "go.sum is part of the key")
 
-	writeFile(t, filepath.Join(repo, "kernel", "x.go"), "package x\n", 0o644)
-	k6, err := baseKey(repo, baseCommands)
-	require.NoError(t, err)
-	assert.Equal(t, k5, k6, "other packages are not")
+	writeFile(t, filepath.Join(repo, "lib", "c.go"), "package lib\n\nimport _ \"example.com/fake/absent\"\n", 0o644)
+	_, err = baseKey(repo, "amd64", cmds)
+	assert.ErrorContains(t, err, "go list -deps")
+}
 
-	require.NoError(t, os.Remove(filepath.Join(repo, "go.mod")))
-	_, err = baseKey(repo, baseCommands)
-	assert.ErrorContains(t, err, "hashing initramfs input")
+// TestBaseInputsAreTheRunnersImports checks the real key's inputs against
+// the runner's imports found another way (parsing the sources): every
+// non-test Go file of every package of this module the runner imports,
+// directly or not, is hashed, and no other package's.
+func TestBaseInputsAreTheRunnersImports(t *testing.T) {
+	repo, err := filepath.Abs("..")
+	require.NoError(t, err)
+	got, err := baseInputs(repo, "amd64", baseCommands)
+	require.NoError(t, err)
+
+	guestCtx := build.Default
+	guestCtx.GOOS, guestCtx.GOARCH = "linux", "amd64"
+	want := map[string]bool{}
+	seen := map[string]bool{}
+	var walk func(pkg string)
+	walk = func(pkg string) {
+		if seen[pkg] || !strings.HasPrefix(pkg, Module+"/") {
+			return
+		}
+		seen[pkg] = true
+		dir := strings.TrimPrefix(pkg, Module+"/")
+		matches, err := filepath.Glob(filepath.Join(repo, dir, "*.go"))
+		require.NoError(t, err)
+		for _, m := range matches {
+			if strings.HasSuffix(m, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(token.NewFileSet(), m, nil, parser.ImportsOnly|parser.ParseComments)
+			require.NoError(t, err)
+			if ok, _ := guestCtx.MatchFile(filepath.Dir(m), filepath.Base(m)); !ok {
+				continue
+			}
+			want[dir+"/"+filepath.Base(m)] = true
+			for _, imp := range f.Imports {
+				walk(strings.Trim(imp.Path.Value, `"`))
+			}
+		}
+	}
+	walk(Module + "/initramfs/runner")
+	var wantList []string
+	for f := range want {
+		wantList = append(wantList, f)
+	}
+	sort.Strings(wantList)
+	assert.Equal(t, wantList, got, "the base image's key must hash exactly the runner's own packages")
+	assert.Contains(t, got, "contract/event/event.go", "the contract the runner speaks is in the key")
 }
 
 func TestBase(t *testing.T) {
@@ -219,7 +282,7 @@ func TestBase(t *testing.T) {
 	c, err := cache.Default(t.TempDir())
 	require.NoError(t, err)
 
-	img, built, err := Base(c, repo, false)
+	img, built, err := Base(c, repo, "amd64", false)
 	require.NoError(t, err)
 	assert.True(t, built, "a fresh cache builds")
 	assert.Equal(t, c.Root, filepath.Dir(filepath.Dir(filepath.Dir(img))), "the image is in the cache: %s", img)
@@ -261,7 +324,7 @@ func TestBase(t *testing.T) {
 	}
 	assert.NotContains(t, recByName, "bin/ls", "no shell tools unless asked")
 
-	img2, built, err := Base(c, repo, false)
+	img2, built, err := Base(c, repo, "amd64", false)
 	require.NoError(t, err)
 	assert.False(t, built, "the second call finds the image in the cache")
 	assert.Equal(t, img, img2)
@@ -290,7 +353,7 @@ func TestTestsFromAnotherModule(t *testing.T) {
 	assert.Equal(t, []Package{{ImportPath: "example.com/othermodule/pkg", Dir: filepath.Join(other, "pkg")}}, pkgs)
 
 	work := t.TempDir()
-	m, files, err := Tests(work, pkgs, contract.Manifest{Timeout: contract.Duration(time.Minute)})
+	m, files, err := Tests(work, "amd64", pkgs, contract.Manifest{Timeout: contract.Duration(time.Minute)})
 	require.NoError(t, err)
 	assert.Equal(t, []contract.Binary{{Package: "example.com/othermodule/pkg", Path: "/tests/00/00-pkg.test", Dir: "/tests/00"}}, m.Binaries)
 	assert.Equal(t, map[string]string{"tests/00/00-pkg.test": filepath.Join(work, "bin", "00-pkg.test")}, files)

@@ -1,21 +1,24 @@
-// Package guest is the guest runner's logic: it runs the test binaries
-// listed in a manifest one after another, each under test2json and with a
-// per-binary timeout, and turns what they print into result events. The
-// operating-system side (mounts, the result channel, power-off) stays in
-// the runner's main package, so this package runs on the host in tests.
+// Package guest is the guest runner's logic. Init (init.go) is the whole
+// run, as u-root's init starts it: it reads the kernel command line, opens
+// the result channel, runs the manifest's test binaries, sends the "done"
+// marker and reboots. It reaches the operating system only through a
+// System (system.go; the real one is in system_linux.go), so that it runs
+// on the host in tests with a fake one.
+//
+// Runner runs the test binaries of a manifest one after another, each
+// with a per-binary timeout, all on one execution path (execute): the
+// converter for the binary's kind turns what it prints into result events,
+// test2json for Go test binaries (test2json.go), package ktap for
+// kselftests (tap.go).
 package guest
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -28,8 +31,8 @@ import (
 // Go's timeout panic (with every goroutine's stack) comes first.
 const killGrace = 10 * time.Second
 
-// drainGrace is how long test2json may take to finish after the binary
-// ended and its process group was killed.
+// drainGrace is how long the converter may take to read the end of the
+// output after the binary ended and its process group was killed.
 const drainGrace = 5 * time.Second
 
 // Runner runs test binaries and emits events.
@@ -88,17 +91,10 @@ func (r *Runner) runOne(ctx context.Context, m *contract.Manifest, b contract.Bi
 		return err
 	}
 	start := time.Now()
-	var (
-		exit event.Exit
-		err  error
-	)
-	switch b.Kind {
-	case contract.KindGoTest:
-		exit, err = r.execute(ctx, m, b, timeout)
-	case contract.KindKselftest:
-		exit, err = r.executeTAP(ctx, m, b, timeout, tapArgs...)
-	default:
-		exit, err = event.Exit{Code: -1}, fmt.Errorf("unknown kind of test binary %q", b.Kind)
+	exit := event.Exit{Code: -1}
+	j, err := r.job(m, b, tapArgs)
+	if err == nil {
+		exit, err = r.execute(ctx, m, b, j)
 	}
 	if err != nil {
 		r.logf("landlock-vmtest: %s: %v", b.Package, err)
@@ -122,56 +118,86 @@ func describe(e event.Exit) string {
 	}
 }
 
-// execute runs the binary with its output piped through test2json.
-func (r *Runner) execute(ctx context.Context, m *contract.Manifest, b contract.Binary, timeout time.Duration) (event.Exit, error) {
+// A job is how one test binary runs: what execute needs beyond the binary
+// and the manifest. Runner.job makes it by the binary's kind.
+type job struct {
+	// args are the binary's arguments.
+	args []string
+	// root, when set, is the directory the binary is chrooted into.
+	root string
+	// limit is how long the binary may run before the runner kills its
+	// process group.
+	limit time.Duration
+	// what names the binary in the error when it cannot start.
+	what string
+	// conv turns the binary's output into test events.
+	conv converter
+}
+
+// A converter turns the output of one kind of test binary into test
+// events. execute calls start before it starts the binary, drain once the
+// binary ended (or never started) and its process group was killed, and
+// finish if the binary ran.
+type converter interface {
+	// start begins reading the binary's output (stdout and stderr
+	// together) from out, the read end of a pipe, which is the
+	// converter's from then on, even when start fails.
+	start(out *os.File) error
+	// drain waits for the end of the output, at most grace (a leftover
+	// that left the process group may still hold the pipe), then stops
+	// reading.
+	drain(grace time.Duration)
+	// finish ends the conversion and returns its first problem; it may
+	// amend how the binary ended.
+	finish(exit *event.Exit) error
+}
+
+// job chooses how binary b runs by its kind: a Go test binary under
+// test2json with -test.timeout and m's Args, killed killGrace after its
+// own timeout; a kselftest binary with tapArgs (none: all its tests), in
+// the kselftest root, its TAP output converted by package ktap, killed at
+// the timeout.
+func (r *Runner) job(m *contract.Manifest, b contract.Binary, tapArgs []string) (job, error) {
+	timeout := time.Duration(m.Timeout)
+	switch b.Kind {
+	case contract.KindGoTest:
+		return job{
+			args:  append([]string{"-test.v=test2json", "-test.timeout=" + timeout.String()}, m.Args...),
+			limit: timeout + killGrace,
+			what:  "test binary",
+			conv:  &test2jsonConverter{r: r, pkg: b.Package},
+		}, nil
+	case contract.KindKselftest:
+		return job{
+			args:  tapArgs,
+			root:  r.KselftestRoot,
+			limit: timeout,
+			what:  "kselftest binary",
+			conv:  &tapConverter{r: r, pkg: b.Package},
+		}, nil
+	}
+	return job{}, fmt.Errorf("unknown kind of test binary %q", b.Kind)
+}
+
+// execute runs binary b as j says, its output (stdout and stderr on one
+// pipe) read by j's converter, and says how it ended. The binary and its
+// process group are killed when it runs past j.limit, and whatever it
+// left running in the group when it ends.
+func (r *Runner) execute(ctx context.Context, m *contract.Manifest, b contract.Binary, j job) (event.Exit, error) {
 	exit := event.Exit{Code: -1}
-	ctx, cancel := context.WithTimeout(ctx, timeout+killGrace)
+	ctx, cancel := context.WithTimeout(ctx, j.limit)
 	defer cancel()
 
-	args := append([]string{"-test.v=test2json", "-test.timeout=" + timeout.String()}, m.Args...)
-	cmd := exec.CommandContext(ctx, b.Path, args...)
-	cmd.Dir = b.Dir
-	cmd.Env = append(os.Environ(), contract.GuestEnv+"=1")
-	for k, v := range m.Env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	// The binary and whatever it forks get their own process group, so the
-	// timeout kills them all.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-
+	cmd := command(ctx, m, b, j.root, j.args...)
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return exit, fmt.Errorf("creating pipe: %w", err)
 	}
 	cmd.Stdout, cmd.Stderr = pw, pw
-
-	conv := exec.Command(r.Test2JSON, "-t", "-p", b.Package)
-	conv.Stdin = pr
-	convOut, err := conv.StdoutPipe()
-	if err != nil {
-		pr.Close()
+	if err := j.conv.start(pr); err != nil {
 		pw.Close()
-		return exit, fmt.Errorf("test2json pipe: %w", err)
+		return exit, err
 	}
-	conv.Stderr = r.Log
-	if err := conv.Start(); err != nil {
-		pr.Close()
-		pw.Close()
-		return exit, fmt.Errorf("starting test2json: %w", err)
-	}
-	pr.Close()
-
-	var (
-		wg       sync.WaitGroup
-		emitErr  error
-		timedOut bool
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		timedOut, emitErr = r.forward(convOut, b.Package)
-	}()
 
 	startErr := cmd.Start()
 	pw.Close()
@@ -179,64 +205,34 @@ func (r *Runner) execute(ctx context.Context, m *contract.Manifest, b contract.B
 		// The exit status is described by exit below.
 		_ = cmd.Wait()
 		// Whatever the binary left running in its process group would
-		// keep test2json's input open: end it.
+		// keep the pipe open: end it.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
-	// A leftover that left the process group may still hold the pipe:
-	// give test2json a moment to drain, then stop it.
-	drained := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(drained)
-	}()
-	select {
-	case <-drained:
-	case <-time.After(drainGrace):
-		_ = conv.Process.Kill()
-		<-drained
-	}
-	convErr := conv.Wait()
-
+	j.conv.drain(drainGrace)
 	if startErr != nil {
-		return exit, fmt.Errorf("starting test binary: %w", startErr)
+		return exit, fmt.Errorf("starting %s: %w", j.what, startErr)
 	}
-	exit.TimedOut = timedOut || errors.Is(ctx.Err(), context.DeadlineExceeded)
+
+	exit.TimedOut = errors.Is(ctx.Err(), context.DeadlineExceeded)
 	exit.Code = cmd.ProcessState.ExitCode()
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		exit.Signal = ws.Signal().String()
 	}
-	if emitErr != nil {
-		return exit, emitErr
-	}
-	if convErr != nil {
-		return exit, fmt.Errorf("test2json: %w", convErr)
-	}
-	return exit, nil
+	return exit, j.conv.finish(&exit)
 }
 
-// forward turns test2json's output lines into test events. It reports
-// whether Go's own test timeout fired.
-func (r *Runner) forward(out io.Reader, pkg string) (bool, error) {
-	var (
-		firstErr error
-		timedOut bool
-	)
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
-	for sc.Scan() {
-		var te event.TestEvent
-		if err := json.Unmarshal(sc.Bytes(), &te); err != nil {
-			te = event.TestEvent{Time: time.Now(), Action: "output", Package: pkg, Output: sc.Text() + "\n"}
-		}
-		if te.Action == "output" && strings.HasPrefix(te.Output, "panic: test timed out after") {
-			timedOut = true
-		}
-		if firstErr == nil {
-			firstErr = r.Emit(event.Event{Kind: event.KindTest, Time: time.Now(), Binary: pkg, Test: &te})
-		}
+// command is the command that runs binary b with args: in its directory,
+// with the guest marker and m's environment, chrooted into root when it is
+// set, in a process group of its own (so that the timeout kills whatever
+// it forks too) that a cancelled ctx kills.
+func command(ctx context.Context, m *contract.Manifest, b contract.Binary, root string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, b.Path, args...)
+	cmd.Dir = b.Dir
+	cmd.Env = append(os.Environ(), contract.GuestEnv+"=1")
+	for k, v := range m.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	if err := sc.Err(); err != nil && firstErr == nil {
-		firstErr = fmt.Errorf("reading test2json output: %w", err)
-	}
-	return timedOut, firstErr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Chroot: root}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	return cmd
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
-	"syscall"
 	"time"
 
 	"github.com/landlock-vmtest/landlock-vmtest/contract"
@@ -23,80 +22,59 @@ import (
 // skipped (tools/testing/selftests/kselftest.h, KSFT_SKIP).
 const ksftSkip = 4
 
-// executeTAP runs a kselftest binary in its directory, with args (none,
-// or the -r arguments of selectTAP), and converts its TAP output (stdout
-// and stderr together: the harness prints results on stdout and
-// diagnostics on stderr, line-buffered both) into test events. The binary and its process group are killed when it
-// runs past timeout.
-func (r *Runner) executeTAP(ctx context.Context, m *contract.Manifest, b contract.Binary, timeout time.Duration, args ...string) (event.Exit, error) {
-	exit := event.Exit{Code: -1}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+// tapConverter is the converter of kselftest binaries: package ktap turns
+// their TAP output (stdout and stderr together: the harness prints results
+// on stdout and diagnostics on stderr, line-buffered both) into test
+// events. A KSFT_SKIP exit status counts as 0.
+type tapConverter struct {
+	r   *Runner
+	pkg string
 
-	cmd := r.kselftestCommand(ctx, m, b, args...)
+	conv    *ktap.Converter
+	out     *os.File
+	done    chan error // feed's result
+	readErr error
+}
 
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return exit, fmt.Errorf("creating pipe: %w", err)
-	}
-	cmd.Stdout, cmd.Stderr = pw, pw
-
-	conv := ktap.New(b.Package, func(te event.TestEvent) error {
-		return r.Emit(event.Event{Kind: event.KindTest, Time: time.Now(), Binary: b.Package, Test: &te})
+func (c *tapConverter) start(out *os.File) error {
+	c.out = out
+	c.conv = ktap.New(c.pkg, func(te event.TestEvent) error {
+		return c.r.Emit(event.Event{Kind: event.KindTest, Time: time.Now(), Binary: c.pkg, Test: &te})
 	}, nil)
-	readDone := make(chan error, 1)
-	go func() { readDone <- feed(pr, conv) }()
+	c.done = make(chan error, 1)
+	go func() { c.done <- feed(out, c.conv) }()
+	return nil
+}
 
-	startErr := cmd.Start()
-	pw.Close()
-	if startErr == nil {
-		_ = cmd.Wait()
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
-	// A leftover outside the process group may hold the pipe open.
-	var readErr error
+func (c *tapConverter) drain(grace time.Duration) {
 	select {
-	case readErr = <-readDone:
-	case <-time.After(drainGrace):
-		pr.Close()
-		readErr = <-readDone
+	case c.readErr = <-c.done:
+	case <-time.After(grace):
+		c.out.Close()
+		c.readErr = <-c.done
 	}
-	pr.Close()
-	if startErr != nil {
-		return exit, fmt.Errorf("starting kselftest binary: %w", startErr)
-	}
+	c.out.Close()
+}
 
-	exit.TimedOut = errors.Is(ctx.Err(), context.DeadlineExceeded)
-	exit.Code = cmd.ProcessState.ExitCode()
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		exit.Signal = ws.Signal().String()
-	}
+func (c *tapConverter) finish(exit *event.Exit) error {
 	if exit.Code == ksftSkip {
 		// Go binaries have no such status; the skip is in the TAP output.
-		r.logf("landlock-vmtest: %s exited with KSFT_SKIP (%d): counted as exit status 0", b.Package, ksftSkip)
+		c.r.logf("landlock-vmtest: %s exited with KSFT_SKIP (%d): counted as exit status 0", c.pkg, ksftSkip)
 		exit.Code = 0
 	}
-	sum, endErr := conv.End()
-	r.logf("landlock-vmtest: %s: TAP plan %d, %d passed, %d failed, %d skipped", b.Package, sum.Planned, sum.Passed, sum.Failed, sum.Skipped)
-	if readErr != nil {
-		return exit, readErr
+	sum, endErr := c.conv.End()
+	c.r.logf("landlock-vmtest: %s: TAP plan %d, %d passed, %d failed, %d skipped", c.pkg, sum.Planned, sum.Passed, sum.Failed, sum.Skipped)
+	if c.readErr != nil {
+		return c.readErr
 	}
-	return exit, endErr
+	return endErr
 }
 
 // kselftestCommand is the command that runs kselftest binary b with args:
 // in its directory, chrooted into the kselftest root, in a process group
 // of its own that a cancelled ctx kills.
 func (r *Runner) kselftestCommand(ctx context.Context, m *contract.Manifest, b contract.Binary, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, b.Path, args...)
-	cmd.Dir = b.Dir
-	cmd.Env = append(os.Environ(), contract.GuestEnv+"=1")
-	for k, v := range m.Env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Chroot: r.KselftestRoot}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	return cmd
+	return command(ctx, m, b, r.KselftestRoot, args...)
 }
 
 // listTimeout bounds a kselftest binary's -l.

@@ -18,9 +18,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+
 	"github.com/landlock-vmtest/landlock-vmtest/cache"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/kconfig"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/source"
+	"github.com/landlock-vmtest/landlock-vmtest/machine"
 )
 
 // Base is the documented minimal base config the fragments are merged onto.
@@ -40,6 +43,18 @@ type Request struct {
 	Extra []string
 	// Ctx, when done, stops make and everything it started.
 	Ctx context.Context
+	// Machine is the architecture built for (the zero value is
+	// machine.Default).
+	Machine machine.Machine
+}
+
+// mach is the request's machine, machine.Default when none is set.
+func (r Request) mach() machine.Machine {
+	if r.Machine.Name != "" {
+		return r.Machine
+	}
+	m, _ := machine.ByName(machine.Default)
+	return m
 }
 
 // Result is a finished build.
@@ -48,7 +63,7 @@ type Result struct {
 	Dir string
 	// Key is the build's cache key.
 	Key string
-	// Image is the bzImage.
+	// Image is the bootable image (the machine's Image: bzImage, Image).
 	Image string
 	// Config is the final .config.
 	Config string
@@ -69,6 +84,9 @@ type ConfigError struct {
 	Log string
 }
 
+// ExitCode is ConfigFailed: the run exits with it.
+func (e *ConfigError) ExitCode() exitcode.Code { return exitcode.ConfigFailed }
+
 func (e *ConfigError) Error() string { return "kernel config: " + e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
@@ -81,6 +99,9 @@ type Error struct {
 	Err     error
 }
 
+// ExitCode is BuildFailed: the run exits with it.
+func (e *Error) ExitCode() exitcode.Code { return exitcode.BuildFailed }
+
 func (e *Error) Error() string {
 	return fmt.Sprintf("kernel build failed: %v (log: %s)\n%s", e.Err, e.Log, e.Excerpt)
 }
@@ -88,12 +109,13 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Key is the cache key of a build of req.
 func Key(req Request) string {
-	parts := []string{"build-v1", req.Tree.Key, req.Fragments.Hash(), Base, "x86_64", compilerVersion()}
+	m := req.mach()
+	parts := []string{"build-v1", req.Tree.Key, req.Fragments.Hash(), Base, m.Name, compilerVersion(m.CrossCompile + "gcc")}
 	return cache.Key(append(parts, req.Extra...)...)
 }
 
-func compilerVersion() string {
-	out, err := exec.Command("gcc", "--version").Output()
+func compilerVersion(gcc string) string {
+	out, err := exec.Command(gcc, "--version").Output()
 	if err != nil {
 		return "gcc?"
 	}
@@ -119,7 +141,7 @@ func NewIn(c *cache.Cache, req Request, dir string) *Builder {
 	return &Builder{c: c, req: req, incremental: true, res: &Result{
 		Dir:    dir,
 		Key:    cache.Key("incremental", dir),
-		Image:  filepath.Join(dir, "arch/x86/boot/bzImage"),
+		Image:  filepath.Join(dir, req.mach().Image),
 		Config: filepath.Join(dir, ".config"),
 		Log:    filepath.Join(dir, "build.log"),
 	}}
@@ -152,7 +174,7 @@ func New(c *cache.Cache, req Request) *Builder {
 	return &Builder{c: c, req: req, res: &Result{
 		Dir:    dir,
 		Key:    key,
-		Image:  filepath.Join(dir, "arch/x86/boot/bzImage"),
+		Image:  filepath.Join(dir, req.mach().Image),
 		Config: filepath.Join(dir, ".config"),
 		Log:    filepath.Join(dir, "build.log"),
 	}}
@@ -180,7 +202,7 @@ func (b *Builder) Configure() error {
 	return m.configure()
 }
 
-// Compile builds the bzImage (unless the build is cached) and returns the
+// Compile builds the image (unless the build is cached) and returns the
 // result.
 func (b *Builder) Compile() (*Result, error) {
 	if b.Cached() {
@@ -238,9 +260,10 @@ type maker struct {
 }
 
 func (m *maker) command(log io.Writer, targets ...string) *exec.Cmd {
-	args := []string{"-C", m.req.Tree.Dir, "O=" + m.dir, "ARCH=x86_64"}
+	mach := m.req.mach()
+	args := append([]string{"-C", m.req.Tree.Dir, "O=" + m.dir}, mach.MakeArgs()...)
 	if _, err := exec.LookPath("ccache"); err == nil {
-		args = append(args, "CC=ccache gcc", "HOSTCC=ccache gcc")
+		args = append(args, "CC=ccache "+mach.CrossCompile+"gcc", "HOSTCC=ccache gcc")
 	}
 	args = append(args, m.req.Extra...)
 	args = append(args, targets...)
@@ -305,7 +328,7 @@ func (m *maker) configure() error {
 	return nil
 }
 
-// compile runs make bzImage, logging to logPath and reporting progress.
+// compile makes the machine's image, logging to logPath and reporting progress.
 func (m *maker) compile(logPath string) error {
 	log, err := os.Create(logPath)
 	if err != nil {
@@ -324,7 +347,7 @@ func (m *maker) compile(logPath string) error {
 		defer wg.Done()
 		prog.consume(pr, log)
 	}()
-	cmd := m.command(pw, "-j"+strconv.Itoa(jobs), "bzImage")
+	cmd := m.command(pw, "-j"+strconv.Itoa(jobs), m.req.mach().ImageTarget)
 	runErr := cmd.Run()
 	pw.Close()
 	wg.Wait()
@@ -336,7 +359,12 @@ func (m *maker) compile(logPath string) error {
 	return nil
 }
 
-func (m *maker) stepsFile() string { return m.c.Path("meta", "build-steps") }
+func (m *maker) stepsFile() string {
+	if n := m.req.mach().Name; n != machine.Default {
+		return m.c.Path("meta", "build-steps-"+n)
+	}
+	return m.c.Path("meta", "build-steps")
+}
 
 func (m *maker) expectedSteps() int {
 	b, err := os.ReadFile(m.stepsFile())

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/landlock-vmtest/landlock-vmtest/internal/fsutil"
 )
 
 // Inputs is what a coverage report is made of.
@@ -134,18 +135,11 @@ func writeTables(out string, s *Summary) error {
 		return err
 	}
 	fmt.Fprintf(&md, "\nAll profiled code: lines %s, functions %s.\n", s.Lines, s.Functions)
-	if err := os.WriteFile(filepath.Join(out, "patches.md"), md.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("coverage: writing patches.md: %w", err)
-	}
-	js, err := json.MarshalIndent(struct {
+	if err := fsutil.WriteReport(out, "patches", md.Bytes(), struct {
 		Patches     []PatchCoverage `json:"patches"`
 		SeriesLines Ratio           `json:"series_added_lines"`
-	}{s.Patches, s.SeriesLines}, "", "  ")
-	if err != nil {
+	}{s.Patches, s.SeriesLines}); err != nil {
 		return fmt.Errorf("coverage: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(out, "patches.json"), append(js, '\n'), 0o644); err != nil {
-		return fmt.Errorf("coverage: writing patches.json: %w", err)
 	}
 	return nil
 }
@@ -188,7 +182,7 @@ func stage(buildDir, work string, gcda map[string][]byte) error {
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return fmt.Errorf("coverage: %w", err)
 		}
-		if err := copyFile(filepath.Join(buildDir, filepath.FromSlash(gcno)), filepath.Join(work, filepath.FromSlash(gcno))); err != nil {
+		if err := fsutil.CopyFile(filepath.Join(buildDir, filepath.FromSlash(gcno)), filepath.Join(work, filepath.FromSlash(gcno))); err != nil {
 			return err
 		}
 		if err := os.WriteFile(dst, gcda[n], 0o644); err != nil {
@@ -224,17 +218,6 @@ func ObjectPath(buildDir, guestPath string, exists func(string) bool) (string, e
 		}
 	}
 	return "", fmt.Errorf("coverage: no .gcno in %s matches the guest's %s", buildDir, guestPath)
-}
-
-func copyFile(from, to string) error {
-	b, err := os.ReadFile(from)
-	if err != nil {
-		return fmt.Errorf("coverage: %w", err)
-	}
-	if err := os.WriteFile(to, b, 0o644); err != nil {
-		return fmt.Errorf("coverage: %w", err)
-	}
-	return nil
 }
 
 // runTool runs an lcov tool, its output appended to log; a failure names

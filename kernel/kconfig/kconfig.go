@@ -14,6 +14,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
 )
 
 // Setting is one symbol's requested value and where it was asked for.
@@ -82,6 +84,9 @@ func ParseFile(path string) ([]Setting, error) {
 type ConflictError struct {
 	First, Second Setting
 }
+
+// ExitCode is ConfigFailed: the run exits with it.
+func (e *ConflictError) ExitCode() exitcode.Code { return exitcode.ConfigFailed }
 
 func (e *ConflictError) Error() string {
 	return fmt.Sprintf("CONFIG_%s is set two ways: %s at %s, %s at %s",
@@ -171,6 +176,9 @@ func (m Missing) String() string {
 type MissingError struct {
 	Missing []Missing
 }
+
+// ExitCode is ConfigFailed: the run exits with it.
+func (e *MissingError) ExitCode() exitcode.Code { return exitcode.ConfigFailed }
 
 func (e *MissingError) Error() string {
 	lines := make([]string, len(e.Missing))

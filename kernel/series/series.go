@@ -17,6 +17,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
 )
 
 // Patch is one entry of a series.
@@ -150,6 +152,9 @@ type ApplyError struct {
 	// Output is what patch(1) printed.
 	Output string
 }
+
+// ExitCode is PatchFailed: the run exits with it.
+func (e *ApplyError) ExitCode() exitcode.Code { return exitcode.PatchFailed }
 
 func (e *ApplyError) Error() string {
 	var b strings.Builder

@@ -84,15 +84,16 @@ func tarballSum(c *cache.Cache, tarball string) (string, error) {
 }
 
 // Local describes a kernel tree of the user's, git or plain. It checks that
-// the tree is a kernel tree that can be built out of tree.
-func Local(dir string) (*Tree, error) {
+// the tree is a kernel tree for arch (its directory under arch/: x86,
+// arm64) that can be built out of tree.
+func Local(dir, arch string) (*Tree, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("KERNEL_SRC %s: %w", dir, err)
 	}
-	for _, f := range []string{"Makefile", "Kconfig", "arch/x86/Kconfig"} {
+	for _, f := range []string{"Makefile", "Kconfig", "arch/" + arch + "/Kconfig"} {
 		if _, err := os.Stat(filepath.Join(abs, f)); err != nil {
-			return nil, fmt.Errorf("KERNEL_SRC %s is not an x86 kernel tree: %w", abs, err)
+			return nil, fmt.Errorf("KERNEL_SRC %s is not an %s kernel tree: %w", abs, arch, err)
 		}
 	}
 	for _, f := range []string{".config", "include/config"} {

@@ -131,20 +131,20 @@ func newCache(t *testing.T) *cache.Cache {
 
 func TestLocalPlainTree(t *testing.T) {
 	dir := fakeTree(t, t.TempDir())
-	tr, err := Local(dir)
+	tr, err := Local(dir, "x86")
 	require.NoError(t, err)
 	assert.Equal(t, dir, tr.Dir)
 	assert.True(t, strings.HasPrefix(tr.Key, "plain:"), tr.Key)
 	assert.Equal(t, "tree "+dir, tr.Desc)
 	assert.False(t, tr.owned, "a user's tree is never shared by hard links")
 
-	again, err := Local(dir)
+	again, err := Local(dir, "x86")
 	require.NoError(t, err)
 	assert.Equal(t, tr.Key, again.Key, "an unchanged tree keeps its key")
 
 	// A relative path gives the same tree.
 	t.Chdir(filepath.Dir(dir))
-	rel, err := Local(filepath.Base(dir))
+	rel, err := Local(filepath.Base(dir), "x86")
 	require.NoError(t, err)
 	assert.Equal(t, dir, rel.Dir)
 	assert.Equal(t, tr.Key, rel.Key)
@@ -153,7 +153,7 @@ func TestLocalPlainTree(t *testing.T) {
 	change := func(what string, f func()) {
 		t.Helper()
 		f()
-		got, err := Local(dir)
+		got, err := Local(dir, "x86")
 		require.NoError(t, err)
 		for prev, k := range keys {
 			assert.NotEqual(t, k, got.Key, "%s: same key as %s", what, prev)
@@ -178,7 +178,7 @@ func TestLocalGitTree(t *testing.T) {
 	git(t, dir, "commit", "-qm", "base")
 	head := strings.TrimSpace(git(t, dir, "rev-parse", "HEAD"))
 
-	clean, err := Local(dir)
+	clean, err := Local(dir, "x86")
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(clean.Key, "git:"), clean.Key)
 	assert.Equal(t, "git tree "+dir+" at "+head[:12], clean.Desc)
@@ -187,42 +187,42 @@ func TestLocalGitTree(t *testing.T) {
 	// Touching a file without changing it does not change a git tree's key.
 	future := time.Now().Add(time.Hour)
 	require.NoError(t, os.Chtimes(filepath.Join(dir, "Makefile"), future, future))
-	touched, err := Local(dir)
+	touched, err := Local(dir, "x86")
 	require.NoError(t, err)
 	assert.Equal(t, clean.Key, touched.Key)
 
 	hooks := filepath.Join(dir, "security", "hooks.c")
 	write(t, hooks, kernelFiles["security/hooks.c"]+"uncommitted\n")
-	dirty, err := Local(dir)
+	dirty, err := Local(dir, "x86")
 	require.NoError(t, err)
 	assert.NotEqual(t, clean.Key, dirty.Key, "an uncommitted change changes the key")
 	assert.Contains(t, dirty.Desc, "with uncommitted changes")
 	assert.Contains(t, dirty.Desc, head[:12])
 
 	write(t, hooks, kernelFiles["security/hooks.c"]+"another uncommitted change\n")
-	dirty2, err := Local(dir)
+	dirty2, err := Local(dir, "x86")
 	require.NoError(t, err)
 	assert.NotEqual(t, dirty.Key, dirty2.Key, "each uncommitted change has its key")
 
 	write(t, hooks, kernelFiles["security/hooks.c"])
-	reverted, err := Local(dir)
+	reverted, err := Local(dir, "x86")
 	require.NoError(t, err)
 	assert.Equal(t, clean.Key, reverted.Key, "back to the commit, back to its key")
 
 	write(t, filepath.Join(dir, "security", "untracked.c"), "new\n")
-	untracked, err := Local(dir)
+	untracked, err := Local(dir, "x86")
 	require.NoError(t, err)
 	assert.NotEqual(t, clean.Key, untracked.Key, "an untracked file changes the key")
 	assert.Contains(t, untracked.Desc, "with uncommitted changes")
 	write(t, filepath.Join(dir, "security", "untracked.c"), "edited\n")
-	edited, err := Local(dir)
+	edited, err := Local(dir, "x86")
 	require.NoError(t, err)
 	assert.NotEqual(t, untracked.Key, edited.Key, "editing an untracked file changes the key")
 	require.NoError(t, os.Remove(filepath.Join(dir, "security", "untracked.c")))
 
 	write(t, hooks, kernelFiles["security/hooks.c"]+"committed\n")
 	git(t, dir, "commit", "-qam", "second")
-	next, err := Local(dir)
+	next, err := Local(dir, "x86")
 	require.NoError(t, err)
 	assert.NotEqual(t, clean.Key, next.Key, "a new commit changes the key")
 	assert.NotContains(t, next.Desc, "uncommitted")
@@ -232,7 +232,7 @@ func TestLocalGitTree(t *testing.T) {
 func TestLocalGitTreeWithoutCommit(t *testing.T) {
 	dir := fakeTree(t, t.TempDir())
 	git(t, dir, "init", "-q")
-	_, err := Local(dir)
+	_, err := Local(dir, "x86")
 	assert.ErrorContains(t, err, "git rev-parse HEAD")
 }
 
@@ -245,7 +245,7 @@ func TestLocalRefusesBuiltTree(t *testing.T) {
 			} else {
 				require.NoError(t, os.MkdirAll(filepath.Join(dir, built), 0o755))
 			}
-			_, err := Local(dir)
+			_, err := Local(dir, "x86")
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "mrproper")
 			assert.Contains(t, err.Error(), "make -C "+dir+" mrproper")
@@ -259,12 +259,12 @@ func TestLocalRefusesNonKernelTree(t *testing.T) {
 		t.Run(missing, func(t *testing.T) {
 			dir := fakeTree(t, t.TempDir())
 			require.NoError(t, os.Remove(filepath.Join(dir, missing)))
-			_, err := Local(dir)
+			_, err := Local(dir, "x86")
 			assert.ErrorContains(t, err, "is not an x86 kernel tree")
 			assert.ErrorContains(t, err, missing)
 		})
 	}
-	_, err := Local(filepath.Join(t.TempDir(), "absent"))
+	_, err := Local(filepath.Join(t.TempDir(), "absent"), "x86")
 	assert.ErrorContains(t, err, "is not an x86 kernel tree")
 }
 
@@ -275,7 +275,7 @@ func TestPatchedLocalTree(t *testing.T) {
 	git(t, user, "init", "-q")
 	git(t, user, "add", ".")
 	git(t, user, "commit", "-qm", "base")
-	tr, err := Local(user)
+	tr, err := Local(user, "x86")
 	require.NoError(t, err)
 	before := snapshot(t, user)
 	s := makeSeries(t)
@@ -318,7 +318,7 @@ func TestPatchedLocalTree(t *testing.T) {
 
 	// Another tree content is another copy.
 	write(t, filepath.Join(user, "security", "Makefile"), "obj-y += hooks.o new.o\n")
-	tr2, err := Local(user)
+	tr2, err := Local(user, "x86")
 	require.NoError(t, err)
 	p2, err := Patched(c, tr2, s)
 	require.NoError(t, err)
@@ -329,7 +329,7 @@ func TestPatchedLocalTree(t *testing.T) {
 func TestPatchedPlainTree(t *testing.T) {
 	c := newCache(t)
 	user := fakeTree(t, t.TempDir())
-	tr, err := Local(user)
+	tr, err := Local(user, "x86")
 	require.NoError(t, err)
 	before := snapshot(t, user)
 	p, err := Patched(c, tr, makeSeries(t))
@@ -344,7 +344,7 @@ func TestPatchedSeriesThatDoesNotApply(t *testing.T) {
 	c := newCache(t)
 	user := fakeTree(t, t.TempDir())
 	write(t, filepath.Join(user, "security", "hooks.c"), "something else entirely\n")
-	tr, err := Local(user)
+	tr, err := Local(user, "x86")
 	require.NoError(t, err)
 	before := snapshot(t, user)
 	_, err = Patched(c, tr, makeSeries(t))
@@ -357,7 +357,7 @@ func TestPatchedSeriesThatDoesNotApply(t *testing.T) {
 
 func TestPatchedEmptySeries(t *testing.T) {
 	c := newCache(t)
-	tr, err := Local(fakeTree(t, t.TempDir()))
+	tr, err := Local(fakeTree(t, t.TempDir()), "x86")
 	require.NoError(t, err)
 	p, err := Patched(c, tr, &series.Series{Dir: t.TempDir()})
 	require.NoError(t, err)

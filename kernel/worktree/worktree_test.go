@@ -52,7 +52,7 @@ func TestResetRenewsWhatPatchesTouched(t *testing.T) {
 
 	c, err := cache.Default(t.TempDir())
 	require.NoError(t, err)
-	tree, err := source.Local(base)
+	tree, err := source.Local(base, "x86")
 	require.NoError(t, err)
 	w, err := Open(c, tree, "test")
 	require.NoError(t, err)

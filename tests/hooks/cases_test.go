@@ -57,7 +57,12 @@ type hookCase struct {
 	skip string
 	// setup makes what op needs, on the rule thread before the rule.
 	setup func(e *env)
-	// op is the operation under test, one system call: nr.
+	// op is the operation under test, one system call: nr, a unix.SYS_*
+	// constant, so the number of the test binary's GOARCH. Each op is a
+	// golang.org/x/sys/unix call that makes that very system call on
+	// amd64 and on arm64 alike (unix.Stat is newfstatat, unix.Renameat
+	// renameat, which arm64 has too, unix.FcntlInt fcntl, unix.Mmap
+	// mmap), so nr holds on both.
 	op func(e *env) error
 	nr uintptr
 	// want is what the recording rule must see; limits what it may.
@@ -677,7 +682,7 @@ var hookCases = []hookCase{
 		hook: "file_ioctl_compat", name: "compat_ioctl",
 		skip: "file_ioctl_compat runs only for ioctl(2) from 32-bit (compat) tasks: the guest test " +
 			"binaries are 64-bit Go programs, the guest has no 32-bit userland, and the guest kernel " +
-			"is built without CONFIG_IA32_EMULATION",
+			"is built without 32-bit compat support (CONFIG_IA32_EMULATION on x86_64, CONFIG_COMPAT on arm64)",
 	},
 	{
 		hook: "file_lock", name: "flock",

@@ -3,7 +3,9 @@
 // is denied with EPERM when a rule denies the row's action, and allowed
 // when the rules allow it; and a recording rule sees the object's inode
 // number in arg1, the row's actions in arg2, the command in syscall_cmd,
-// and the system call (number and AUDIT_ARCH_X86_64) the operation made.
+// and the system call the operation made: its number (unix.SYS_* of the
+// test binary's GOARCH) and arch (landlockbpf.AuditArch:
+// AUDIT_ARCH_X86_64 on amd64, AUDIT_ARCH_AARCH64 on arm64).
 //
 // Each case runs in a child process of the test binary (privdrop.Run,
 // keeping root), in phases; each phase sets up a fresh directory, appends
@@ -308,7 +310,7 @@ func checkRecords(t *testing.T, c hookCase, r phaseResult) bool {
 
 	ofOp := 0
 	for _, rec := range r.records {
-		assert.EqualValues(t, unix.AUDIT_ARCH_X86_64, rec.Arch, "arch of %v", rec)
+		assert.EqualValues(t, ll.AuditArch(), rec.Arch, "arch of %v: want %s", rec, ll.AuditArchName())
 		assert.EqualValues(t, ll.EventFS, rec.Event, "event of %v", rec)
 		if uintptr(rec.SyscallNr) == c.nr {
 			ofOp++

@@ -49,11 +49,18 @@ func TestLayout(t *testing.T) {
 	assert.EqualValues(t, 40, unsafe.Sizeof(sqringOffsets{}), "struct io_sqring_offsets")
 	assert.EqualValues(t, 40, unsafe.Sizeof(cqringOffsets{}), "struct io_cqring_offsets")
 	assert.EqualValues(t, 24, unsafe.Sizeof(getEventsArg{}), "struct io_uring_getevents_arg")
-	if runtime.GOARCH == "amd64" {
+	switch runtime.GOARCH {
+	case "amd64":
 		assert.EqualValues(t, 425, sysSetup, "__NR_io_uring_setup")
 		assert.EqualValues(t, 426, sysEnter, "__NR_io_uring_enter")
 		assert.EqualValues(t, 427, sysRegister, "__NR_io_uring_register")
 		assert.EqualValues(t, 0xc000003e, unix.AUDIT_ARCH_X86_64)
+	case "arm64":
+		// The generic system call table: the same numbers.
+		assert.EqualValues(t, 425, sysSetup, "__NR_io_uring_setup")
+		assert.EqualValues(t, 426, sysEnter, "__NR_io_uring_enter")
+		assert.EqualValues(t, 427, sysRegister, "__NR_io_uring_register")
+		assert.EqualValues(t, 0xc00000b7, unix.AUDIT_ARCH_AARCH64)
 	}
 }
 

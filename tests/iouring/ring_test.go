@@ -15,8 +15,8 @@ import (
 // one request in flight at a time, submitted and waited for by the calling
 // thread, or by the ring's SQPOLL thread with IORING_SETUP_SQPOLL.
 
-// System calls (x86_64; the same numbers on every architecture with the
-// generic table).
+// System calls (the same numbers on x86_64 and on every architecture with
+// the generic table, arm64 included).
 const (
 	sysSetup    = unix.SYS_IO_URING_SETUP    // 425
 	sysEnter    = unix.SYS_IO_URING_ENTER    // 426

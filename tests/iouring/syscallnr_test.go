@@ -13,8 +13,10 @@ import (
 )
 
 // TestSyscallNrOfRingWork: a rule that runs for io_uring work sees
-// syscall_nr = __NR_io_uring_enter (426 on x86_64) and arch =
-// AUDIT_ARCH_X86_64, wherever the work runs: inline in io_uring_enter, in
+// syscall_nr = __NR_io_uring_enter (426 on x86_64, and in arm64's generic
+// table) and arch = the AUDIT_ARCH_* of the test binary's architecture
+// (landlockbpf.AuditArch: AUDIT_ARCH_X86_64, AUDIT_ARCH_AARCH64), wherever
+// the work runs: inline in io_uring_enter, in
 // an io-wq worker (IOSQE_ASYNC) or in the ring's SQPOLL thread (which is
 // in no system call at all, and which an unpatched kernel copies from a
 // thread in io_uring_setup), for a ring set up before the rule and for
@@ -104,7 +106,7 @@ func syscallNrScenario(t *testing.T, k ringKind, before bool) {
 	for _, rc := range onFile {
 		what := fmt.Sprintf("action %v on the file, done by %s (%s)", rc, k.thread, when)
 		assert.Equal(t, uint32(unix.SYS_IO_URING_ENTER), rc.SyscallNr, "syscall_nr of %s: want __NR_io_uring_enter", what)
-		assert.Equal(t, uint32(unix.AUDIT_ARCH_X86_64), rc.Arch, "arch of %s: want AUDIT_ARCH_X86_64", what)
+		assert.Equal(t, ll.AuditArch(), rc.Arch, "arch of %s: want %s", what, ll.AuditArchName())
 		assert.Equal(t, uint32(ll.EventFS), rc.Event, "event of %s", what)
 		assert.Zero(t, rc.SyscallCmd, "syscall_cmd of %s", what)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -58,7 +59,7 @@ int main(void)
 
 // TestNumbersMatchUAPIHeader checks the numbers and the layout of
 // ring_test.go against Debian's 6.12 source: its io_uring UAPI header
-// (compiled into a probe) and its x86_64 system call table.
+// (compiled into a probe) and the system call tables of x86_64 and arm64.
 func TestNumbersMatchUAPIHeader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: needs the kernel source")
@@ -115,8 +116,32 @@ func TestNumbersMatchUAPIHeader(t *testing.T) {
 		}
 	}
 
-	// The x86_64 system call table.
-	tbl, err := os.Open(filepath.Join(tree.Dir, "arch/x86/entry/syscalls/syscall_64.tbl"))
+	// The system call tables of the guest's architectures: x86_64, and
+	// arm64, whose table is the generic one (in 6.12,
+	// arch/arm64/tools/syscall_64.tbl links to scripts/syscall.tbl). Both
+	// are checked on any host, and the numbers of ring_test.go against the
+	// table of the GOARCH this binary was built for.
+	for _, a := range []struct{ goarch, name, table string }{
+		{"amd64", "x86_64", "arch/x86/entry/syscalls/syscall_64.tbl"},
+		{"arm64", "arm64", "arch/arm64/tools/syscall_64.tbl"},
+	} {
+		nrs := syscallTable(t, filepath.Join(tree.Dir, a.table))
+		assert.Equal(t, int64(425), nrs["io_uring_setup"], "%s io_uring_setup", a.name)
+		assert.Equal(t, int64(426), nrs["io_uring_enter"], "%s io_uring_enter", a.name)
+		assert.Equal(t, int64(427), nrs["io_uring_register"], "%s io_uring_register", a.name)
+		if a.goarch == runtime.GOARCH {
+			assert.Equal(t, int64(sysSetup), nrs["io_uring_setup"], "sysSetup against the %s table", a.name)
+			assert.Equal(t, int64(sysEnter), nrs["io_uring_enter"], "sysEnter against the %s table", a.name)
+			assert.Equal(t, int64(sysRegister), nrs["io_uring_register"], "sysRegister against the %s table", a.name)
+		}
+	}
+}
+
+// syscallTable reads a kernel system call table (number, ABI, name,
+// entry point per line) and returns the number of each name.
+func syscallTable(t *testing.T, path string) map[string]int64 {
+	t.Helper()
+	tbl, err := os.Open(path)
 	require.NoError(t, err)
 	defer tbl.Close()
 	nrs := map[string]int64{}
@@ -131,7 +156,5 @@ func TestNumbersMatchUAPIHeader(t *testing.T) {
 		}
 	}
 	require.NoError(t, sc.Err())
-	assert.Equal(t, int64(425), nrs["io_uring_setup"], "x86_64 io_uring_setup")
-	assert.Equal(t, int64(426), nrs["io_uring_enter"], "x86_64 io_uring_enter")
-	assert.Equal(t, int64(427), nrs["io_uring_register"], "x86_64 io_uring_register")
+	return nrs
 }

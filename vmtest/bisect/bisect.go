@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/landlock-vmtest/landlock-vmtest/internal/textutil"
+
 	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
 
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
@@ -86,7 +88,7 @@ func (t *tester) run(ctx context.Context, id, label, dir string) *StepResult {
 	fmt.Fprintf(t.log, "==> step %s: %s\n", id, label)
 	kernel, err := t.env.Build(ctx, filepath.Join(dir, "build.log"))
 	if err != nil {
-		code := pipeline.Classify("build", err)
+		code := exitcode.Of(err)
 		if ctx.Err() != nil {
 			// Interrupted: not the kernel's fault.
 			code = exitcode.Infra
@@ -198,7 +200,7 @@ func indent(s string) string {
 	if s == "" {
 		return "    (no output)"
 	}
-	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
+	return textutil.Indent(s)
 }
 
 func confidence(culprit, before *StepResult) string {

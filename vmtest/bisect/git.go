@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/landlock-vmtest/landlock-vmtest/internal/textutil"
+
 	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
 
 	"github.com/landlock-vmtest/landlock-vmtest/cache"
@@ -61,7 +63,7 @@ func Git(ctx context.Context, o Options) (*Report, exitcode.Code) {
 		fmt.Fprintln(w, "bisect: "+rep.Message)
 		return rep, code
 	}
-	if _, err := hosttools.Real().Ensure(append(hosttools.Needs(false), hosttools.Need{Command: "git", Package: "git"}), w); err != nil {
+	if _, err := hosttools.Real().Ensure(hosttools.For(hosttools.Request{Machine: o.Run.Mach(), Kselftests: len(o.Run.Kselftests) > 0, Git: true}), w); err != nil {
 		return fail(exitcode.Infra, "%v", err)
 	}
 	src, err := filepath.Abs(o.Run.KernelSrc)
@@ -307,7 +309,7 @@ func gitStep(ctx context.Context, st gitState, w io.Writer) *StepResult {
 	if applyErr != nil {
 		r = &StepResult{Step: sha, Label: subject, Out: dir, Runs: []Run{{Code: exitcode.PatchFailed}}}
 		r.Verdict = Decide(r.Runs)
-		fmt.Fprintf(w, "<== %s: %s (the series does not apply: %v)\n", short(sha), r.Verdict.Name, firstLine(applyErr.Error()))
+		fmt.Fprintf(w, "<== %s: %s (the series does not apply: %v)\n", short(sha), r.Verdict.Name, textutil.FirstLine(applyErr.Error()))
 	} else {
 		t := &tester{env: env, test: re, runs: st.Runs, log: w}
 		r = t.run(ctx, sha, subject, dir)
@@ -319,11 +321,6 @@ func gitStep(ctx context.Context, st gitState, w io.Writer) *StepResult {
 		}
 	}
 	return r
-}
-
-func firstLine(s string) string {
-	l, _, _ := strings.Cut(s, "\n")
-	return l
 }
 
 // readSteps reads the step.json files the steps wrote, oldest first.

@@ -10,7 +10,6 @@ import (
 
 	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
 
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/step"
 )
 
@@ -30,7 +29,7 @@ func Series(ctx context.Context, o Options) (*Report, exitcode.Code) {
 	if err != nil {
 		rep.Message = err.Error()
 		fmt.Fprintf(w, "bisect: %v\n", err)
-		return rep, pipeline.Classify("setup", err)
+		return rep, exitcode.Of(err)
 	}
 	defer env.Close()
 	n := len(env.Series.Patches)
@@ -53,7 +52,7 @@ func Series(ctx context.Context, o Options) (*Report, exitcode.Code) {
 		dir := filepath.Join(o.Run.Out, "steps", fmt.Sprintf("%02d", k))
 		var r *StepResult
 		if err := env.WT.ApplyN(env.Series, k); err != nil {
-			r = &StepResult{Step: strconv.Itoa(k), Label: label, Out: dir, Runs: []Run{{Code: pipeline.Classify("patch", err)}}}
+			r = &StepResult{Step: strconv.Itoa(k), Label: label, Out: dir, Runs: []Run{{Code: exitcode.Of(err)}}}
 			r.Verdict = Decide(r.Runs)
 			fmt.Fprintf(w, "<== step %d: %s (%v)\n", k, r.Verdict.Name, err)
 		} else {

@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
+
+	"github.com/landlock-vmtest/landlock-vmtest/machine"
 )
 
 // Need is one thing the harness needs from the host.
@@ -29,11 +31,28 @@ func (n Need) String() string {
 	return n.Path
 }
 
-// Needs lists what a run needs. withDebianSource adds Debian's kernel
-// source package (not needed with KERNEL_SRC).
-func Needs(withDebianSource bool) []Need {
+// Request says what a command will do, for For.
+type Request struct {
+	// Machine is the guest architecture: its QEMU and, for a cross
+	// build, its compiler and libraries.
+	Machine machine.Machine
+	// DebianSource is true when the kernel comes from Debian's
+	// linux-source package (no KERNEL_SRC).
+	DebianSource bool
+	// Coverage is COVERAGE=1: lcov and gcov.
+	Coverage bool
+	// Kselftests is true when kselftests are built: libcap's static
+	// library for the machine, which they link.
+	Kselftests bool
+	// Git is true for the commands that drive git (bisect, tools).
+	Git bool
+}
+
+// For is what a command needs from the host: the one list every command
+// (run, shell, series-check, bisect, tools) asks for.
+func For(req Request) []Need {
 	needs := []Need{
-		{Command: "qemu-system-x86_64", Package: "qemu-system-x86"},
+		{Command: req.Machine.QEMU, Package: req.Machine.QEMUPackage},
 		{Command: "gcc", Package: "gcc"},
 		{Command: "make", Package: "make"},
 		{Command: "flex", Package: "flex"},
@@ -49,20 +68,31 @@ func Needs(withDebianSource bool) []Need {
 		{Path: "/usr/include/libelf.h", Package: "libelf-dev"},
 		{Path: "/usr/include/openssl/ssl.h", Package: "libssl-dev"},
 	}
-	if withDebianSource {
+	if !req.Machine.Native() {
+		needs = append(needs, Need{Command: req.Machine.CrossCompile + "gcc", Package: req.Machine.CrossPackage})
+	}
+	if req.DebianSource {
 		needs = append(needs, Need{Path: "/usr/src/linux-source-6.12.tar.xz", Package: "linux-source-6.12"})
 	}
-	return needs
-}
-
-// CoverageNeeds lists what a coverage run (COVERAGE=1) needs on top of
-// Needs: lcov's geninfo and genhtml, and gcov, which geninfo runs.
-func CoverageNeeds() []Need {
-	return []Need{
-		{Command: "geninfo", Package: "lcov"},
-		{Command: "genhtml", Package: "lcov"},
-		{Command: "gcov", Package: "gcc"},
+	if req.Coverage {
+		// lcov's geninfo and genhtml, and gcov, which geninfo runs.
+		needs = append(needs,
+			Need{Command: "geninfo", Package: "lcov"},
+			Need{Command: "genhtml", Package: "lcov"},
+			Need{Command: "gcov", Package: "gcc"})
 	}
+	if req.Kselftests {
+		// -lcap, linked statically, for the machine's architecture.
+		pkg := "libcap-dev"
+		if !req.Machine.Native() {
+			pkg += ":" + req.Machine.Name
+		}
+		needs = append(needs, Need{Path: req.Machine.LibDir + "/libcap.a", Package: pkg})
+	}
+	if req.Git {
+		needs = append(needs, Need{Command: "git", Package: "git"})
+	}
+	return needs
 }
 
 // Host is how the host is looked at and changed; tests replace it.
@@ -153,10 +183,20 @@ func (h Host) Ensure(needs []Need, log io.Writer) ([]string, error) {
 	pkgs := Packages(missing)
 	install := InstallCommand(pkgs)
 	human := "apt-get update && " + strings.Join(install, " ")
+	for _, a := range foreignArches(pkgs) {
+		human = "dpkg --add-architecture " + a + " && " + human
+	}
 	if !h.IsRoot() {
 		return nil, &MissingError{Missing: missing, Command: "sudo sh -c '" + human + "'", Err: fmt.Errorf("not root, so not installing them")}
 	}
 	fmt.Fprintf(log, "installing %s\n", strings.Join(pkgs, " "))
+	// A package of another architecture (libcap-dev:arm64) needs that
+	// architecture known to dpkg first.
+	for _, a := range foreignArches(pkgs) {
+		if err := h.Run(log, "dpkg", "--add-architecture", a); err != nil {
+			return nil, &MissingError{Missing: missing, Command: human, Err: fmt.Errorf("dpkg --add-architecture %s: %w", a, err)}
+		}
+	}
 	if err := h.Run(log, "apt-get", "update"); err != nil {
 		return nil, &MissingError{Missing: missing, Command: human, Err: fmt.Errorf("apt-get update: %w", err)}
 	}
@@ -167,4 +207,18 @@ func (h Host) Ensure(needs []Need, log io.Writer) ([]string, error) {
 		return nil, &MissingError{Missing: still, Command: human, Err: fmt.Errorf("still missing after apt-get install")}
 	}
 	return pkgs, nil
+}
+
+// foreignArches are the architectures pkgs name (libcap-dev:arm64), by
+// Debian's name for them.
+func foreignArches(pkgs []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range pkgs {
+		if _, a, ok := strings.Cut(p, ":"); ok && !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out
 }

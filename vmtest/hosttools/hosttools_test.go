@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/landlock-vmtest/landlock-vmtest/machine"
 )
 
 // fakeHost has the commands and files in have; installing a package adds
@@ -55,7 +57,7 @@ func (f *fakeHost) host(needs []Need) Host {
 }
 
 func TestNothingMissing(t *testing.T) {
-	needs := Needs(true)
+	needs := For(Request{Machine: x86(t), DebianSource: true})
 	f := &fakeHost{have: map[string]bool{}, root: true}
 	for _, n := range needs {
 		f.have[n.String()] = true
@@ -67,7 +69,7 @@ func TestNothingMissing(t *testing.T) {
 }
 
 func TestInstallsMissingAsRoot(t *testing.T) {
-	needs := Needs(true)
+	needs := For(Request{Machine: x86(t), DebianSource: true})
 	f := &fakeHost{have: map[string]bool{}, root: true}
 	for _, n := range needs {
 		f.have[n.String()] = true
@@ -84,7 +86,7 @@ func TestInstallsMissingAsRoot(t *testing.T) {
 }
 
 func TestNotRootPrintsTheCommand(t *testing.T) {
-	needs := Needs(false)
+	needs := For(Request{Machine: x86(t), DebianSource: false})
 	f := &fakeHost{have: map[string]bool{}, root: false}
 	for _, n := range needs {
 		f.have[n.String()] = true
@@ -99,7 +101,7 @@ func TestNotRootPrintsTheCommand(t *testing.T) {
 }
 
 func TestInstallFailureNamesCommand(t *testing.T) {
-	needs := Needs(true)
+	needs := For(Request{Machine: x86(t), DebianSource: true})
 	f := &fakeHost{have: map[string]bool{}, root: true, failRun: "linux-source-6.12"}
 	for _, n := range needs {
 		f.have[n.String()] = true
@@ -113,8 +115,69 @@ func TestInstallFailureNamesCommand(t *testing.T) {
 }
 
 func TestKernelSrcDoesNotNeedDebianSource(t *testing.T) {
-	for _, n := range Needs(false) {
+	for _, n := range For(Request{Machine: x86(t), DebianSource: false}) {
 		assert.NotEqual(t, "linux-source-6.12", n.Package)
 	}
-	assert.Contains(t, Packages(Needs(true)), "linux-source-6.12")
+	assert.Contains(t, Packages(For(Request{Machine: x86(t), DebianSource: true})), "linux-source-6.12")
+}
+
+func x86(t *testing.T) machine.Machine {
+	t.Helper()
+	m, err := machine.ByName("x86_64")
+	require.NoError(t, err)
+	return m
+}
+
+// TestForEveryCommand: what each kind of run asks for, from the one list.
+func TestForEveryCommand(t *testing.T) {
+	arm, err := machine.ByName("arm64")
+	require.NoError(t, err)
+	pkgs := func(req Request) []string { return Packages(For(req)) }
+
+	base := pkgs(Request{Machine: x86(t)})
+	assert.Contains(t, base, "qemu-system-x86")
+	assert.NotContains(t, base, "libcap-dev", "no kselftests, no libcap")
+	assert.NotContains(t, base, "lcov")
+	assert.NotContains(t, base, "git")
+
+	assert.Contains(t, pkgs(Request{Machine: x86(t), Kselftests: true}), "libcap-dev")
+	assert.Contains(t, pkgs(Request{Machine: x86(t), Coverage: true}), "lcov")
+	assert.Contains(t, pkgs(Request{Machine: x86(t), Git: true}), "git")
+
+	cross := pkgs(Request{Machine: arm, Kselftests: true})
+	assert.Contains(t, cross, "qemu-system-arm")
+	assert.Contains(t, cross, "gcc-aarch64-linux-gnu")
+	assert.Contains(t, cross, "libcap-dev:arm64")
+	assert.NotContains(t, cross, "qemu-system-x86")
+	for _, n := range For(Request{Machine: arm, Kselftests: true}) {
+		if n.Package == "libcap-dev:arm64" {
+			assert.Equal(t, "/usr/lib/aarch64-linux-gnu/libcap.a", n.Path)
+		}
+	}
+}
+
+// TestEnsureAddsForeignArchitecture: a package of another architecture
+// makes dpkg know it before apt-get update, and the command printed for a
+// user who is not root says so.
+func TestEnsureAddsForeignArchitecture(t *testing.T) {
+	var ran []string
+	h := Host{
+		LookPath: func(string) (string, error) { return "/bin/x", nil },
+		Stat:     func(string) (os.FileInfo, error) { return nil, os.ErrNotExist },
+		IsRoot:   func() bool { return true },
+		Run: func(_ io.Writer, name string, args ...string) error {
+			ran = append(ran, strings.Join(append([]string{name}, args...), " "))
+			return nil
+		},
+	}
+	_, err := h.Ensure([]Need{{Path: "/usr/lib/aarch64-linux-gnu/libcap.a", Package: "libcap-dev:arm64"}}, io.Discard)
+	require.Error(t, err, "the fake host never gets the file")
+	require.GreaterOrEqual(t, len(ran), 3)
+	assert.Equal(t, "dpkg --add-architecture arm64", ran[0])
+	assert.Equal(t, "apt-get update", ran[1])
+	assert.Contains(t, ran[2], "libcap-dev:arm64")
+
+	h.IsRoot = func() bool { return false }
+	_, err = h.Ensure([]Need{{Path: "/x", Package: "libcap-dev:arm64"}}, io.Discard)
+	assert.ErrorContains(t, err, "dpkg --add-architecture arm64 && apt-get update && apt-get install")
 }

@@ -22,10 +22,10 @@ import (
 	"strings"
 
 	"github.com/landlock-vmtest/landlock-vmtest/contract"
+	"github.com/landlock-vmtest/landlock-vmtest/machine"
 
 	"github.com/landlock-vmtest/landlock-vmtest/cache"
 	"github.com/landlock-vmtest/landlock-vmtest/initramfs/guest/ktap"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/hosttools"
 )
 
 // Default is the KSELFTESTS default.
@@ -40,12 +40,6 @@ const GuestDir = "tests/kselftest"
 // PackagePrefix starts the package name under which a kselftest binary is
 // reported: "kselftest/landlock/fs_test".
 const PackagePrefix = "kselftest/"
-
-// Needs are the host packages a kselftest build needs beyond the kernel
-// build's: libcap's static library (-lcap, linked statically).
-func Needs() []hosttools.Need {
-	return []hosttools.Need{{Path: "/usr/lib/x86_64-linux-gnu/libcap.a", Package: "libcap-dev"}}
-}
 
 // ParseList parses the KSELFTESTS value: directories under
 // tools/testing/selftests separated by spaces or commas. "none" (or
@@ -79,8 +73,19 @@ type Request struct {
 	Dirs []string
 	// Jobs is make -j (0: the number of CPUs).
 	Jobs int
-	// CC is the C compiler ("" means gcc).
+	// CC is the C compiler ("" means the machine's gcc).
 	CC string
+	// Machine is the guest architecture the tests are built for (the
+	// zero value is machine.Default).
+	Machine machine.Machine
+}
+
+func (req Request) mach() machine.Machine {
+	if req.Machine.Name != "" {
+		return req.Machine
+	}
+	m, _ := machine.ByName(machine.Default)
+	return m
 }
 
 // Test is one kselftest binary.
@@ -137,18 +142,17 @@ func (e *MissingDirError) Error() string {
 	return fmt.Sprintf("kselftest %s: no %s/%s/Makefile in %s (KSELFTESTS names directories of the tree under test, or none)", e.Dir, SelftestsDir, e.Dir, e.Tree)
 }
 
-// compiler identifies the compiler and libcap for the cache key.
-func compiler(cc string) string {
+// compiler identifies the compiler and the machine's libcap for the cache
+// key.
+func compiler(cc, libDir string) string {
 	out, err := exec.Command(cc, "--version").Output()
 	if err != nil {
 		return cc + "?"
 	}
 	first, _, _ := strings.Cut(string(out), "\n")
 	libcap := "libcap?"
-	for _, n := range Needs() {
-		if sum, err := cache.FileSHA256(n.Path); err == nil {
-			libcap = sum
-		}
+	if sum, err := cache.FileSHA256(filepath.Join(libDir, "libcap.a")); err == nil {
+		libcap = sum
 	}
 	return first + "\x00" + libcap
 }
@@ -156,7 +160,11 @@ func compiler(cc string) string {
 // Key is the cache key of a build of req: the tree's key, the selftest
 // directories' content (with the shared harness files), the compiler.
 func Key(req Request) (string, error) {
-	parts := []string{"kselftest-v1", req.TreeKey, compiler(req.cc()), strings.Join(req.Dirs, ",")}
+	m := req.mach()
+	parts := []string{"kselftest-v1", req.TreeKey, compiler(req.cc(), m.LibDir), strings.Join(req.Dirs, ",")}
+	if m.Name != machine.Default {
+		parts = append(parts, m.Name)
+	}
 	h, err := hashInputs(req.Tree, req.Dirs)
 	if err != nil {
 		return "", err
@@ -166,7 +174,7 @@ func Key(req Request) (string, error) {
 
 func (req Request) cc() string {
 	if req.CC == "" {
-		return "gcc"
+		return req.mach().CrossCompile + "gcc"
 	}
 	return req.CC
 }
@@ -259,23 +267,34 @@ func Build(ctx context.Context, c *cache.Cache, req Request) (*Built, error) {
 // then for each directory its build and the listing of its tests.
 func Commands(req Request, out string) [][]string {
 	hdrs := filepath.Join(out, "headers")
-	cmds := [][]string{{"make", "-C", req.Tree, "O=" + hdrs, "-j" + strconv.Itoa(req.jobs()), "headers"}}
+	m := req.mach()
+	cmds := [][]string{append([]string{"make", "-C", req.Tree, "O=" + hdrs, "-j" + strconv.Itoa(req.jobs())}, append(archArgs(m), "headers")...)}
 	for _, d := range req.Dirs {
-		args := []string{
-			"-C", filepath.Join(req.Tree, SelftestsDir, d),
-			"OUTPUT=" + filepath.Join(out, d),
-			"KHDR_INCLUDES=-isystem " + filepath.Join(hdrs, "usr", "include"),
-			"CC=" + req.cc(),
+		args := append([]string{
+			"-C", filepath.Join(req.Tree, SelftestsDir, d)}, archArgs(m)...)
+		args = append(args,
+			"OUTPUT="+filepath.Join(out, d),
+			"KHDR_INCLUDES=-isystem "+filepath.Join(hdrs, "usr", "include"),
+			"CC="+req.cc(),
 			// On the command line, -static wins over the Makefiles' own
 			// LDFLAGS: everything is linked statically.
 			"LDFLAGS=-static",
-		}
+		)
 		cmds = append(cmds,
 			append([]string{"make", "-j" + strconv.Itoa(req.jobs())}, args...),
 			append([]string{"make", "-s", "--no-print-directory", "COLLECTION=" + d}, append(args, "emit_tests")...),
 		)
 	}
 	return cmds
+}
+
+// archArgs are the make variables of a cross build (none for the host's
+// own machine, whose commands stay as they were).
+func archArgs(m machine.Machine) []string {
+	if m.Native() {
+		return nil
+	}
+	return m.MakeArgs()
 }
 
 func build(ctx context.Context, req Request, out string, log io.Writer, logPath string) error {

@@ -3,7 +3,11 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
+
+	"github.com/landlock-vmtest/landlock-vmtest/internal/textutil"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/stage"
 
 	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
 
@@ -57,10 +61,10 @@ func (r *Run) coverageReport(ctx context.Context, kernel *build.Result, code exi
 	if r.cov == nil || r.opts.Shell {
 		return code, reason
 	}
-	err := r.stage("coverage", func() (string, error) {
+	_, st := stage.Run(r.log, "coverage", func() (struct{}, string, error) {
 		gcda, err := r.cov.counters.Files()
 		if err != nil {
-			return "", err
+			return struct{}{}, "", err
 		}
 		sum, err := coverage.Generate(ctx, coverage.Inputs{
 			BuildDir: kernel.Dir,
@@ -70,25 +74,25 @@ func (r *Run) coverageReport(ctx context.Context, kernel *build.Result, code exi
 			Gcda:     gcda,
 		})
 		if err != nil {
-			return "", err
+			return struct{}{}, "", err
 		}
 		r.cov.summary = sum
 		r.md.Coverage = sum
-		return fmt.Sprintf("%d .gcda file(s), lines %s", len(gcda), sum.Lines), nil
+		return struct{}{}, fmt.Sprintf("%d .gcda file(s), lines %s", len(gcda), sum.Lines), nil
 	})
-	if err != nil {
-		fmt.Fprintf(r.out, "\ncoverage failed: %v\n", err)
+	if st.Err != nil {
+		fmt.Fprintf(r.out, "\ncoverage failed: %v\n", st.Err)
 		if code == exitcode.OK {
-			return exitcode.Infra, "coverage: " + firstLine(err.Error())
+			return exitcode.Infra, "coverage: " + textutil.FirstLine(st.Err.Error())
 		}
 	}
 	return code, reason
 }
 
 // printCoverage prints the coverage summary, if any.
-func (r *Run) printCoverage() {
+func (r *Run) printCoverage(w io.Writer) {
 	if r.cov != nil && r.cov.summary != nil {
-		fmt.Fprintln(r.out)
-		r.cov.summary.WriteSummary(r.out)
+		fmt.Fprintln(w)
+		r.cov.summary.WriteSummary(w)
 	}
 }

@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,53 +12,9 @@ import (
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/kconfig"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/series"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/source"
+	"github.com/landlock-vmtest/landlock-vmtest/machine"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/internal/e2e"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/vm"
 )
-
-// TestVMConfigAppendsCmdlineLast: CMDLINE's arguments come after the
-// harness's own on the guest kernel's command line (a user's lsm= is the
-// one the kernel keeps), in the shell's boot too, and the repro bundle
-// has them.
-func TestVMConfigAppendsCmdlineLast(t *testing.T) {
-	harness := []string{"console=ttyS0", "panic=-1", "reboot=t"}
-	for _, tc := range []struct {
-		name    string
-		shell   bool
-		cmdline []string
-		want    []string
-	}{
-		{"none", false, nil, harness},
-		{"run", false, []string{"lsm=capability", "lsm.debug"}, append(harness[:3:3], "lsm=capability", "lsm.debug")},
-		{"shell", true, []string{"lsm=capability"}, append(harness[:3:3], "landlock_vmtest.shell", "lsm=capability")},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			out := t.TempDir()
-			r := New(Options{Out: out, Shell: tc.shell, Cmdline: tc.cmdline, Stdout: io.Discard})
-			cfg := r.vmConfig(nil, filepath.Join(out, "initramfs.cpio"), vm.TCG)
-			args, err := cfg.Cmdline("")
-			require.NoError(t, err)
-			var appendArg string
-			for i, a := range args {
-				if a == "-append" {
-					appendArg = args[i+1]
-				}
-			}
-			assert.Equal(t, tc.want, strings.Fields(appendArg))
-
-			require.NoError(t, r.writeRepro(cfg))
-			kcmd, err := os.ReadFile(filepath.Join(out, "kernel-cmdline"))
-			require.NoError(t, err)
-			assert.Equal(t, strings.Join(tc.want, " ")+"\n", string(kcmd))
-			quoted := shellQuote(strings.Join(tc.want, " "))
-			for _, f := range []string{"repro.sh", "qemu-command"} {
-				b, err := os.ReadFile(filepath.Join(out, f))
-				require.NoError(t, err)
-				assert.Contains(t, string(b), " -append "+quoted+" ", f)
-			}
-		})
-	}
-}
 
 // TestSeriesWithOptionOffIsCachedOnce checks, on the host, the series
 // TestE2ESeriesWithTheOptionOff builds: its own fragment unsets
@@ -78,7 +32,7 @@ func TestSeriesWithOptionOffIsCachedOnce(t *testing.T) {
 	oursHash, err := ours.Hash()
 	require.NoError(t, err)
 	tree := &source.Tree{Key: "patched:test"}
-	def, err := Fragments(configs, ours, nil)
+	def, err := Fragments(configs, x86(t), ours, nil)
 	require.NoError(t, err)
 	defKey := build.Key(build.Request{Tree: tree, Fragments: def})
 	const sym = "SECURITY_LANDLOCK_BPF"
@@ -93,7 +47,7 @@ func TestSeriesWithOptionOffIsCachedOnce(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, oursHash, h, "the patches are ours, byte for byte")
 
-		f, err := Fragments(configs, s, nil)
+		f, err := Fragments(configs, x86(t), s, nil)
 		require.NoError(t, err, "the scratch series' fragment replaces landlock-bpf.config, it does not conflict with it")
 		var got []kconfig.Setting
 		for _, st := range f.Settings {
@@ -116,7 +70,7 @@ func TestSeriesWithOptionOffIsCachedOnce(t *testing.T) {
 		assert.Equal(t, "y", me.Missing[0].Got)
 
 		// The same fragment given as CONFIG= is refused.
-		_, err = Fragments(configs, ours, []string{filepath.Join(s.Dir, "landlock-bpf.config")})
+		_, err = Fragments(configs, x86(t), ours, []string{filepath.Join(s.Dir, "landlock-bpf.config")})
 		var ce *kconfig.ConflictError
 		require.ErrorAs(t, err, &ce)
 		assert.Equal(t, sym, ce.First.Symbol)
@@ -125,4 +79,11 @@ func TestSeriesWithOptionOffIsCachedOnce(t *testing.T) {
 	}
 	assert.Equal(t, keys[0], keys[1], "a second run finds the kernel the first one built")
 	assert.NotEqual(t, defKey, keys[0], "the kernel without the option is a build of its own")
+}
+
+func x86(t *testing.T) machine.Machine {
+	t.Helper()
+	m, err := machine.ByName("x86_64")
+	require.NoError(t, err)
+	return m
 }

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/landlock-vmtest/landlock-vmtest/internal/textutil"
+
 	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
 
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
@@ -106,7 +108,7 @@ func Check(ctx context.Context, o Options) (*Report, exitcode.Code) {
 	env, err := step.Setup(o.Run, o.Series, filepath.Join(o.Run.Out, "series"), "series-check", out)
 	if err != nil {
 		fmt.Fprintf(out, "series-check: %v\n", err)
-		return rep, pipeline.Classify("setup", err)
+		return rep, exitcode.Of(err)
 	}
 	defer env.Close()
 	rep.Base = env.Base.Desc
@@ -251,7 +253,7 @@ func (c *checker) patch(i int, rows []Row) (row Row) {
 	switch {
 	case err != nil:
 		row.Checkpatch = "error"
-		row.Problems = append(row.Problems, "checkpatch.pl: "+firstLine(err.Error()))
+		row.Problems = append(row.Problems, "checkpatch.pl: "+textutil.FirstLine(err.Error()))
 	case ran:
 		row.Checkpatch = cp.String()
 		row.CheckpatchErrors, row.CheckpatchWarnings, row.CheckpatchChecks = cp.Errors, cp.Warnings, cp.Checks
@@ -283,7 +285,7 @@ func (c *checker) patch(i int, rows []Row) (row Row) {
 		if errors.As(err, &ae) {
 			_ = os.WriteFile(filepath.Join(dir, "apply.txt"), []byte(err.Error()+"\n"), 0o644)
 		}
-		row.Problems = append(row.Problems, "does not apply: "+firstLine(err.Error()))
+		row.Problems = append(row.Problems, "does not apply: "+textutil.FirstLine(err.Error()))
 		row.Code = int(exitcode.PatchFailed)
 		return row
 	}
@@ -300,7 +302,7 @@ func (c *checker) patch(i int, rows []Row) (row Row) {
 		}
 		after, err := c.env.Warnings(objs, filepath.Join(dir, "w1-after.log"))
 		if err != nil {
-			row.Problems = append(row.Problems, "W=1 build: "+firstLine(err.Error()))
+			row.Problems = append(row.Problems, "W=1 build: "+textutil.FirstLine(err.Error()))
 			return
 		}
 		for _, w := range build.NewWarnings(before, after) {
@@ -382,15 +384,15 @@ func (c *checker) buildAndTest(row *Row, dir string, afterBuild func()) {
 	}
 	if err != nil {
 		row.Builds = "no"
-		code := pipeline.Classify("build", err)
+		code := exitcode.Of(err)
 		row.Code = int(code)
 		var be *build.Error
 		if errors.As(err, &be) {
 			row.buildError = strings.ReplaceAll(firstErrorLine(be.Excerpt), c.env.Src+"/", "")
 			row.Problems = append(row.Problems, "does not build: "+row.buildError)
-			fmt.Fprintf(c.out, "  build failed (log %s):\n%s\n", filepath.Join(dir, "build.log"), indent(be.Excerpt))
+			fmt.Fprintf(c.out, "  build failed (log %s):\n%s\n", filepath.Join(dir, "build.log"), textutil.Indent(be.Excerpt))
 		} else {
-			row.Problems = append(row.Problems, code.String()+": "+firstLine(err.Error()))
+			row.Problems = append(row.Problems, code.String()+": "+textutil.FirstLine(err.Error()))
 			fmt.Fprintf(c.out, "  %v\n", err)
 		}
 		return
@@ -453,11 +455,6 @@ func (c *checker) summary(r Row) {
 	}
 }
 
-func firstLine(s string) string {
-	l, _, _ := strings.Cut(s, "\n")
-	return l
-}
-
 // firstErrorLine picks the compiler's first error line out of an excerpt.
 func firstErrorLine(excerpt string) string {
 	for _, l := range strings.Split(excerpt, "\n") {
@@ -465,9 +462,5 @@ func firstErrorLine(excerpt string) string {
 			return strings.TrimSpace(l)
 		}
 	}
-	return firstLine(strings.TrimSpace(excerpt))
-}
-
-func indent(s string) string {
-	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
+	return textutil.FirstLine(strings.TrimSpace(excerpt))
 }

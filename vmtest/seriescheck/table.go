@@ -2,13 +2,12 @@ package seriescheck
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/landlock-vmtest/landlock-vmtest/internal/fsutil"
 )
 
 // cells renders a row's columns: patch, applies, builds, new warnings,
@@ -92,15 +91,5 @@ func Markdown(w io.Writer, rep *Report) {
 func write(rep *Report, dir string) error {
 	var md bytes.Buffer
 	Markdown(&md, rep)
-	if err := os.WriteFile(filepath.Join(dir, "series-check.md"), md.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("writing series-check.md: %w", err)
-	}
-	js, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding series-check.json: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "series-check.json"), append(js, '\n'), 0o644); err != nil {
-		return fmt.Errorf("writing series-check.json: %w", err)
-	}
-	return nil
+	return fsutil.WriteReport(dir, "series-check", md.Bytes(), rep)
 }

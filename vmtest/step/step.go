@@ -14,6 +14,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/landlock-vmtest/landlock-vmtest/machine"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/boot"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/stage"
+
 	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
 
 	"github.com/landlock-vmtest/landlock-vmtest/cache"
@@ -75,16 +79,17 @@ func (e *Env) tree() *source.Tree {
 // (mbox files are split into splitDir) and takes the worktree named
 // worktreeName. Errors are *exitcode.StageError with their exit code.
 func Setup(opts pipeline.Options, seriesPath, splitDir, worktreeName string, log io.Writer) (*Env, error) {
-	if _, err := hosttools.Real().Ensure(hosttools.Needs(opts.KernelSrc == ""), log); err != nil {
+	needs := hosttools.For(hosttools.Request{Machine: opts.Mach(), DebianSource: opts.KernelSrc == "", Kselftests: len(opts.Kselftests) > 0})
+	if _, err := hosttools.Real().Ensure(needs, log); err != nil {
 		return nil, &exitcode.StageError{Stage: "tools", Code: exitcode.Infra, Err: err}
 	}
 	c, err := cache.Default(opts.CacheDir)
 	if err != nil {
 		return nil, &exitcode.StageError{Stage: "cache", Code: exitcode.Infra, Err: err}
 	}
-	base, err := pipeline.Source(c, opts.KernelSrc)
+	base, err := pipeline.Source(c, opts.KernelSrc, opts.Mach())
 	if err != nil {
-		return nil, &exitcode.StageError{Stage: "source", Code: pipeline.Classify("source", err), Err: err}
+		return nil, &exitcode.StageError{Stage: "source", Code: exitcode.Of(err), Err: err}
 	}
 	s := &series.Series{}
 	if seriesPath != "" {
@@ -112,7 +117,7 @@ func (e *Env) Close() {
 // Kconfig file of this state defines yet (a later patch or commit adds
 // them). dropped names those.
 func (e *Env) Fragments(n int) (f *kconfig.Fragments, dropped []string, err error) {
-	all, err := pipeline.Fragments(e.Opts.Configs, e.Series.Prefix(n), e.Opts.ExtraConfigs)
+	all, err := pipeline.Fragments(e.Opts.Configs, e.Opts.Mach(), e.Series.Prefix(n), e.Opts.ExtraConfigs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -157,7 +162,7 @@ func (e *Env) Build(ctx context.Context, logPath string) (*build.Result, error) 
 	if err := os.MkdirAll(e.BuildDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating build directory: %w", err)
 	}
-	b := build.NewIn(e.Cache, build.Request{Tree: e.tree(), Fragments: frags, Jobs: e.Opts.Jobs, Log: e.Log, Ctx: ctx}, e.BuildDir)
+	b := build.NewIn(e.Cache, build.Request{Tree: e.tree(), Fragments: frags, Jobs: e.Opts.Jobs, Log: e.Log, Ctx: ctx, Machine: e.Opts.Mach()}, e.BuildDir)
 	e.last = b
 	if err := b.Configure(); err != nil {
 		copyLog(filepath.Join(e.BuildDir, "config.log"), logPath)
@@ -211,18 +216,18 @@ type Outcome struct {
 	Report results.Report
 }
 
-// Test boots kernel with the guest tests, writing the step's results
-// to out and the pipeline's lines to out/run.log. run, when set, replaces
-// the -test.run regexp.
+// Test boots kernel with the guest tests (boot.Boot, as run does),
+// writing the step's results to out and the boot's lines to out/run.log.
+// run, when set, replaces the -test.run regexp.
 func (e *Env) Test(ctx context.Context, kernel *build.Result, out, run string) Outcome {
 	opts := e.Opts
-	opts.Kernel = kernel
+	var tree *source.Tree
 	if len(opts.Kselftests) > 0 {
-		key, err := uapiKey(e.Src)
+		key, err := uapiKey(e.Src, opts.Mach())
 		if err != nil {
 			return Outcome{Code: exitcode.Infra, Reason: err.Error()}
 		}
-		opts.Tree = &source.Tree{Dir: e.Src, Key: key, Desc: e.tree().Desc}
+		tree = &source.Tree{Dir: e.Src, Key: key, Desc: e.tree().Desc}
 	}
 	opts.Out = out
 	opts.Accel = e.accel
@@ -238,12 +243,19 @@ func (e *Env) Test(ctx context.Context, kernel *build.Result, out, run string) O
 	}
 	defer log.Close()
 	opts.Stdout = log
-	r := pipeline.New(opts)
-	code := r.Execute(ctx)
-	if e.accel == "" && r.Accel() != "" {
-		e.accel = string(r.Accel())
+	guest := boot.Prepare(ctx, boot.GuestRequest{
+		Repo: opts.Repo, Cache: e.Cache, Machine: opts.Mach(), Tests: opts.Tests, Run: opts.Run, Count: opts.Count,
+		Kselftests: opts.Kselftests, Tree: tree, Jobs: opts.Jobs, Shell: opts.Shell,
+	})
+	defer guest.Close()
+	stages := stage.NewLog(log)
+	res := boot.Boot(ctx, pipeline.BootRequest(opts, e.Cache, kernel, guest, stages))
+	md := results.Metadata{KernelRelease: kernel.Release, ConfigHash: kernel.ConfigHash, Series: e.Series.Prefix(e.applied()).Names()}
+	res, report := boot.Finish(log, out, md, stages, res, nil)
+	if e.accel == "" && res.Accel != "" {
+		e.accel = string(res.Accel)
 	}
-	return Outcome{Code: code, Reason: r.Reason(), Report: r.Report()}
+	return Outcome{Code: res.Code, Reason: res.Reason, Report: report}
 }
 
 // Statuses maps "package test" to the test's status, for comparing steps.
@@ -261,9 +273,12 @@ func Statuses(r results.Report) map[string]results.Status {
 // headers of the tree (they install them with make headers and include
 // nothing else of it), so that a prefix that leaves the headers alone
 // reuses the selftests of the step before.
-func uapiKey(src string) (string, error) {
+func uapiKey(src string, m machine.Machine) (string, error) {
 	parts := []string{"uapi-v1"}
-	for _, dir := range []string{"include/uapi", "arch/x86/include/uapi", "scripts/headers_install.sh", "scripts/unifdef.c"} {
+	if m.Name != machine.Default {
+		parts = append(parts, m.Name)
+	}
+	for _, dir := range []string{"include/uapi", m.UAPIDir, "scripts/headers_install.sh", "scripts/unifdef.c"} {
 		err := filepath.WalkDir(filepath.Join(src, dir), func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/landlock-vmtest/landlock-vmtest/machine"
 )
 
 // ProbeMarker is what a kernel prints when it booted all the way to looking
@@ -22,6 +24,9 @@ const ProbeMarker = "Kernel panic - not syncing"
 // it opens, and guests hang on it. The verdict and why come back; TCG is
 // the fallback.
 type Probe struct {
+	// Machine is the guest architecture; QEMU, when set, replaces its
+	// QEMU binary.
+	Machine machine.Machine
 	QEMU    string
 	Kernel  string
 	Timeout time.Duration
@@ -32,6 +37,9 @@ type Probe struct {
 
 // Run runs the probe.
 func (p Probe) Run(ctx context.Context) (Accel, string) {
+	if p.Machine.Name != "" && !p.Machine.CanUse(string(KVM)) {
+		return TCG, fmt.Sprintf("the %s machine has no KVM on this host", p.Machine.Name)
+	}
 	if p.CacheFile != "" {
 		if b, err := os.ReadFile(p.CacheFile); err == nil {
 			acc, why, _ := strings.Cut(string(b), "\n")
@@ -52,10 +60,18 @@ func (p Probe) Run(ctx context.Context) (Accel, string) {
 func (p Probe) run(ctx context.Context) (Accel, string) {
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, p.QEMU,
+	qemu, console := p.QEMU, "ttyS0"
+	if p.Machine.Name != "" {
+		console = p.Machine.Console
+		if qemu == "" {
+			qemu = p.Machine.QEMU
+		}
+	}
+	args := append(append([]string(nil), p.Machine.Machine...),
 		"-accel", "kvm", "-cpu", "host", "-m", "128", "-nodefaults",
 		"-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
-		"-kernel", p.Kernel, "-append", "console=ttyS0 panic=-1 loglevel=1")
+		"-kernel", p.Kernel, "-append", "console="+console+" panic=-1 loglevel=1")
+	cmd := exec.CommandContext(ctx, qemu, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()

@@ -6,7 +6,6 @@ package vm
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,7 +18,9 @@ import (
 	"github.com/hugelgupf/vmtest/qemu"
 	"golang.org/x/term"
 
+	"github.com/landlock-vmtest/landlock-vmtest/contract"
 	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
+	"github.com/landlock-vmtest/landlock-vmtest/machine"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
 )
 
@@ -43,8 +44,9 @@ func (a Accel) Slowdown() int {
 
 // Config describes one VM.
 type Config struct {
-	// QEMU is the QEMU binary.
-	QEMU      string
+	// Machine is the guest architecture: QEMU binary, board, CPU,
+	// console and result port.
+	Machine   machine.Machine
 	Kernel    string
 	Initramfs string
 	Accel     Accel
@@ -72,29 +74,37 @@ type Config struct {
 // adds the result channel.
 func (c Config) Fns(resultFn qemu.Fn) []qemu.Fn {
 	return []qemu.Fn{
-		qemu.WithQEMUCommand(c.QEMU),
+		qemu.WithQEMUCommand(c.Machine.QEMU),
 		qemu.WithKernel(c.Kernel),
 		qemu.WithInitramfs(c.Initramfs),
-		accel(c.Accel),
-		machine(c.MemoryMB, c.CPUs),
-		serialConsole(),
+		board(c.Machine),
+		accel(c.Machine, c.Accel),
+		memory(c.MemoryMB, c.CPUs),
+		serialConsole(c.Machine.Console),
 		// -no-reboot with panic=-1: a panic ends QEMU at once.
 		qemu.HaltOnKernelPanic(),
-		tripleFaultReboot(),
+		appendKernel(c.Machine.Cmdline),
 		resultFn,
+		resultPortFlag(c.Machine),
 		appendKernel(c.Append),
 	}
 }
 
-// tripleFaultReboot makes the guest's reboot (which the runner does when
-// it is done, and panic=-1 does on a panic) a triple fault: QEMU, run with
-// -no-reboot, exits at once. Without ACPI the kernel's default reboot
-// methods take minutes to give up.
-func tripleFaultReboot() qemu.Fn {
-	return func(_ *qemu.IDAllocator, o *qemu.Options) error {
-		o.AppendKernel("reboot=t")
+// board chooses the machine's board (-M), if it names one.
+func board(m machine.Machine) qemu.Fn {
+	if len(m.Machine) == 0 {
 		return nil
 	}
+	return qemu.ArbitraryArgs(m.Machine...)
+}
+
+// resultPortFlag tells the runner where the result channel is when it is
+// not the contract's default device.
+func resultPortFlag(m machine.Machine) qemu.Fn {
+	if m.ResultPort == "" || m.ResultPort == contract.DefaultResultPort {
+		return nil
+	}
+	return qemu.WithAppendKernel(contract.ResultPortFlag + "=" + m.ResultPort)
 }
 
 func appendKernel(args []string) qemu.Fn {
@@ -104,21 +114,18 @@ func appendKernel(args []string) qemu.Fn {
 	return qemu.WithAppendKernel(args...)
 }
 
-func accel(a Accel) qemu.Fn {
+func accel(m machine.Machine, a Accel) qemu.Fn {
 	return func(_ *qemu.IDAllocator, o *qemu.Options) error {
-		switch a {
-		case KVM:
-			o.AppendQEMU("-accel", "kvm", "-cpu", "host")
-		case TCG:
-			o.AppendQEMU("-accel", "tcg", "-cpu", "max")
-		default:
-			return fmt.Errorf("unknown accelerator %q", a)
+		cpu, ok := m.CPU[string(a)]
+		if !ok || !m.CanUse(string(a)) {
+			return fmt.Errorf("accelerator %q cannot run the %s machine (it has: %s)", a, m.Name, strings.Join(m.Accels, ", "))
 		}
+		o.AppendQEMU("-accel", string(a), "-cpu", cpu)
 		return nil
 	}
 }
 
-func machine(memMB, cpus int) qemu.Fn {
+func memory(memMB, cpus int) qemu.Fn {
 	return func(_ *qemu.IDAllocator, o *qemu.Options) error {
 		if memMB <= 0 {
 			memMB = 512
@@ -133,25 +140,20 @@ func machine(memMB, cpus int) qemu.Fn {
 
 // serialConsole puts the first serial port on QEMU's stdio (multiplexed
 // with the monitor, so Ctrl-A x quits an interactive VM) and the kernel
-// console on it.
-func serialConsole() qemu.Fn {
+// console (the machine's device for it) on it.
+func serialConsole(dev string) qemu.Fn {
 	return func(_ *qemu.IDAllocator, o *qemu.Options) error {
 		o.AppendQEMU("-serial", "mon:stdio")
-		o.AppendKernel("console=ttyS0")
+		o.AppendKernel("console=" + dev)
 		return nil
 	}
 }
 
-// ResultPort is the guest device of the result channel.
-const ResultPort = "ttyS1"
-
-// resultChannel adds the second serial port, backed by a pty whose master
-// side the host reads, and returns the master. The guest runner writes
-// newline-separated JSON there with hugelgupf/vmtest's guest emitter. (The
-// upstream qevent.EventChannel does the same over virtio-serial, which
-// would need PCI and virtio in the guest kernel; a second 8250 UART costs
-// nothing to build.)
-func resultChannel(ptm **os.File) qemu.Fn {
+// resultChannel adds the result port (the machine's: a second 8250 UART
+// on x86_64, a virtio console on arm64), backed by a pty whose master side
+// the host reads, and returns the master. The guest runner writes
+// newline-separated JSON there with hugelgupf/vmtest's guest emitter.
+func resultChannel(mach machine.Machine, ptm **os.File) qemu.Fn {
 	return func(alloc *qemu.IDAllocator, o *qemu.Options) error {
 		m, s, err := pty.Open()
 		if err != nil {
@@ -164,10 +166,8 @@ func resultChannel(ptm **os.File) qemu.Fn {
 		}
 		id := alloc.ID("results")
 		fd := o.AddFile(s)
-		o.AppendQEMU(
-			"-chardev", fmt.Sprintf("pipe,id=%s,path=/proc/self/fd/%d", id, fd),
-			"-serial", "chardev:"+id,
-		)
+		o.AppendQEMU("-chardev", fmt.Sprintf("pipe,id=%s,path=/proc/self/fd/%d", id, fd))
+		o.AppendQEMU(mach.ResultArgs(id)...)
 		// Once QEMU holds the slave side, close ours: then the master
 		// reads EOF (EIO) when QEMU exits.
 		o.Tasks = append(o.Tasks, qemu.WaitVMStarted(func(context.Context, *qemu.Notifications) error {
@@ -185,11 +185,12 @@ func (c Config) Cmdline(resultFile string) ([]string, error) {
 	var fn qemu.Fn
 	if resultFile != "" {
 		fn = func(_ *qemu.IDAllocator, o *qemu.Options) error {
-			o.AppendQEMU("-chardev", "file,id=results,path="+resultFile, "-serial", "chardev:results")
+			o.AppendQEMU("-chardev", "file,id=results,path="+resultFile)
+			o.AppendQEMU(c.Machine.ResultArgs("results")...)
 			return nil
 		}
 	}
-	o, err := qemu.OptionsFor(qemu.ArchAMD64, c.Fns(fn)...)
+	o, err := qemu.OptionsFor(qemu.Arch(c.Machine.GOARCH), c.Fns(fn)...)
 	if err != nil {
 		return nil, fmt.Errorf("assembling QEMU options: %w", err)
 	}
@@ -217,18 +218,14 @@ type Outcome struct {
 	StartToFirstTest time.Duration
 }
 
-// ErrInfra marks errors of the harness or the host (QEMU could not start),
-// as opposed to the kernel under test.
-var ErrInfra = errors.New("infrastructure")
-
 // Run boots the VM and sends every result event to onEvent (in order) and
-// every console line to mon. It returns an error wrapping ErrInfra when
-// QEMU could not be run; what the guest did is in the Outcome.
+// every console line to mon. It returns an *InfraError when QEMU could not
+// be run or failed on its own; what the guest did is in the Outcome.
 func Run(ctx context.Context, c Config, mon *console.Monitor, onEvent func(event.Event)) (*Outcome, error) {
 	out := &Outcome{}
 	logf, err := os.Create(c.ConsoleLog)
 	if err != nil {
-		return nil, fmt.Errorf("%w: creating console log: %v", ErrInfra, err)
+		return nil, &InfraError{Op: "creating console log", Err: err}
 	}
 	var (
 		activity = make(chan struct{}, 1)
@@ -251,13 +248,13 @@ func Run(ctx context.Context, c Config, mon *console.Monitor, onEvent func(event
 		mon.Feed(line)
 		touch()
 	}
-	fns := append(c.Fns(resultChannel(&ptm)),
+	fns := append(c.Fns(resultChannel(c.Machine, &ptm)),
 		qemu.LogSerialByLine(lineFn),
 	)
-	opts, err := qemu.OptionsFor(qemu.ArchAMD64, fns...)
+	opts, err := qemu.OptionsFor(qemu.Arch(c.Machine.GOARCH), fns...)
 	if err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("%w: assembling QEMU options: %v", ErrInfra, err)
+		return nil, &InfraError{Op: "assembling QEMU options", Err: err}
 	}
 	out.Cmdline, _ = opts.Cmdline()
 
@@ -292,7 +289,7 @@ func Run(ctx context.Context, c Config, mon *console.Monitor, onEvent func(event
 	if err != nil {
 		ptm.Close()
 		logf.Close()
-		return nil, fmt.Errorf("%w: starting QEMU: %v", ErrInfra, err)
+		return nil, &InfraError{Op: "starting " + c.Machine.QEMU, Err: err}
 	}
 
 	// hang records why the watchdog ends the VM, and ends it.
@@ -370,27 +367,33 @@ func Run(ctx context.Context, c Config, mon *console.Monitor, onEvent func(event
 			out.Panicked = true
 		}
 	}
-	if werr != nil && out.Hang == "" && !out.Panicked {
-		out.QEMUError = werr
-	}
 	if ctx.Err() != nil && out.Hang == "" && !out.Done {
 		out.Hang = fmt.Sprintf("the run was interrupted: %v", ctx.Err())
 	}
+	if werr != nil && out.Hang == "" && !out.Panicked {
+		out.QEMUError = werr
+	}
 	if rerr != nil && out.Done {
-		return out, fmt.Errorf("%w: reading results: %v", ErrInfra, rerr)
+		return out, &InfraError{Op: "reading results", Err: rerr}
+	}
+	if out.QEMUError != nil {
+		// Under -no-reboot a guest's reboot or panic ends QEMU with
+		// status 0, and the watchdog's kill is recorded as a hang: an
+		// error exit is QEMU's own failure.
+		return out, &InfraError{Op: c.Machine.QEMU + " exited", Err: fmt.Errorf("%v (see %s)", out.QEMUError, c.ConsoleLog)}
 	}
 	return out, nil
 }
 
-// QEMUFailedToStart reports whether the outcome looks like QEMU itself
-// failing (it exited with an error before the kernel printed anything).
-func (o *Outcome) QEMUFailedToStart(consoleLog string) bool {
-	if o.QEMUError == nil || o.Hello != nil {
-		return false
+// Err is the outcome's boot failure: a *BootError when the guest runner
+// never started, nil otherwise.
+func (o *Outcome) Err() error {
+	if o.Hello != nil {
+		return nil
 	}
-	b, err := os.ReadFile(consoleLog)
-	if err != nil {
-		return true
+	why := "the guest runner never started"
+	if o.Hang != "" {
+		why = o.Hang
 	}
-	return !strings.Contains(string(b), "Linux version")
+	return &BootError{Why: why}
 }

@@ -14,11 +14,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
+	"github.com/landlock-vmtest/landlock-vmtest/machine"
 )
 
 func TestCmdlineAssembly(t *testing.T) {
+	x86, err := machine.ByName("x86_64")
+	require.NoError(t, err)
 	c := Config{
-		QEMU:      "qemu-system-x86_64",
+		Machine:   x86,
 		Kernel:    "/k/bzImage",
 		Initramfs: "/k/initrd",
 		Accel:     TCG,
@@ -67,7 +70,40 @@ func TestCmdlineAssembly(t *testing.T) {
 
 	c.Accel = "hvf"
 	_, err = c.Cmdline("")
-	assert.ErrorContains(t, err, `unknown accelerator "hvf"`)
+	assert.ErrorContains(t, err, `accelerator "hvf" cannot run the x86_64 machine`)
+}
+
+// TestCmdlineArm64: the arm64 machine's board, CPU, console, result port
+// (a virtio console, named to the runner on the command line) and no
+// x86 reboot argument; KVM is refused, as an x86 host has none for it.
+func TestCmdlineArm64(t *testing.T) {
+	arm, err := machine.ByName("arm64")
+	require.NoError(t, err)
+	c := Config{Machine: arm, Kernel: "/k/Image", Initramfs: "/k/initrd", Accel: TCG}
+	args, err := c.Cmdline("/tmp/results")
+	require.NoError(t, err)
+	line := strings.Join(args, " ")
+	assert.Equal(t, "qemu-system-aarch64", args[0])
+	for _, want := range []string{
+		"-M virt",
+		"-accel tcg -cpu max",
+		"-serial mon:stdio",
+		"-chardev file,id=results,path=/tmp/results -device virtio-serial-device -device virtconsole,chardev=results",
+		"-kernel /k/Image",
+	} {
+		assert.Contains(t, line, want)
+	}
+	var appendArg string
+	for i, a := range args {
+		if a == "-append" {
+			appendArg = args[i+1]
+		}
+	}
+	assert.Equal(t, []string{"console=ttyAMA0", "panic=-1", "landlock_vmtest.results=/dev/hvc0"}, strings.Fields(appendArg))
+
+	c.Accel = KVM
+	_, err = c.Cmdline("")
+	assert.ErrorContains(t, err, `accelerator "kvm" cannot run the arm64 machine`)
 }
 
 func TestSlowdown(t *testing.T) {
@@ -169,4 +205,11 @@ func TestReadEventsEIOIsEnd(t *testing.T) {
 	assert.NoError(t, readEvents(errReader{eio}, func(event.Event) {}, func() {}))
 	other := &os.PathError{Op: "read", Path: "/dev/ptmx", Err: errors.New("something else")}
 	assert.Error(t, readEvents(errReader{other}, func(event.Event) {}, func() {}))
+}
+
+func TestShellQuote(t *testing.T) {
+	assert.Equal(t, "-append", ShellQuote("-append"))
+	assert.Equal(t, "'console=ttyS0 panic=-1'", ShellQuote("console=ttyS0 panic=-1"))
+	assert.Equal(t, `'it'\''s'`, ShellQuote("it's"))
+	assert.Equal(t, "''", ShellQuote(""))
 }

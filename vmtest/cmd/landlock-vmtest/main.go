@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/landlock-vmtest/landlock-vmtest/machine"
+
 	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
 
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
@@ -112,6 +114,7 @@ func run(args []string) exitcode.Code {
 		Stdout:      os.Stdout,
 	}
 	fs := flag.NewFlagSet("landlock-vmtest", flag.ContinueOnError)
+	arch := fs.String("arch", os.Getenv("ARCH"), "guest architecture: "+strings.Join(machine.Names(), " or ")+"; empty means "+machine.Default+" (ARCH)")
 	fs.StringVar(&o.KernelSrc, "kernel-src", os.Getenv("KERNEL_SRC"), "kernel tree to build instead of Debian's linux-source-6.12 (KERNEL_SRC); never modified")
 	fs.StringVar(&o.Series, "series", env("SERIES", filepath.Join(repo, "patches/series")), "series file of the patches to apply (SERIES)")
 	fs.StringVar(&o.Configs, "configs", env("CONFIGS", filepath.Join(repo, "kernel/configs")), "directory of config fragments (CONFIGS)")
@@ -124,6 +127,10 @@ func run(args []string) exitcode.Code {
 	if cmd == "series-check" || cmd == "bisect" {
 		defOut = filepath.Join("out", cmd)
 	}
+	if a := os.Getenv("ARCH"); a != "" && a != machine.Default {
+		// Another architecture's run keeps the default run's files.
+		defOut = filepath.Join(defOut, a)
+	}
 	fs.StringVar(&o.Out, "out", env("OUT", defOut), "output directory (OUT)")
 	var bo bisectFlags
 	if cmd == "bisect" || cmd == "bisect-step" {
@@ -134,6 +141,10 @@ func run(args []string) exitcode.Code {
 	fs.BoolVar(&o.Verbose, "v", os.Getenv("V") == "1", "echo the guest console (V=1)")
 	fs.BoolVar(&o.Coverage, "coverage", os.Getenv("COVERAGE") == "1", "build the kernel with GCOV for the code the series touches and write a coverage report in OUT/coverage (COVERAGE=1)")
 	if err := fs.Parse(args); err != nil {
+		return exitcode.Usage
+	}
+	if o.Machine, err = machine.ByName(*arch); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return exitcode.Usage
 	}
 	switch o.Accel {
@@ -180,7 +191,7 @@ func run(args []string) exitcode.Code {
 	case "bisect-step":
 		return bisectStep(ctx, o, bo)
 	}
-	return pipeline.New(o).Execute(ctx)
+	return pipeline.New(o).Execute(ctx).Code
 }
 
 // kselftestsEnv is KSELFTESTS, or its default when unset: set but empty
@@ -244,15 +255,20 @@ func parse(args []string) exitcode.Code {
 
 // tools installs what a run needs (the tools stage on its own).
 func tools() exitcode.Code {
-	needs := hosttools.Needs(os.Getenv("KERNEL_SRC") == "")
-	if os.Getenv("COVERAGE") == "1" {
-		needs = append(needs, hosttools.CoverageNeeds()...)
+	m, err := machine.ByName(os.Getenv("ARCH"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return exitcode.Usage
 	}
-	if dirs, err := kselftest.ParseList(kselftestsEnv()); err != nil || len(dirs) > 0 {
-		needs = append(needs, kselftest.Needs()...)
-	}
+	dirs, err := kselftest.ParseList(kselftestsEnv())
 	// git for bisecting a git tree.
-	needs = append(needs, hosttools.Need{Command: "git", Package: "git"})
+	needs := hosttools.For(hosttools.Request{
+		Machine:      m,
+		DebianSource: os.Getenv("KERNEL_SRC") == "",
+		Coverage:     os.Getenv("COVERAGE") == "1",
+		Kselftests:   err != nil || len(dirs) > 0,
+		Git:          true,
+	})
 	pkgs, err := hosttools.Real().Ensure(needs, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -1,44 +1,16 @@
-package pipeline
+package boot
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
-
-	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
-	"github.com/landlock-vmtest/landlock-vmtest/kernel/kconfig"
-	"github.com/landlock-vmtest/landlock-vmtest/kernel/series"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/results"
 )
 
-// Classify maps an error of a stage to an exit code by its type.
-func Classify(stage string, err error) exitcode.Code {
-	var (
-		se *exitcode.StageError
-		ae *series.ApplyError
-		ce *kconfig.ConflictError
-		me *kconfig.MissingError
-		ke *build.ConfigError
-		be *build.Error
-	)
-	switch {
-	case errors.As(err, &se):
-		return se.Code
-	case errors.As(err, &ae):
-		return exitcode.PatchFailed
-	case errors.As(err, &ce), errors.As(err, &me), errors.As(err, &ke):
-		return exitcode.ConfigFailed
-	case errors.As(err, &be):
-		return exitcode.BuildFailed
-	}
-	return exitcode.Infra
-}
-
-// Guest is what the VM run left for the verdict.
-type Guest struct {
+// Seen is what the VM run left for the verdict.
+type Seen struct {
 	// Done is true when the runner's "done" marker arrived.
 	Done bool
 	// Hello is true when the runner said hello.
@@ -55,7 +27,7 @@ type Guest struct {
 // did and the test report. Kernel trouble comes first (a splat fails the
 // run even when every test passed), then crashed binaries, then failed
 // tests.
-func Verdict(g Guest, r results.Report) (exitcode.Code, string) {
+func Verdict(g Seen, r results.Report) (exitcode.Code, string) {
 	var failing []string
 	for _, s := range g.Splats {
 		if s.Fails {

@@ -1,0 +1,283 @@
+// Package boot boots a built kernel with the guest tests and decides the
+// verdict: it is what run, shell, series-check's and bisect's steps call
+// once they have a kernel. Its stages are accel (KVM probe or TCG),
+// initramfs (finish the image Prepare started), boot (QEMU up to the
+// runner's hello) and tests (up to the done marker or the VM's end).
+package boot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/landlock-vmtest/landlock-vmtest/cache"
+	"github.com/landlock-vmtest/landlock-vmtest/contract"
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+	"github.com/landlock-vmtest/landlock-vmtest/internal/fsutil"
+	"github.com/landlock-vmtest/landlock-vmtest/internal/textutil"
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
+	"github.com/landlock-vmtest/landlock-vmtest/machine"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/results"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/stage"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/vm"
+)
+
+// Default timeouts under KVM; the accelerator multiplies them
+// (vm.Accel.Slowdown).
+const (
+	DefaultTimeout     = 60 * time.Second
+	DefaultBootTimeout = 15 * time.Second
+	DefaultSilence     = 45 * time.Second
+)
+
+// Request is one boot of a built kernel.
+type Request struct {
+	Kernel  *build.Result
+	Machine machine.Machine
+	Cache   *cache.Cache
+	// Guest is the initramfs, being prepared (Prepare).
+	Guest *Guest
+	// Out is the output directory: the image, config, initramfs,
+	// console log and repro bundle go there.
+	Out string
+	// Accel is "", "kvm" or "tcg" ("" probes).
+	Accel string
+	// Timeout is the per-binary timeout, BootTimeout the time the runner
+	// may take to start, Silence the console watchdog, VMTimeout the
+	// whole VM; zero means the default for the accelerator.
+	Timeout, BootTimeout, Silence, VMTimeout time.Duration
+	MemoryMB                                 int
+	// Cmdline are extra kernel arguments, after the harness's own.
+	Cmdline []string
+	// Shell boots into an interactive shell instead of the tests.
+	Shell bool
+	// Verbose echoes the console to Log's writer.
+	Verbose bool
+	// Coverage asks the runner for the GCOV counters after the tests.
+	Coverage bool
+	// OnEvent, when set, sees every guest event first and keeps those
+	// it returns true for out of the test results (coverage counters).
+	OnEvent func(event.Event) bool
+	// Log prints and records the stages; Stdout is its writer.
+	Log    *stage.Log
+	Stdout io.Writer
+}
+
+// Result is what the boot gave.
+type Result struct {
+	Code   exitcode.Code
+	Reason string
+	// Report is the test report, nil when no VM ran.
+	Report *results.Report
+	Events []event.Event
+	// Accel is the accelerator used ("" if the boot never got there).
+	Accel            vm.Accel
+	FirstTestSeconds float64
+	Splats           []results.Splat
+}
+
+// failed ends a boot at a stage's error.
+func (req Request) failed(st stage.Result) Result {
+	code := exitcode.Infra
+	msg := st.Err.Error()
+	var se *exitcode.StageError
+	if errors.As(st.Err, &se) {
+		code = se.Code
+		if se.Stage == st.Name {
+			msg = se.Err.Error()
+		}
+	}
+	fmt.Fprintf(req.Stdout, "\n%s failed: %s\n", st.Name, msg)
+	return Result{Code: code, Reason: fmt.Sprintf("%s: %s", st.Name, textutil.FirstLine(msg))}
+}
+
+// Boot copies the kernel and its config to Out, chooses the accelerator,
+// finishes the initramfs and boots.
+func Boot(ctx context.Context, req Request) Result {
+	k := req.Kernel
+	if err := fsutil.CopyFile(k.Config, filepath.Join(req.Out, "config")); err != nil {
+		return Result{Code: exitcode.Infra, Reason: err.Error()}
+	}
+	if err := fsutil.CopyFile(k.Image, filepath.Join(req.Out, req.Machine.ImageName)); err != nil {
+		return Result{Code: exitcode.Infra, Reason: err.Error()}
+	}
+	acc, _ := stage.Run(req.Log, "accel", func() (vm.Accel, string, error) {
+		acc, why := chooseAccel(ctx, req)
+		return acc, string(acc) + ": " + why, nil
+	})
+
+	initrd := filepath.Join(req.Out, "initramfs.cpio")
+	img := req.Guest.ready()
+	binaries, st := stage.Run(req.Log, "initramfs", func() (int, string, error) {
+		note, n, err := img.finish(initrd, k.Release, scaled(req.Timeout, DefaultTimeout, acc), req.Coverage)
+		return n, note, err
+	})
+	if st.Err != nil {
+		r := req.failed(st)
+		r.Accel = acc
+		return r
+	}
+	cfg := vmConfig(req, initrd, acc)
+	if err := vm.WriteRepro(cfg, req.Out); err != nil {
+		return Result{Code: exitcode.Infra, Reason: err.Error(), Accel: acc}
+	}
+	if req.Shell {
+		if err := vm.Shell(cfg, req.Stdout); err != nil {
+			return Result{Code: exitcode.Infra, Reason: err.Error(), Accel: acc}
+		}
+		return Result{Code: exitcode.OK, Reason: "shell ended", Accel: acc}
+	}
+	cfg.Timeout = req.VMTimeout
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = cfg.BootTimeout + (scaled(req.Timeout, DefaultTimeout, acc)+30*time.Second)*time.Duration(binaries)
+	}
+	r := run(ctx, req, cfg)
+	r.Accel = acc
+	return r
+}
+
+// run is the boot and tests stages: the VM, its events and the verdict.
+func run(ctx context.Context, req Request, cfg vm.Config) Result {
+	col := results.NewCollector()
+	mon := console.New(col.Running)
+	// boot ends when the runner says hello (printed as it happens);
+	// tests end with the VM.
+	var (
+		mu        sync.Mutex
+		endTests  func(error, string) stage.Result
+		bootEnded bool
+	)
+	endBoot := req.Log.Begin("boot")
+	outcome, err := vm.Run(ctx, cfg, mon, func(ev event.Event) {
+		if req.OnEvent != nil && req.OnEvent(ev) {
+			return
+		}
+		if ev.Kind == event.KindHello {
+			mu.Lock()
+			if !bootEnded {
+				bootEnded = true
+				endBoot(nil, "guest runner up on "+ev.Info["release"])
+				endTests = req.Log.Begin("tests")
+			}
+			mu.Unlock()
+		}
+		col.Add(ev)
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	var infra *vm.InfraError
+	if errors.As(err, &infra) {
+		st := stage.Result{Name: "boot", Err: &exitcode.StageError{Stage: "boot", Code: exitcode.Infra, Err: err}}
+		if !bootEnded {
+			st = endBoot(st.Err, "")
+		}
+		return req.failed(st)
+	}
+	if bootErr := outcome.Err(); bootErr != nil && !bootEnded {
+		endBoot(bootErr, "the guest runner never started")
+	}
+	col.Finish(outcome.Done)
+	report := col.Report()
+	res := Result{Report: &report, Events: col.Events(), FirstTestSeconds: outcome.StartToFirstTest.Seconds()}
+	for _, s := range outcome.Splats {
+		res.Splats = append(res.Splats, results.Splat{Kind: string(s.Kind), Test: s.Test, Text: s.Text})
+	}
+	res.Code, res.Reason = Verdict(Seen{
+		Done:     outcome.Done,
+		Hello:    outcome.Hello != nil,
+		Panicked: outcome.Panicked,
+		Hang:     outcome.Hang,
+		Splats:   outcome.Splats,
+	}, report)
+	if endTests != nil {
+		var err error
+		if res.Code != exitcode.OK {
+			err = errors.New(res.Reason)
+		}
+		endTests(err, fmt.Sprintf("first test event %.1fs after QEMU started", outcome.StartToFirstTest.Seconds()))
+	}
+	return res
+}
+
+// chooseAccel is the accelerator: forced by ACCEL, or probed.
+func chooseAccel(ctx context.Context, req Request) (vm.Accel, string) {
+	switch req.Accel {
+	case "kvm":
+		return vm.KVM, "forced by ACCEL=kvm"
+	case "tcg":
+		return vm.TCG, "forced by ACCEL=tcg"
+	}
+	bootID, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	qv, _ := exec.Command(req.Machine.QEMU, "--version").Output()
+	p := vm.Probe{
+		Machine:   req.Machine,
+		Kernel:    req.Kernel.Image,
+		Timeout:   4 * time.Second,
+		CacheFile: req.Cache.Path("probe", cache.Key(req.Kernel.Key, string(qv), string(bootID))),
+	}
+	return p.Run(ctx)
+}
+
+func scaled(v, def time.Duration, a vm.Accel) time.Duration {
+	if v > 0 {
+		return v
+	}
+	return def * time.Duration(a.Slowdown())
+}
+
+// VMConfig is the VM of req with initramfs initrd under acc.
+func vmConfig(req Request, initrd string, acc vm.Accel) vm.Config {
+	cfg := vm.Config{
+		Machine:     req.Machine,
+		Kernel:      filepath.Join(req.Out, req.Machine.ImageName),
+		Initramfs:   initrd,
+		Accel:       acc,
+		MemoryMB:    req.MemoryMB,
+		ConsoleLog:  filepath.Join(req.Out, "console.log"),
+		BootTimeout: scaled(req.BootTimeout, DefaultBootTimeout, acc),
+		Silence:     scaled(req.Silence, DefaultSilence, acc),
+	}
+	if req.Shell {
+		cfg.Append = append(cfg.Append, contract.ShellFlag)
+	}
+	// The user's arguments last: for most parameters, lsm= among them,
+	// the kernel keeps the last value it is given.
+	cfg.Append = append(cfg.Append, req.Cmdline...)
+	if req.Verbose {
+		cfg.Echo = req.Stdout
+	}
+	return cfg
+}
+
+// Finish records res in md (with the stages log kept), writes
+// results.json and junit.xml in out and prints the end of the run to w;
+// more, if set, adds to the summary (the coverage). A failure to write
+// the results makes the run an infrastructure failure. It returns the
+// result as finished and the report (an empty complete one when nothing
+// booted).
+func Finish(w io.Writer, out string, md results.Metadata, log *stage.Log, res Result, more func(io.Writer)) (Result, results.Report) {
+	report := results.Report{Complete: true} // nothing booted: no stream was expected
+	if res.Report != nil {
+		report = *res.Report
+	}
+	md.Stages = log.Stages()
+	md.Accelerator = string(res.Accel)
+	md.FirstTestSeconds = res.FirstTestSeconds
+	md.Splats = res.Splats
+	md.ExitCode, md.ExitReason = int(res.Code), res.Reason
+	if err := results.WriteFiles(out, md, report, res.Events); err != nil {
+		fmt.Fprintf(w, "writing results: %v\n", err)
+		res.Code, res.Reason = exitcode.Infra, err.Error()
+		md.ExitCode, md.ExitReason = int(res.Code), res.Reason
+	}
+	results.PrintEnd(w, md, report, out, more)
+	return res, report
+}

@@ -1,0 +1,60 @@
+package boot
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/landlock-vmtest/landlock-vmtest/machine"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/vm"
+)
+
+// TestVMConfigAppendsCmdlineLast: CMDLINE's arguments come after the
+// harness's own on the guest kernel's command line (a user's lsm= is the
+// one the kernel keeps), in the shell's boot too, and the repro bundle
+// has them.
+func TestVMConfigAppendsCmdlineLast(t *testing.T) {
+	harness := []string{"console=ttyS0", "panic=-1", "reboot=t"}
+	for _, tc := range []struct {
+		name    string
+		shell   bool
+		cmdline []string
+		want    []string
+	}{
+		{"none", false, nil, harness},
+		{"run", false, []string{"lsm=capability", "lsm.debug"}, append(harness[:3:3], "lsm=capability", "lsm.debug")},
+		{"shell", true, []string{"lsm=capability"}, append(harness[:3:3], "landlock_vmtest.shell", "lsm=capability")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			m, err := machine.ByName("x86_64")
+			require.NoError(t, err)
+			cfg := vmConfig(Request{Machine: m, Out: out, Shell: tc.shell, Cmdline: tc.cmdline, Stdout: io.Discard}, filepath.Join(out, "initramfs.cpio"), vm.TCG)
+			args, err := cfg.Cmdline("")
+			require.NoError(t, err)
+			var appendArg string
+			for i, a := range args {
+				if a == "-append" {
+					appendArg = args[i+1]
+				}
+			}
+			assert.Equal(t, tc.want, strings.Fields(appendArg))
+
+			require.NoError(t, vm.WriteRepro(cfg, out))
+			kcmd, err := os.ReadFile(filepath.Join(out, "kernel-cmdline"))
+			require.NoError(t, err)
+			assert.Equal(t, strings.Join(tc.want, " ")+"\n", string(kcmd))
+			quoted := vm.ShellQuote(strings.Join(tc.want, " "))
+			for _, f := range []string{"repro.sh", "qemu-command"} {
+				b, err := os.ReadFile(filepath.Join(out, f))
+				require.NoError(t, err)
+				assert.Contains(t, string(b), " -append "+quoted+" ", f)
+			}
+		})
+	}
+}

@@ -1,0 +1,61 @@
+package results
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+	"github.com/landlock-vmtest/landlock-vmtest/internal/textutil"
+)
+
+// WriteFiles writes a run's results.json and junit.xml in dir.
+func WriteFiles(dir string, md Metadata, r Report, events []event.Event) error {
+	var js, ju bytes.Buffer
+	if err := WriteJSON(&js, md, r, events); err != nil {
+		return err
+	}
+	if err := WriteJUnit(&ju, r); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), js.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("writing results.json: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "junit.xml"), ju.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("writing junit.xml: %w", err)
+	}
+	return nil
+}
+
+// PrintEnd prints the end of a run on the terminal: the summary of the
+// report, the splats, what more (the coverage summary) writes, the
+// verdict with the output directory, and last the closing line "N passed,
+// N failed, N skipped" that scripts read.
+func PrintEnd(w io.Writer, md Metadata, r Report, out string, more func(io.Writer)) {
+	var sum bytes.Buffer
+	_ = WriteSummary(&sum, r)
+	body, last := splitLast(sum.String())
+	fmt.Fprint(w, body)
+	for _, s := range md.Splats {
+		fmt.Fprintf(w, "\nkernel splat (%s) while running %q:\n%s\n", s.Kind, s.Test, textutil.Indent(s.Text))
+	}
+	if more != nil {
+		more(w)
+	}
+	code := exitcode.Code(md.ExitCode)
+	fmt.Fprintf(w, "\nresult: %s (exit %d): %s\nresults in %s\n", code, int(code), md.ExitReason, out)
+	fmt.Fprintln(w, last)
+}
+
+func splitLast(s string) (string, string) {
+	s = strings.TrimRight(s, "\n")
+	i := strings.LastIndexByte(s, '\n')
+	if i < 0 {
+		return "", s
+	}
+	return s[:i+1], s[i+1:]
+}
