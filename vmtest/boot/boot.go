@@ -78,6 +78,9 @@ type Result struct {
 	// Report is the test report, nil when no VM ran.
 	Report *results.Report
 	Events []event.Event
+	// Booted is true once the VM was started (the coverage report then
+	// has something to read, or says why not).
+	Booted bool
 	// Accel is the accelerator used ("" if the boot never got there).
 	Accel            vm.Accel
 	FirstTestSeconds float64
@@ -140,7 +143,7 @@ func Boot(ctx context.Context, req Request) Result {
 		cfg.Timeout = cfg.BootTimeout + (scaled(req.Timeout, DefaultTimeout, acc)+30*time.Second)*time.Duration(binaries)
 	}
 	r := run(ctx, req, cfg)
-	r.Accel = acc
+	r.Accel, r.Booted = acc, true
 	return r
 }
 
@@ -173,23 +176,28 @@ func run(ctx context.Context, req Request, cfg vm.Config) Result {
 	})
 	mu.Lock()
 	defer mu.Unlock()
-	var infra *vm.InfraError
-	if errors.As(err, &infra) {
-		st := stage.Result{Name: "boot", Err: &exitcode.StageError{Stage: "boot", Code: exitcode.Infra, Err: err}}
-		if !bootEnded {
-			st = endBoot(st.Err, "")
+	if err != nil {
+		// vm.Run fails only with a *vm.InfraError: the host's fault,
+		// whatever the guest did. What it reported still counts.
+		se := &exitcode.StageError{Stage: "boot", Code: exitcode.Infra, Err: err}
+		st := stage.Result{Name: "boot", Err: se}
+		switch {
+		case !bootEnded:
+			st = endBoot(se, "")
+		case endTests != nil:
+			endTests(se, "")
 		}
-		return req.failed(st)
+		res := req.failed(st)
+		if outcome != nil && outcome.Hello != nil {
+			keep(&res, col, outcome)
+		}
+		return res
 	}
 	if bootErr := outcome.Err(); bootErr != nil && !bootEnded {
 		endBoot(bootErr, "the guest runner never started")
 	}
-	col.Finish(outcome.Done)
-	report := col.Report()
-	res := Result{Report: &report, Events: col.Events(), FirstTestSeconds: outcome.StartToFirstTest.Seconds()}
-	for _, s := range outcome.Splats {
-		res.Splats = append(res.Splats, results.Splat{Kind: string(s.Kind), Test: s.Test, Text: s.Text})
-	}
+	var res Result
+	report := keep(&res, col, outcome)
 	res.Code, res.Reason = Verdict(Seen{
 		Done:     outcome.Done,
 		Hello:    outcome.Hello != nil,
@@ -205,6 +213,18 @@ func run(ctx context.Context, req Request, cfg vm.Config) Result {
 		endTests(err, fmt.Sprintf("first test event %.1fs after QEMU started", outcome.StartToFirstTest.Seconds()))
 	}
 	return res
+}
+
+// keep puts what the guest reported (the test report, the events, the
+// splats) into res.
+func keep(res *Result, col *results.Collector, outcome *vm.Outcome) results.Report {
+	col.Finish(outcome.Done)
+	report := col.Report()
+	res.Report, res.Events, res.FirstTestSeconds = &report, col.Events(), outcome.StartToFirstTest.Seconds()
+	for _, s := range outcome.Splats {
+		res.Splats = append(res.Splats, results.Splat{Kind: string(s.Kind), Test: s.Test, Text: s.Text})
+	}
+	return report
 }
 
 // chooseAccel is the accelerator: forced by ACCEL, or probed.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -205,6 +206,7 @@ func TestE2ETestsFromAnotherModule(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(ext, "ext_test.go"), []byte(`package external
 
 import (
+	"path"
 	"os"
 	"testing"
 )
@@ -408,4 +410,47 @@ func TestE2ESeriesWithTheOptionOff(t *testing.T) {
 	if strings.Contains(r.output, "<== build: ok") && !strings.Contains(r.output, "cached: ") {
 		t.Logf("the kernel without %s was built (not cached): the next run reuses it", e2e.LandlockBPFOption)
 	}
+}
+
+// TestE2EArm64 is the machine record's proof: ARCH=arm64 cross-compiles
+// the kernel (Debian's gcc-aarch64-linux-gnu), builds the guest for
+// GOARCH=arm64, boots qemu-system-aarch64 -M virt under TCG with the
+// result channel on a virtio console, and runs the smoke tests and the
+// series' tests there, with the same results files as on x86_64. The
+// first run builds the arm64 kernel (about 7 minutes here); later runs
+// find it cached.
+func TestE2EArm64(t *testing.T) {
+	r := runHarness(t, "ARCH=arm64", "TESTS=./tests/smoke ./tests/bpftype ./tests/hooks ./tests/seccompentry ./tests/iouring ./tests/landlockbpf")
+	require.Equal(t, int(exitcode.OK), r.code, "output:\n%s", r.output)
+	assert.Regexp(t, `^\d+ passed, 0 failed, \d+ skipped$`, r.last)
+	for _, f := range []string{"results.json", "junit.xml", "console.log", "config", "repro.sh", "qemu-command", "kernel-cmdline", "Image", "initramfs.cpio"} {
+		_, err := os.Stat(filepath.Join(r.out, f))
+		assert.NoError(t, err, f)
+	}
+	var doc results.Document
+	b, err := os.ReadFile(filepath.Join(r.out, "results.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &doc))
+	assert.Equal(t, "arm64", doc.Metadata.Machine)
+	assert.Equal(t, "tcg", doc.Metadata.Accelerator, "an x86 host has no KVM for arm64")
+	var pkgs []string
+	for _, p := range doc.Packages {
+		pkgs = append(pkgs, path.Base(p.Name))
+		assert.Equal(t, results.StatusPass, p.Status, p.Name)
+	}
+	assert.Equal(t, []string{"bpftype", "hooks", "iouring", "landlockbpf", "seccompentry", "smoke"}, pkgs)
+
+	config, err := os.ReadFile(filepath.Join(r.out, "config"))
+	require.NoError(t, err)
+	assert.Contains(t, string(config), "\nCONFIG_ARM64=y\n")
+	assert.Contains(t, string(config), "\nCONFIG_SECURITY_LANDLOCK_BPF=y\n")
+	kcmd, err := os.ReadFile(filepath.Join(r.out, "kernel-cmdline"))
+	require.NoError(t, err)
+	assert.Equal(t, "console=ttyAMA0 panic=-1 landlock_vmtest.results=/dev/hvc0\n", string(kcmd))
+	qcmd, err := os.ReadFile(filepath.Join(r.out, "qemu-command"))
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(qcmd), "qemu-system-aarch64 "), "%s", qcmd)
+	console, err := os.ReadFile(filepath.Join(r.out, "console.log"))
+	require.NoError(t, err)
+	assert.Contains(t, string(console), "Machine model: linux,dummy-virt")
 }

@@ -120,7 +120,7 @@ func New(opts Options) *Run {
 		opts.Stdout = os.Stdout
 	}
 	opts.Machine = opts.Mach()
-	return &Run{opts: opts, out: opts.Stdout, log: stage.NewLog(opts.Stdout)}
+	return &Run{opts: opts, out: opts.Stdout, log: stage.NewLog(opts.Stdout), md: results.Metadata{Machine: opts.Machine.Name}}
 }
 
 // Execute runs every stage and returns how the run ended. It always ends
@@ -177,7 +177,9 @@ func (r *Run) execute(ctx context.Context) boot.Result {
 	r.md.ConfigHash = kernel.ConfigHash
 
 	res := boot.Boot(ctx, r.bootRequest(kernel, guest))
-	res.Code, res.Reason = r.coverageReport(ctx, kernel, res.Code, res.Reason)
+	if res.Booted {
+		res.Code, res.Reason = r.coverageReport(ctx, kernel, res.Code, res.Reason)
+	}
 	return res
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -176,7 +177,11 @@ func Fragments(configs string, m machine.Machine, s *series.Series, extra []stri
 	if err != nil || len(files) == 0 {
 		return nil, &exitcode.StageError{Stage: "config", Code: exitcode.ConfigFailed, Err: fmt.Errorf("no *.config fragments in %s", configs)}
 	}
-	files = append(files, filepath.Join(configs, m.Fragment))
+	arch := filepath.Join(configs, m.Fragment)
+	if _, err := os.Stat(arch); err != nil {
+		return nil, &exitcode.StageError{Stage: "config", Code: exitcode.ConfigFailed, Err: fmt.Errorf("no %s in %s: the %s machine's fragment (console, result port) is needed", m.Fragment, configs, m.Name)}
+	}
+	files = append(files, arch)
 	if len(s.Patches) > 0 {
 		own, err := filepath.Glob(filepath.Join(s.Dir, "*.config"))
 		if err != nil {

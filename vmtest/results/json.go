@@ -17,6 +17,8 @@ type Metadata struct {
 	Series []string `json:"series"`
 	// ConfigHash identifies the kernel configuration.
 	ConfigHash string `json:"config_hash"`
+	// Machine is the guest architecture (machine.Machine's Name).
+	Machine string `json:"machine,omitempty"`
 	// Accelerator is the QEMU accelerator used ("kvm", "tcg", ...).
 	Accelerator string `json:"accelerator"`
 	// FirstTestSeconds is the time from QEMU's start to the first test

@@ -250,7 +250,7 @@ func (e *Env) Test(ctx context.Context, kernel *build.Result, out, run string) O
 	defer guest.Close()
 	stages := stage.NewLog(log)
 	res := boot.Boot(ctx, pipeline.BootRequest(opts, e.Cache, kernel, guest, stages))
-	md := results.Metadata{KernelRelease: kernel.Release, ConfigHash: kernel.ConfigHash, Series: e.Series.Prefix(e.applied()).Names()}
+	md := results.Metadata{Machine: opts.Mach().Name, KernelRelease: kernel.Release, ConfigHash: kernel.ConfigHash, Series: e.Series.Prefix(e.applied()).Names()}
 	res, report := boot.Finish(log, out, md, stages, res, nil)
 	if e.accel == "" && res.Accel != "" {
 		e.accel = string(res.Accel)

@@ -22,7 +22,7 @@ type InfraError struct {
 	Err error
 }
 
-func (e *InfraError) Error() string { return fmt.Sprintf("%s: %v", e.Op, e.Err) }
+func (e *InfraError) Error() string { return fmt.Sprintf("infrastructure: %s: %v", e.Op, e.Err) }
 func (e *InfraError) Unwrap() error { return e.Err }
 
 // BootError is a kernel that did not boot to the guest runner.

@@ -67,7 +67,7 @@ func ShellQuote(s string) string {
 func Shell(cfg Config, log io.Writer) error {
 	args, err := cfg.Cmdline(os.DevNull)
 	if err != nil {
-		return &InfraError{Op: "assembling QEMU options", Err: err}
+		return err
 	}
 	fmt.Fprintf(log, "booting a shell (Ctrl-A x quits QEMU)\n%s\n", strings.Join(args, " "))
 	cmd := exec.Command(args[0], args[1:]...)

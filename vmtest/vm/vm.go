@@ -289,7 +289,7 @@ func Run(ctx context.Context, c Config, mon *console.Monitor, onEvent func(event
 	if err != nil {
 		ptm.Close()
 		logf.Close()
-		return nil, &InfraError{Op: "starting " + c.Machine.QEMU, Err: err}
+		return nil, &InfraError{Op: "starting QEMU", Err: err}
 	}
 
 	// hang records why the watchdog ends the VM, and ends it.
@@ -370,7 +370,7 @@ func Run(ctx context.Context, c Config, mon *console.Monitor, onEvent func(event
 	if ctx.Err() != nil && out.Hang == "" && !out.Done {
 		out.Hang = fmt.Sprintf("the run was interrupted: %v", ctx.Err())
 	}
-	if werr != nil && out.Hang == "" && !out.Panicked {
+	if werr != nil && out.Hang == "" && !out.Panicked && ctx.Err() == nil {
 		out.QEMUError = werr
 	}
 	if rerr != nil && out.Done {
@@ -380,7 +380,7 @@ func Run(ctx context.Context, c Config, mon *console.Monitor, onEvent func(event
 		// Under -no-reboot a guest's reboot or panic ends QEMU with
 		// status 0, and the watchdog's kill is recorded as a hang: an
 		// error exit is QEMU's own failure.
-		return out, &InfraError{Op: c.Machine.QEMU + " exited", Err: fmt.Errorf("%v (see %s)", out.QEMUError, c.ConsoleLog)}
+		return out, &InfraError{Op: "QEMU failed", Err: fmt.Errorf("%s exited: %v (see %s)", c.Machine.QEMU, out.QEMUError, c.ConsoleLog)}
 	}
 	return out, nil
 }
