@@ -183,3 +183,12 @@ func (m Machine) MakeArgs() []string {
 	}
 	return args
 }
+
+// OrDefault is m, or the Default machine when m is the zero value (a
+// request that names no machine).
+func OrDefault(m Machine) Machine {
+	if m.Name != "" {
+		return m
+	}
+	return machines[Default]
+}

@@ -1,6 +1,7 @@
 package machine
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -37,6 +38,7 @@ func TestRecords(t *testing.T) {
 			assert.NotEmpty(t, m.CPU[a], "%s: a CPU for %s", n, a)
 		}
 		assert.Equal(t, m.Native(), m.CrossPackage == "", "%s: a cross build names its compiler package", n)
+		assert.FileExists(t, filepath.Join("..", "kernel", "configs", m.Fragment), "%s: its config fragment", n)
 	}
 
 	x86, _ := ByName("x86_64")
@@ -51,4 +53,10 @@ func TestRecords(t *testing.T) {
 	assert.False(t, arm.CanUse("kvm"))
 	assert.Equal(t, uint32(0xc00000b7), arm.AuditArch)
 	assert.Equal(t, "arch/arm64/boot/Image", arm.Image)
+}
+
+func TestOrDefault(t *testing.T) {
+	assert.Equal(t, Default, OrDefault(Machine{}).Name)
+	arm, _ := ByName("arm64")
+	assert.Equal(t, "arm64", OrDefault(arm).Name)
 }

@@ -49,13 +49,7 @@ type Request struct {
 }
 
 // mach is the request's machine, machine.Default when none is set.
-func (r Request) mach() machine.Machine {
-	if r.Machine.Name != "" {
-		return r.Machine
-	}
-	m, _ := machine.ByName(machine.Default)
-	return m
-}
+func (r Request) mach() machine.Machine { return machine.OrDefault(r.Machine) }
 
 // Result is a finished build.
 type Result struct {

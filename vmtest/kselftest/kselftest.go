@@ -80,13 +80,7 @@ type Request struct {
 	Machine machine.Machine
 }
 
-func (req Request) mach() machine.Machine {
-	if req.Machine.Name != "" {
-		return req.Machine
-	}
-	m, _ := machine.ByName(machine.Default)
-	return m
-}
+func (req Request) mach() machine.Machine { return machine.OrDefault(req.Machine) }
 
 // Test is one kselftest binary.
 type Test struct {

@@ -84,13 +84,7 @@ type Options struct {
 }
 
 // Mach is the run's machine, machine.Default when none is set.
-func (o Options) Mach() machine.Machine {
-	if o.Machine.Name != "" {
-		return o.Machine
-	}
-	m, _ := machine.ByName(machine.Default)
-	return m
-}
+func (o Options) Mach() machine.Machine { return machine.OrDefault(o.Machine) }
 
 // Result is what a run ended with.
 type Result struct {
