@@ -206,7 +206,6 @@ func TestE2ETestsFromAnotherModule(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(ext, "ext_test.go"), []byte(`package external
 
 import (
-	"path"
 	"os"
 	"testing"
 )
