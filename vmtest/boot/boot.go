@@ -87,19 +87,17 @@ type Result struct {
 	Splats           []results.Splat
 }
 
-// failed ends a boot at a stage's error.
-func (req Request) failed(st stage.Result) Result {
-	code := exitcode.Infra
+// Failed ends a run at a stage's error, whichever stage it is (the
+// build stages of run, or a boot's): it prints "<stage> failed: ..." to w
+// and maps the error to its exit code by type (exitcode.Of).
+func Failed(w io.Writer, st stage.Result) Result {
 	msg := st.Err.Error()
-	var se *exitcode.StageError
-	if errors.As(st.Err, &se) {
-		code = se.Code
-		if se.Stage == st.Name {
-			msg = se.Err.Error()
-		}
+	if se := (*exitcode.StageError)(nil); errors.As(st.Err, &se) && se.Stage == st.Name {
+		// A StageError of this stage names it already.
+		msg = se.Err.Error()
 	}
-	fmt.Fprintf(req.Stdout, "\n%s failed: %s\n", st.Name, msg)
-	return Result{Code: code, Reason: fmt.Sprintf("%s: %s", st.Name, textutil.FirstLine(msg))}
+	fmt.Fprintf(w, "\n%s failed: %s\n", st.Name, msg)
+	return Result{Code: exitcode.Of(st.Err), Reason: fmt.Sprintf("%s: %s", st.Name, textutil.FirstLine(msg))}
 }
 
 // Boot copies the kernel and its config to Out, chooses the accelerator,
@@ -124,7 +122,7 @@ func Boot(ctx context.Context, req Request) Result {
 		return n, note, err
 	})
 	if st.Err != nil {
-		r := req.failed(st)
+		r := Failed(req.Stdout, st)
 		r.Accel = acc
 		return r
 	}
@@ -187,7 +185,7 @@ func run(ctx context.Context, req Request, cfg vm.Config) Result {
 		case endTests != nil:
 			endTests(se, "")
 		}
-		res := req.failed(st)
+		res := Failed(req.Stdout, st)
 		if outcome != nil && outcome.Hello != nil {
 			keep(&res, col, outcome)
 		}

@@ -61,10 +61,10 @@ func (r *Run) coverageReport(ctx context.Context, kernel *build.Result, code exi
 	if r.cov == nil || r.opts.Shell {
 		return code, reason
 	}
-	_, st := stage.Run(r.log, "coverage", func() (struct{}, string, error) {
+	st := stage.Do(r.log, "coverage", func() (string, error) {
 		gcda, err := r.cov.counters.Files()
 		if err != nil {
-			return struct{}{}, "", err
+			return "", err
 		}
 		sum, err := coverage.Generate(ctx, coverage.Inputs{
 			BuildDir: kernel.Dir,
@@ -74,11 +74,11 @@ func (r *Run) coverageReport(ctx context.Context, kernel *build.Result, code exi
 			Gcda:     gcda,
 		})
 		if err != nil {
-			return struct{}{}, "", err
+			return "", err
 		}
 		r.cov.summary = sum
 		r.md.Coverage = sum
-		return struct{}{}, fmt.Sprintf("%d .gcda file(s), lines %s", len(gcda), sum.Lines), nil
+		return fmt.Sprintf("%d .gcda file(s), lines %s", len(gcda), sum.Lines), nil
 	})
 	if st.Err != nil {
 		fmt.Fprintf(r.out, "\ncoverage failed: %v\n", st.Err)

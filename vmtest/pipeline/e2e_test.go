@@ -79,6 +79,26 @@ func (r e2eRun) check(t *testing.T, code exitcode.Code, closing string, contains
 	}
 }
 
+// document reads the run's results.json.
+func (r e2eRun) document(t *testing.T) results.Document {
+	t.Helper()
+	var doc results.Document
+	b, err := os.ReadFile(filepath.Join(r.out, "results.json"))
+	require.NoError(t, err, "output:\n%s", r.output)
+	require.NoError(t, json.Unmarshal(b, &doc))
+	return doc
+}
+
+// assertOutputFiles checks that OUT has every file a booted run leaves,
+// with the machine's kernel image under its name (bzImage, Image).
+func (r e2eRun) assertOutputFiles(t *testing.T, image string) {
+	t.Helper()
+	for _, f := range []string{"results.json", "junit.xml", "console.log", "config", "repro.sh", "qemu-command", "kernel-cmdline", image, "initramfs.cpio"} {
+		_, err := os.Stat(filepath.Join(r.out, f))
+		assert.NoError(t, err, f)
+	}
+}
+
 func guestPkg(name string) string {
 	return "TESTS=./vmtest/pipeline/testdata/guest/" + name
 }
@@ -86,14 +106,8 @@ func guestPkg(name string) string {
 func TestE2EPassingRunWritesEverything(t *testing.T) {
 	r := runHarness(t, guestPkg("passing"))
 	r.check(t, exitcode.OK, "1 passed, 0 failed, 0 skipped", "==> build", "<== boot: ok", "result: ok (exit 0)")
-	for _, f := range []string{"results.json", "junit.xml", "console.log", "config", "repro.sh", "qemu-command", "kernel-cmdline", "bzImage", "initramfs.cpio"} {
-		_, err := os.Stat(filepath.Join(r.out, f))
-		assert.NoError(t, err, f)
-	}
-	var doc results.Document
-	b, err := os.ReadFile(filepath.Join(r.out, "results.json"))
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(b, &doc))
+	r.assertOutputFiles(t, "bzImage")
+	doc := r.document(t)
 	assert.True(t, strings.HasPrefix(doc.Metadata.KernelRelease, "6.12"), doc.Metadata.KernelRelease)
 	assert.NotEmpty(t, doc.Metadata.ConfigHash)
 	assert.Contains(t, []string{"kvm", "tcg"}, doc.Metadata.Accelerator)
@@ -106,7 +120,7 @@ func TestE2EPassingRunWritesEverything(t *testing.T) {
 	assert.NotEmpty(t, doc.Events)
 
 	var ju results.JUnitTestSuites
-	b, err = os.ReadFile(filepath.Join(r.out, "junit.xml"))
+	b, err := os.ReadFile(filepath.Join(r.out, "junit.xml"))
 	require.NoError(t, err)
 	require.NoError(t, xml.Unmarshal(b, &ju))
 
@@ -234,10 +248,7 @@ func TestE2EKselftests(t *testing.T) {
 		assert.Contains(t, r.output, "kselftest/landlock/"+bin)
 	}
 
-	var doc results.Document
-	b, err := os.ReadFile(filepath.Join(r.out, "results.json"))
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(b, &doc))
+	doc := r.document(t)
 	tests := map[string]results.Test{}
 	for _, p := range doc.Packages {
 		if p.Name == "kselftest/landlock/fs_test" {
@@ -261,10 +272,7 @@ func TestE2EKselftests(t *testing.T) {
 func TestE2EKselftestsFollowRun(t *testing.T) {
 	r := runHarness(t, "TESTS=./tests/seccompentry", "KSELFTESTS=landlock", `RUN=^TestRuleLimit$|^layout1\.rule_inside_mount_ns$`)
 	r.check(t, exitcode.OK, "2 passed, 0 failed, 0 skipped")
-	var doc results.Document
-	b, err := os.ReadFile(filepath.Join(r.out, "results.json"))
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(b, &doc))
+	doc := r.document(t)
 	ran := map[string][]string{}
 	for _, p := range doc.Packages {
 		for _, tc := range p.Tests {
@@ -327,10 +335,7 @@ func TestE2ECoverage(t *testing.T) {
 func (r e2eRun) checkAllPassed(t *testing.T, test, skipMeans string) results.Document {
 	t.Helper()
 	exited0 := assert.Equal(t, int(exitcode.OK), r.code, "exit code; output:\n%s", r.output)
-	var doc results.Document
-	b, err := os.ReadFile(filepath.Join(r.out, "results.json"))
-	require.NoError(t, err, "output:\n%s", r.output)
-	require.NoError(t, json.Unmarshal(b, &doc))
+	doc := r.document(t)
 	n, found := 0, false
 	for _, p := range doc.Packages {
 		for _, tc := range p.Tests {
@@ -422,14 +427,8 @@ func TestE2EArm64(t *testing.T) {
 	r := runHarness(t, "ARCH=arm64", "TESTS=./tests/smoke ./tests/bpftype ./tests/hooks ./tests/seccompentry ./tests/iouring ./tests/landlockbpf")
 	require.Equal(t, int(exitcode.OK), r.code, "output:\n%s", r.output)
 	assert.Regexp(t, `^\d+ passed, 0 failed, \d+ skipped$`, r.last)
-	for _, f := range []string{"results.json", "junit.xml", "console.log", "config", "repro.sh", "qemu-command", "kernel-cmdline", "Image", "initramfs.cpio"} {
-		_, err := os.Stat(filepath.Join(r.out, f))
-		assert.NoError(t, err, f)
-	}
-	var doc results.Document
-	b, err := os.ReadFile(filepath.Join(r.out, "results.json"))
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(b, &doc))
+	r.assertOutputFiles(t, "Image")
+	doc := r.document(t)
 	assert.Equal(t, "arm64", doc.Metadata.Machine)
 	assert.Equal(t, "tcg", doc.Metadata.Accelerator, "an x86 host has no KVM for arm64")
 	var pkgs []string

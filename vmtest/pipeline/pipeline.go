@@ -6,13 +6,11 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
-	"github.com/landlock-vmtest/landlock-vmtest/internal/textutil"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/source"
 
@@ -141,30 +139,30 @@ func (r *Run) execute(ctx context.Context) boot.Result {
 	r.cache = c
 
 	if st := r.tools(); st.Err != nil {
-		return r.failed(st)
+		return boot.Failed(r.out, st)
 	}
 	tree, st := r.source()
 	if st.Err != nil {
-		return r.failed(st)
+		return boot.Failed(r.out, st)
 	}
 	patched, st := r.patch(tree)
 	if st.Err != nil {
-		return r.failed(st)
+		return boot.Failed(r.out, st)
 	}
 	r.md.Series = patched.series.Names()
 
 	// The initramfs does not depend on the kernel: prepare it meanwhile.
-	guest := boot.Prepare(ctx, r.guestRequest(patched.tree))
+	guest := boot.Prepare(ctx, GuestRequest(r.opts, r.cache, patched.tree))
 	defer guest.Close()
 
 	b, st := r.config(ctx, patched)
 	defer b.unlock()
 	if st.Err != nil {
-		return r.failed(st)
+		return boot.Failed(r.out, st)
 	}
 	kernel, st := r.build(b)
 	if st.Err != nil {
-		return r.failed(st)
+		return boot.Failed(r.out, st)
 	}
 	b.unlock()
 	r.md.KernelRelease = kernel.Release
@@ -177,24 +175,12 @@ func (r *Run) execute(ctx context.Context) boot.Result {
 	return res
 }
 
-// failed ends the run at a stage's error: it says so and maps the error
-// to its exit code by type.
-func (r *Run) failed(st stage.Result) boot.Result {
-	code := exitcode.Of(st.Err)
-	msg := st.Err.Error()
-	if se := (*exitcode.StageError)(nil); errors.As(st.Err, &se) && se.Stage == st.Name {
-		// A StageError of this stage names it already.
-		msg = se.Err.Error()
-	}
-	fmt.Fprintf(r.out, "\n%s failed: %s\n", st.Name, msg)
-	return boot.Result{Code: code, Reason: fmt.Sprintf("%s: %s", st.Name, textutil.FirstLine(msg))}
-}
-
-// guestRequest is what goes into the initramfs of this run.
-func (r *Run) guestRequest(tree *source.Tree) boot.GuestRequest {
-	o := r.opts
+// GuestRequest is the initramfs of o's knobs, the kselftests built from
+// tree (nil when there are none), as run and the steps of series-check and
+// bisect prepare it.
+func GuestRequest(o Options, c *cache.Cache, tree *source.Tree) boot.GuestRequest {
 	return boot.GuestRequest{
-		Repo: o.Repo, Cache: r.cache, Machine: o.Machine,
+		Repo: o.Repo, Cache: c, Machine: o.Mach(),
 		Tests: o.Tests, Run: o.Run, Count: o.Count,
 		Kselftests: o.Kselftests, Tree: tree, Jobs: o.Jobs, Shell: o.Shell,
 	}

@@ -28,18 +28,17 @@ import (
 // tools installs what the run needs from the host (hosttools.For).
 func (r *Run) tools() stage.Result {
 	o := r.opts
-	_, st := stage.Run(r.log, "tools", func() (struct{}, string, error) {
+	return stage.Do(r.log, "tools", func() (string, error) {
 		needs := hosttools.For(hosttools.Request{Machine: o.Machine, DebianSource: o.KernelSrc == "", Coverage: o.Coverage, Kselftests: len(o.Kselftests) > 0})
 		pkgs, err := hosttools.Real().Ensure(needs, r.out)
 		if err != nil {
-			return struct{}{}, "", &exitcode.StageError{Stage: "tools", Code: exitcode.Infra, Err: err}
+			return "", &exitcode.StageError{Stage: "tools", Code: exitcode.Infra, Err: err}
 		}
 		if len(pkgs) > 0 {
-			return struct{}{}, "installed " + strings.Join(pkgs, " "), nil
+			return "installed " + strings.Join(pkgs, " "), nil
 		}
-		return struct{}{}, "all present", nil
+		return "all present", nil
 	})
-	return st
 }
 
 // source finds the kernel tree to build.
@@ -117,24 +116,24 @@ func (c *configured) unlock() {
 func (r *Run) config(ctx context.Context, p patchedTree) (*configured, stage.Result) {
 	o := r.opts
 	b := &configured{}
-	_, st := stage.Run(r.log, "config", func() (struct{}, string, error) {
+	st := stage.Do(r.log, "config", func() (string, error) {
 		frags, err := r.fragments(p.series)
 		if err != nil {
-			return struct{}{}, "", err
+			return "", err
 		}
 		b.Builder = build.New(r.cache, build.Request{Tree: p.tree, Fragments: frags, Jobs: o.Jobs, Log: r.out, Ctx: ctx, Machine: o.Machine})
 		if b.Cached() {
-			return struct{}{}, "cached", nil
+			return "cached", nil
 		}
 		// Two runs never build in one build directory at once: the
 		// lock is held through the build stage.
 		if b.unlockFn, err = b.Lock(); err != nil {
-			return struct{}{}, "", err
+			return "", err
 		}
 		if b.Cached() {
-			return struct{}{}, "cached (built by another run meanwhile)", nil
+			return "cached (built by another run meanwhile)", nil
 		}
-		return struct{}{}, fmt.Sprintf("%s + %d fragment(s), every symbol checked", build.Base, len(frags.Files)), b.Configure()
+		return fmt.Sprintf("%s + %d fragment(s), every symbol checked", build.Base, len(frags.Files)), b.Configure()
 	})
 	return b, st
 }

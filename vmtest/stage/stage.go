@@ -85,3 +85,11 @@ func Run[T any](l *Log, name string, fn func() (T, string, error)) (T, Result) {
 	v, note, err := fn()
 	return v, end(err, note)
 }
+
+// Do runs fn as the stage name, for a stage whose only output is its
+// effect: fn returns the note and the error.
+func Do(l *Log, name string, fn func() (string, error)) Result {
+	end := l.Begin(name)
+	note, err := fn()
+	return end(err, note)
+}

@@ -243,10 +243,7 @@ func (e *Env) Test(ctx context.Context, kernel *build.Result, out, run string) O
 	}
 	defer log.Close()
 	opts.Stdout = log
-	guest := boot.Prepare(ctx, boot.GuestRequest{
-		Repo: opts.Repo, Cache: e.Cache, Machine: opts.Mach(), Tests: opts.Tests, Run: opts.Run, Count: opts.Count,
-		Kselftests: opts.Kselftests, Tree: tree, Jobs: opts.Jobs, Shell: opts.Shell,
-	})
+	guest := boot.Prepare(ctx, pipeline.GuestRequest(opts, e.Cache, tree))
 	defer guest.Close()
 	stages := stage.NewLog(log)
 	res := boot.Boot(ctx, pipeline.BootRequest(opts, e.Cache, kernel, guest, stages))
