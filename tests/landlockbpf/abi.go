@@ -1,5 +1,5 @@
 // Package landlockbpf is the guest tests' side of the Landlock eBPF ABI
-// (../shared/spec/landlock-bpf-abi.md, version 1): every number of the
+// (../shared/spec/landlock-bpf-abi.md, versions 1 and 2): every number of the
 // ABI, in this one file, and small helpers to load rules and append them
 // with seccomp(2). A host test (abi_test.go) checks each number against
 // the patched kernel's headers.
@@ -15,6 +15,9 @@ const (
 	FuncGetFSMode = 212
 	// ProgFlagDebug is BPF_F_LANDLOCK_DEBUG.
 	ProgFlagDebug = 1 << 8
+	// AttachCgroupLandlockFS is BPF_CGROUP_LANDLOCK_FS (version 2): the
+	// attach type of a Landlock program on a cgroup.
+	AttachCgroupLandlockFS = 58
 )
 
 // seccomp(2) entry point.
@@ -23,8 +26,10 @@ const (
 	SeccompAppendLandlockRule = 4
 	// SeccompLandlockABIVersion is SECCOMP_LANDLOCK_ABI_VERSION.
 	SeccompLandlockABIVersion = 1 << 0
-	// ABIVersion is the version this file describes.
-	ABIVersion = 1
+	// ABIVersion is the newest version this file describes. A kernel of a
+	// prefix of the series reports an older one (1 <= version <=
+	// ABIVersion); tests skip what it lacks.
+	ABIVersion = 2
 	// MaxRules is how many rules a domain holds at most.
 	MaxRules = 64
 )
