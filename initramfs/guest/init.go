@@ -30,6 +30,9 @@ const (
 	shellPath = "/bin/gosh"
 	// debugfsDir is where debugfs goes (the GCOV counters are there).
 	debugfsDir = "/sys/kernel/debug"
+	// cgroup2Dir is where the cgroup v2 hierarchy goes, over the tmpfs
+	// u-root's init leaves there (the series' cgroup tests use it).
+	cgroup2Dir = "/sys/fs/cgroup"
 )
 
 // Init is the guest side of a run, as u-root's init starts it (uinit).
@@ -124,9 +127,16 @@ func ResultPort(cmdline string) string {
 	return or(flagValue(cmdline, contract.ResultPortFlag), contract.DefaultResultPort)
 }
 
-func (in *Init) mountDebugfs() {
+// mountFilesystems mounts debugfs and the cgroup v2 hierarchy. One already
+// mounted is no problem; a kernel without cgroups (ENODEV) has no cgroup v2
+// to mount, silently; any other failure is logged and the run goes on.
+func (in *Init) mountFilesystems() {
 	if err := in.Sys.Mount("debugfs", debugfsDir, "debugfs", 0, ""); err != nil && !errors.Is(err, syscall.EBUSY) {
 		in.log().Printf("mounting debugfs: %v", err)
+	}
+	err := in.Sys.Mount("cgroup2", cgroup2Dir, "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	if err != nil && !errors.Is(err, syscall.EBUSY) && !errors.Is(err, syscall.ENODEV) {
+		in.log().Printf("mounting cgroup2 on %s: %v", cgroup2Dir, err)
 	}
 }
 
@@ -134,7 +144,7 @@ func (in *Init) mountDebugfs() {
 // coverage counters when the manifest asks, then the "done" marker. It
 // returns an error only when the result channel failed.
 func (in *Init) run(cmdline string) error {
-	in.mountDebugfs()
+	in.mountFilesystems()
 	port := ResultPort(cmdline)
 	ch, err := in.Sys.OpenResults(port)
 	if err != nil {
@@ -187,7 +197,7 @@ func (in *Init) run(cmdline string) error {
 // shell runs the interactive shell on the console; when it ends, the
 // guest reboots (QEMU exits).
 func (in *Init) shell() {
-	in.mountDebugfs()
+	in.mountFilesystems()
 	fmt.Fprintln(in.console(), "landlock-vmtest: shell mode; tests are in /tests, run one with: cd /tests/<n> && ./<pkg>.test -test.v; exit ends the VM")
 	cmd := exec.Command(shellPath)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
