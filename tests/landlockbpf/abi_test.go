@@ -30,6 +30,7 @@ int main(void)
 {
 	P("ProgTypeLandlock", BPF_PROG_TYPE_LANDLOCK);
 	P("AttachLandlockFS", BPF_LANDLOCK_FS);
+	P("AttachCgroupLandlockFS", BPF_CGROUP_LANDLOCK_FS);
 	P("FuncGetFSMode", BPF_FUNC_landlock_get_fs_mode);
 	P("SeccompAppendLandlockRule", SECCOMP_APPEND_LANDLOCK_RULE);
 	P("SeccompLandlockABIVersion", SECCOMP_LANDLOCK_ABI_VERSION);
@@ -113,6 +114,7 @@ func TestABIMatchesPatchedHeaders(t *testing.T) {
 	want := map[string]int64{
 		"ProgTypeLandlock":          ProgTypeLandlock,
 		"AttachLandlockFS":          AttachLandlockFS,
+		"AttachCgroupLandlockFS":    AttachCgroupLandlockFS,
 		"FuncGetFSMode":             FuncGetFSMode,
 		"SeccompAppendLandlockRule": SeccompAppendLandlockRule,
 		"SeccompLandlockABIVersion": SeccompLandlockABIVersion,
