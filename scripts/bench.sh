@@ -123,7 +123,14 @@ def bench_lines(name):
         if i < 0:
             continue
         fields = dict(f.split("=", 1) for f in out[i + len("bench: "):].split() if "=" in f)
-        lines[f'{fields["op"]} rules={fields["rules"]}'] = float(fields["ns/op"])
+        # cgroup= (ABI version 2 on): 0 (no cgroup program, as in the
+        # lines without it), 1 or sibling; the cgroup=0 keys stay those
+        # of the lines before it.
+        key = f'{fields["op"]} rules={fields["rules"]}'
+        cgroup = fields.get("cgroup", "0")
+        if cgroup != "0":
+            key += f" cgroup={cgroup}"
+        lines[key] = float(fields["ns/op"])
     return lines
 y, n = bench_lines("landlock-y"), bench_lines("landlock-n")
 if y is not None:
@@ -136,6 +143,16 @@ if y is not None:
             ratios[f"{op}: 0 rules vs option off"] = round(zero / base, 3)
         if zero and one:
             ratios[f"{op}: 1 rule vs 0 rules"] = round(one / zero, 3)
+        # A program on the task's cgroup, or on a sibling only (the static
+        # key on, the task's cgroup empty), against none, with as many
+        # rules of the task's own.
+        for rules in (0, 1):
+            without = y.get(f"{op} rules={rules}")
+            for cgroup in ("1", "sibling"):
+                with_cg = y.get(f"{op} rules={rules} cgroup={cgroup}")
+                if without and with_cg:
+                    noun = "rule" if rules == 1 else "rules"
+                    ratios[f"{op}: cgroup={cgroup} vs cgroup=0, {rules} {noun}"] = round(with_cg / without, 3)
     out["landlock_bpf_ratios"] = ratios
 print(json.dumps(out, indent=2))
 PY

@@ -1,21 +1,34 @@
 // Package bpfbench measures, in the guest, what Landlock eBPF rules cost
 // on two hot file system paths: open+close and stat of a file in /tmp,
-// with 0, 1 and 16 rules that allow everything (landlockbpf.Allow).
+// with 0, 1 and 16 rules that allow everything (landlockbpf.Allow), and,
+// from ABI version 2 on, with 0 and 1 rules next to a cgroup program that
+// allows everything (BPF_CGROUP_LANDLOCK_FS):
+//
+//   - cgroup=0: no Landlock program on any cgroup (the version-1 figure);
+//   - cgroup=1: the child runs in a cgroup that holds the program;
+//   - cgroup=sibling: the program is on a sibling cgroup only, so the
+//     static key of cgroup-bpf is on while the child's cgroup has no
+//     program (the cost every task pays once any cgroup has one).
 //
 // TestBenchmark is a plain test, so that the harness runs it like the
 // others. It asserts no timing: it prints what it measured, one t.Logf line
-// per case of the form
+// per case and operation of the form
 //
-//	bench: op=open+close rules=16 ns/op=1234.5
+//	bench: op=open+close rules=16 cgroup=0 ns/op=1234.5
 //
-// plus "bench: jit=1" and "bench: landlock-bpf=present" (or "absent").
+// plus "bench: jit=1" and "bench: landlock-bpf=present" (or "absent"), and
+// "bench: cgroup rows skipped: <why>" below version 2 or without cgroup2
+// on /sys/fs/cgroup. Lines without cgroup= (before version 2 was measured)
+// mean cgroup=0.
 // Each case runs in a child process (the test binary again), because a rule
 // can never be removed: the child locks its goroutine to its OS thread,
 // appends the rules, warms up, then times LANDLOCK_BENCH_ITER operations
 // (default 20000) LANDLOCK_BENCH_ROUNDS times (default 5) and the parent
-// reports the median round. On a kernel without Landlock eBPF rules (such
-// as one built with CONFIG_SECURITY_LANDLOCK_BPF=n) only the 0-rule case
-// runs, which is the baseline.
+// reports the median round. A cgroup case's child is started in its cgroup
+// (clone3's CLONE_INTO_CGROUP) after the parent attached the program, which
+// it detaches once the child is done. On a kernel without Landlock eBPF
+// rules (such as one built with CONFIG_SECURITY_LANDLOCK_BPF=n) only the
+// 0-rule case runs, which is the baseline.
 package bpfbench
 
 import (
@@ -29,11 +42,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
@@ -68,8 +83,52 @@ const jitSysctl = "/proc/sys/net/core/bpf_jit_enable"
 // clocksource names the clock time.Now reads in the guest.
 const clocksource = "/sys/devices/system/clocksource/clocksource0/current_clocksource"
 
-// ruleCounts are the cases, in the order they are measured.
-var ruleCounts = []int{0, 1, 16}
+// ruleCounts are the rule counts measured without cgroup programs, and
+// cgroupRuleCounts those measured with each cgroup mode.
+var (
+	ruleCounts       = []int{0, 1, 16}
+	cgroupRuleCounts = []int{0, 1}
+)
+
+// Cgroup modes, as printed in cgroup=.
+const (
+	cgroupNone    = "0"       // no Landlock program on any cgroup
+	cgroupOwn     = "1"       // one on the child's cgroup
+	cgroupSibling = "sibling" // one on a sibling of the child's cgroup
+)
+
+// cgroupRoot is where the runner mounts cgroup2 in the guest.
+const cgroupRoot = "/sys/fs/cgroup"
+
+// benchCase is one measurement: the rules the child appends to itself and
+// the cgroup mode it runs in.
+type benchCase struct {
+	rules  int
+	cgroup string
+}
+
+// name is the subtest's name: the version-1 cases keep theirs.
+func (c benchCase) name() string {
+	if c.cgroup == cgroupNone {
+		return fmt.Sprintf("rules=%d", c.rules)
+	}
+	return fmt.Sprintf("rules=%d,cgroup=%s", c.rules, c.cgroup)
+}
+
+// benchCases returns the cases in the order they are measured: version
+// 1's first, then each cgroup mode with each of cgroupRuleCounts.
+func benchCases() []benchCase {
+	var cs []benchCase
+	for _, n := range ruleCounts {
+		cs = append(cs, benchCase{n, cgroupNone})
+	}
+	for _, mode := range []string{cgroupOwn, cgroupSibling} {
+		for _, n := range cgroupRuleCounts {
+			cs = append(cs, benchCase{n, mode})
+		}
+	}
+	return cs
+}
 
 // Operation names, as printed.
 const (
@@ -85,6 +144,8 @@ type result struct {
 	Rounds map[string][]float64 `json:"rounds"`
 	// Jited is how many of the rules the kernel JIT-compiled.
 	Jited int `json:"jited"`
+	// Cgroup is the child's cgroup v2 line of /proc/self/cgroup.
+	Cgroup string `json:"cgroup"`
 }
 
 func TestBenchmark(t *testing.T) {
@@ -98,7 +159,7 @@ func TestBenchmark(t *testing.T) {
 	iter := knob(t, EnvIter, defaultIter)
 	rounds := knob(t, EnvRounds, defaultRounds)
 
-	present := landlockBPFPresent(t)
+	abi, present := landlockBPFVersion(t)
 	if present {
 		t.Log("bench: landlock-bpf=present")
 	} else {
@@ -118,24 +179,168 @@ func TestBenchmark(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, []byte("landlock-vmtest bench\n"), 0o644))
 	t.Logf("file %s, %d iterations x %d rounds per case", file, iter, rounds)
 
-	for _, n := range ruleCounts {
+	// The cgroups of the cgroup rows, made once.
+	var cg *benchCgroups
+	cgroupWhy := cgroupSkip(present, abi)
+	if cgroupWhy != "" {
+		t.Logf("bench: cgroup rows skipped: %s", cgroupWhy)
+	} else {
+		cg = newBenchCgroups(t)
+	}
+
+	for _, c := range benchCases() {
 		var res *result
-		t.Run(fmt.Sprintf("rules=%d", n), func(t *testing.T) {
-			if n > 0 && !present {
+		t.Run(c.name(), func(t *testing.T) {
+			if c.rules > 0 && !present {
 				t.Skip("the kernel has no Landlock eBPF rules: only the 0-rule baseline is measured")
 			}
-			res = spawn(t, n, file)
+			if c.cgroup != cgroupNone {
+				if cg == nil {
+					t.Skip(cgroupWhy)
+				}
+				res = cg.measure(t, c, file)
+				return
+			}
+			res = spawn(t, c, file, -1)
 		})
 		if res == nil {
 			continue
 		}
-		if n > 0 {
-			t.Logf("rules=%d: %d of %d rules JIT-compiled", n, res.Jited, n)
+		if c.rules > 0 {
+			t.Logf("%s: %d of %d rules JIT-compiled", c.name(), res.Jited, c.rules)
 		}
 		for _, op := range []string{opOpenClose, opStat} {
-			t.Logf("rounds op=%s rules=%d ns/op=%s", op, n, formatRounds(res.Rounds[op]))
-			t.Logf("bench: op=%s rules=%d ns/op=%.1f", op, n, median(res.Rounds[op]))
+			t.Logf("rounds op=%s rules=%d cgroup=%s ns/op=%s", op, c.rules, c.cgroup, formatRounds(res.Rounds[op]))
+			t.Logf("bench: op=%s rules=%d cgroup=%s ns/op=%.1f", op, c.rules, c.cgroup, median(res.Rounds[op]))
 		}
+	}
+}
+
+// cgroupSkip returns why the cgroup rows cannot be measured here, or "".
+func cgroupSkip(present bool, abi int) string {
+	switch {
+	case !present:
+		return "the kernel has no Landlock eBPF rules"
+	case abi < 2:
+		return fmt.Sprintf("the kernel reports Landlock eBPF ABI version %d; cgroup programs (BPF_CGROUP_LANDLOCK_FS) come with version 2", abi)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(cgroupRoot, &st); err != nil {
+		return fmt.Sprintf("statfs %s: %v", cgroupRoot, err)
+	}
+	if uint32(st.Type) != unix.CGROUP2_SUPER_MAGIC {
+		return fmt.Sprintf("%s is not cgroup2 (statfs type %#x, want %#x)", cgroupRoot, uint32(st.Type), unix.CGROUP2_SUPER_MAGIC)
+	}
+	return ""
+}
+
+// benchCgroups are the cgroups of the cgroup rows: a private subtree of
+// /sys/fs/cgroup with two empty children, task (where the child runs) and
+// sibling, and the allow-all program that goes on one of them.
+type benchCgroups struct {
+	root, task, sibling string
+	taskFD, siblingFD   int
+	prog                *ebpf.Program
+}
+
+// newBenchCgroups creates the cgroups and loads the program; cleanup
+// closes and removes them.
+func newBenchCgroups(t *testing.T) *benchCgroups {
+	t.Helper()
+	root, err := os.MkdirTemp(cgroupRoot, "bpfbench-")
+	require.NoError(t, err, "creating the bench's cgroup subtree")
+	cg := &benchCgroups{root: root, task: filepath.Join(root, "task"), sibling: filepath.Join(root, "sibling")}
+	// Registered first, so it runs last, after the fds are closed.
+	t.Cleanup(func() {
+		for _, d := range []string{cg.task, cg.sibling, cg.root} {
+			if err := rmdirRetry(d); err != nil {
+				t.Errorf("removing the bench's cgroups: %v", err)
+			}
+		}
+	})
+	for _, d := range []string{cg.task, cg.sibling} {
+		require.NoError(t, os.Mkdir(d, 0o755), "creating a cgroup")
+	}
+	cg.taskFD = openDir(t, cg.task)
+	cg.siblingFD = openDir(t, cg.sibling)
+	cg.prog, err = landlockbpf.Load(landlockbpf.Allow)
+	require.NoError(t, err, "loading the cgroup program")
+	t.Cleanup(func() { cg.prog.Close() })
+	t.Logf("cgroups %s and %s; the cgroup program is JIT-compiled: %v", cg.task, cg.sibling, jited(cg.prog))
+	return cg
+}
+
+// openDir opens dir, closed at cleanup.
+func openDir(t *testing.T, dir string) int {
+	t.Helper()
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	require.NoError(t, err, "opening %s", dir)
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
+}
+
+// measure attaches the program for c (to task for cgroup=1, to sibling
+// for cgroup=sibling), checks that the child's cgroup runs what c says,
+// measures in a child started in task, and detaches.
+func (cg *benchCgroups) measure(t *testing.T, c benchCase, file string) *result {
+	t.Helper()
+	onFD, on := cg.taskFD, cg.task
+	if c.cgroup == cgroupSibling {
+		onFD, on = cg.siblingFD, cg.sibling
+	}
+	l, err := link.AttachRawLink(link.RawLinkOptions{
+		Target:  onFD,
+		Program: cg.prog,
+		Attach:  ebpf.AttachType(landlockbpf.AttachCgroupLandlockFS),
+	})
+	require.NoError(t, err, "attaching the allow-all program to %s", on)
+	// Closing the (unpinned) link detaches the program before close(2)
+	// returns; on a failure too.
+	defer l.Close()
+
+	// The effective programs of the child's cgroup (its own and its
+	// ancestors', the root's included): the one attached for cgroup=1,
+	// none for sibling, where the sibling holds it.
+	want := map[string]int{cgroupOwn: 1, cgroupSibling: 0}[c.cgroup]
+	require.Equal(t, want, cg.effective(t, cg.taskFD), "Landlock programs that run for %s", cg.task)
+	require.Equal(t, 1, cg.effective(t, onFD), "Landlock programs that run for %s", on)
+
+	res := spawn(t, c, file, cg.taskFD)
+	rel, err := filepath.Rel(cgroupRoot, cg.task)
+	require.NoError(t, err)
+	require.Equal(t, "0::/"+rel, res.Cgroup, "the child's cgroup (/proc/self/cgroup)")
+
+	require.NoError(t, l.Close(), "detaching the program from %s", on)
+	require.Zero(t, cg.effective(t, onFD), "Landlock programs left on %s after the detach", on)
+	return res
+}
+
+// effective returns how many Landlock programs run for the cgroup of fd
+// (BPF_PROG_QUERY with BPF_F_QUERY_EFFECTIVE).
+func (cg *benchCgroups) effective(t *testing.T, fd int) int {
+	t.Helper()
+	r, err := link.QueryPrograms(link.QueryOptions{
+		Target:     fd,
+		Attach:     ebpf.AttachType(landlockbpf.AttachCgroupLandlockFS),
+		QueryFlags: unix.BPF_F_QUERY_EFFECTIVE,
+	})
+	require.NoError(t, err, "querying the Landlock programs of a cgroup")
+	return len(r.Programs)
+}
+
+// rmdirRetry removes the cgroup dir, retrying for a while on EBUSY: a
+// cgroup whose last task just exited may still be busy a moment.
+func rmdirRetry(dir string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := unix.Rmdir(dir)
+		if err == nil || errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+			return fmt.Errorf("rmdir %s: %w", dir, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -153,19 +358,19 @@ func knob(t *testing.T, name string, def int) int {
 	return v
 }
 
-// landlockBPFPresent reports whether the kernel has Landlock eBPF rules:
-// the ABI version query of seccomp(2) answers, instead of EINVAL for an
-// unknown operation.
-func landlockBPFPresent(t *testing.T) bool {
+// landlockBPFVersion returns the kernel's Landlock eBPF ABI version and
+// whether it has Landlock eBPF rules at all: the ABI version query of
+// seccomp(2) answers, instead of EINVAL for an unknown operation.
+func landlockBPFVersion(t *testing.T) (int, bool) {
 	t.Helper()
 	v, err := landlockbpf.KernelABIVersion()
 	if errors.Is(err, unix.EINVAL) {
 		t.Logf("seccomp(SECCOMP_APPEND_LANDLOCK_RULE, SECCOMP_LANDLOCK_ABI_VERSION, NULL): %v: no Landlock eBPF rules", err)
-		return false
+		return 0, false
 	}
 	require.NoError(t, err, "Landlock eBPF ABI version query")
 	t.Logf("Landlock eBPF ABI version %d", v)
-	return true
+	return v, true
 }
 
 // enableJIT turns the BPF JIT on for the test, restores the previous state
@@ -190,9 +395,11 @@ func enableJIT(t *testing.T) string {
 	return now
 }
 
-// spawn runs the case of n rules in a child process and returns its result.
-func spawn(t *testing.T, n int, file string) *result {
+// spawn runs case c in a child process, started in the cgroup of
+// cgroupFD unless it is -1, and returns its result.
+func spawn(t *testing.T, c benchCase, file string, cgroupFD int) *result {
 	t.Helper()
+	n := c.rules
 	out := filepath.Join(t.TempDir(), "result.json")
 	args := []string{"-test.run=^TestBenchmark$", "-test.v", "-test.count=1"}
 	if d, ok := t.Deadline(); ok {
@@ -207,11 +414,14 @@ func spawn(t *testing.T, n int, file string) *result {
 		envChildResult+"="+out,
 	)
 	cmd.WaitDelay = 10 * time.Second
+	if cgroupFD >= 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cgroupFD}
+	}
 	start := time.Now()
 	output, err := cmd.CombinedOutput()
-	require.NoError(t, err, "the child measuring %d rules failed after %s:\n%s", n, time.Since(start).Round(time.Millisecond), output)
+	require.NoError(t, err, "the child measuring %d rules, cgroup=%s failed after %s:\n%s", n, c.cgroup, time.Since(start).Round(time.Millisecond), output)
 	b, err := os.ReadFile(out)
-	require.NoError(t, err, "the child measuring %d rules wrote no result:\n%s", n, output)
+	require.NoError(t, err, "the child measuring %d rules, cgroup=%s wrote no result:\n%s", n, c.cgroup, output)
 	var res result
 	require.NoError(t, json.Unmarshal(b, &res), "decoding the child's result %s", b)
 	for _, op := range []string{opOpenClose, opStat} {
@@ -237,6 +447,7 @@ func runChild(t *testing.T, n string) {
 	runtime.LockOSThread()
 
 	res := result{Rules: rules, Iter: iter, Rounds: map[string][]float64{}}
+	res.Cgroup = ownCgroup()
 	for i := range rules {
 		prog, err := landlockbpf.Load(landlockbpf.Allow)
 		require.NoError(t, err, "loading rule %d", i)
@@ -246,7 +457,7 @@ func runChild(t *testing.T, n string) {
 		}
 		require.NoError(t, landlockbpf.Append(prog), "appending rule %d", i)
 	}
-	t.Logf("%d rules appended, %d JIT-compiled", rules, res.Jited)
+	t.Logf("%d rules appended, %d JIT-compiled; cgroup %s", rules, res.Jited, res.Cgroup)
 
 	path, err := unix.BytePtrFromString(file)
 	require.NoError(t, err)
@@ -284,6 +495,21 @@ func runChild(t *testing.T, n string) {
 	b, err := json.Marshal(res)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(out, b, 0o644), "writing the result")
+}
+
+// ownCgroup returns the line of /proc/self/cgroup for the cgroup v2
+// hierarchy ("0::/path"), or what went wrong.
+func ownCgroup() string {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return err.Error()
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "0::") {
+			return l
+		}
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // openClose opens the file read-only and closes it, with raw system calls

@@ -3,10 +3,13 @@
 // BPF_PROG_TYPE_LANDLOCK (random and mutated instructions, attach types,
 // flags, logs) and seccomp(SECCOMP_APPEND_LANDLOCK_RULE) (random flags and
 // arguments). Every call must return, with success or an errno of an
-// allowed set, and seccomp(2) exactly as the spec's table says. Real rules
-// are appended only in child processes, so the test process stays without
-// rules. Whether the kernel printed a splat meanwhile is the harness's
-// console monitor's business.
+// allowed set, and seccomp(2) exactly as the spec's table says. From ABI
+// version 2 on, a cgroup part (cgroup_test.go) throws random
+// BPF_PROG_ATTACH/DETACH/QUERY and BPF_LINK_CREATE/UPDATE/DETACH calls
+// for BPF_CGROUP_LANDLOCK_FS at scratch cgroups that hold no process.
+// Real rules are appended only in child processes, so the test process
+// stays without rules. Whether the kernel printed a splat meanwhile is
+// the harness's console monitor's business.
 //
 // The seed is logged; LANDLOCK_FUZZ_SEED replays it and
 // LANDLOCK_FUZZ_SECONDS sets the time (20 s by default).
@@ -53,7 +56,7 @@ const (
 )
 
 // children is how many child processes append real rules; each gets an
-// eighth of the time.
+// eighth of the time, and so does the cgroup part when it runs.
 const children = 2
 
 // hangGrace is how long past the deadline a call may still be running
@@ -112,10 +115,17 @@ type report struct {
 	SlowestDur float64  `json:"slowest_seconds"`
 	FSOps      int      `json:"fs_op_rounds"`
 	Execs      int      `json:"execs"`
+	// The cgroup part's: outcomes per command, calls, calls with an
+	// exact expectation, links closed, programs detached at teardown.
+	Cgroup         map[string]counts `json:"cgroup,omitempty"`
+	CgroupCalls    int               `json:"cgroup_calls,omitempty"`
+	CgroupExact    int               `json:"cgroup_exact,omitempty"`
+	CgroupCloses   int               `json:"cgroup_link_closes,omitempty"`
+	CgroupDetached int               `json:"cgroup_teardown_detached,omitempty"`
 }
 
 func newReport() *report {
-	return &report{Load: counts{}, LoadCore: counts{}, LoadOrigin: counts{}, Seccomp: counts{}}
+	return &report{Load: counts{}, LoadCore: counts{}, LoadOrigin: counts{}, Seccomp: counts{}, Cgroup: map[string]counts{}}
 }
 
 // violate records a violation.
@@ -163,7 +173,13 @@ func TestFuzzLoadAndSeccomp(t *testing.T) {
 
 	total := time.Duration(seconds) * time.Second
 	childBudget := max(total/8, time.Second)
-	parentBudget := max(total-children*childBudget, time.Second)
+	// The cgroup part needs ABI version 2 and cgroup2 on /sys/fs/cgroup.
+	cgroupWhy := cgroupSkip()
+	var cgroupBudget time.Duration
+	if cgroupWhy == "" {
+		cgroupBudget = childBudget
+	}
+	parentBudget := max(total-children*childBudget-cgroupBudget, time.Second)
 	setJIT := jitSwitch(t)
 
 	// The parent's part: loads, and seccomp(2) calls that cannot append a
@@ -186,6 +202,27 @@ func TestFuzzLoadAndSeccomp(t *testing.T) {
 		t.Fatalf("a call did not return %s after the deadline (seed %d): %s", hangGrace, seed, what)
 	}
 	setJIT(true)
+
+	// The cgroup part, in this process too: it attaches only to
+	// cgroups that hold no process.
+	if cgroupWhy != "" {
+		t.Logf("fuzz: cgroup part skipped: %s", cgroupWhy)
+	} else {
+		crep, where := runCgroupPart(t, seed+children+1, cgroupBudget, fx)
+		t.Logf("fuzz: cgroup part: %d bpf(2) calls on the scratch cgroups under %s, %d with an exact expectation; %d links closed, %d programs detached at teardown",
+			crep.CgroupCalls, where, crep.CgroupExact, crep.CgroupCloses, crep.CgroupDetached)
+		for _, cmd := range []int{bpfProgAttach, bpfProgDetach, bpfProgQuery, bpfLinkCreate, bpfLinkUpdate, bpfLinkDetach} {
+			t.Logf("fuzz: cgroup %s: %s", bpfCmdNames[cmd], crep.Cgroup[bpfCmdNames[cmd]])
+		}
+		for _, cmd := range []int{bpfProgAttach, bpfLinkCreate, bpfLinkUpdate} {
+			assert.Positive(t, crep.Cgroup[bpfCmdNames[cmd]]["ok"], "no %s succeeded: the cgroup part does not reach cgroup-bpf's success path", bpfCmdNames[cmd])
+		}
+		rep.Violations = append(rep.Violations, crep.Violations...)
+		rep.Dropped += crep.Dropped
+		if crep.SlowestDur > rep.SlowestDur {
+			rep.SlowestDur, rep.Slowest = crep.SlowestDur, crep.Slowest
+		}
+	}
 
 	// The children's part: appending real rules.
 	for i := range children {
@@ -219,6 +256,31 @@ func TestFuzzLoadAndSeccomp(t *testing.T) {
 	}
 	if rep.Dropped > 0 {
 		t.Errorf("seed %d: %d more violations", seed, rep.Dropped)
+	}
+}
+
+// runCgroupPart runs the cgroup part with seed for budget on its own
+// goroutine, so that a call that never returns is caught, and returns its
+// report and where its scratch cgroups were.
+func runCgroupPart(t *testing.T, seed uint64, budget time.Duration, fx *fixtures) (*report, string) {
+	t.Helper()
+	t.Logf("fuzz: cgroup part: seed %d, %s", seed, budget)
+	f := newCgFuzz(t, newGen(seed, nil), fx)
+	var inflight atomic.Pointer[string]
+	done := make(chan *report, 1)
+	deadline := time.Now().Add(budget)
+	f.started = true
+	go func() { done <- fuzzCgroup(f, deadline, &inflight) }()
+	select {
+	case rep := <-done:
+		return rep, f.root
+	case <-time.After(time.Until(deadline) + hangGrace):
+		what := "?"
+		if p := inflight.Load(); p != nil {
+			what = *p
+		}
+		t.Fatalf("a call of the cgroup part did not return %s after the deadline (seed %d): %s; the scratch cgroups under %s are left", hangGrace, seed, what, f.root)
+		return nil, ""
 	}
 }
 

@@ -15,8 +15,26 @@ import (
 // bpf(2) commands and program types used here.
 const (
 	bpfProgLoad          = 5
+	bpfProgAttach        = 8
+	bpfProgDetach        = 9
+	bpfObjGetInfoByFD    = 15
+	bpfProgQuery         = 16
+	bpfLinkCreate        = 28
+	bpfLinkUpdate        = 29
+	bpfLinkDetach        = 34
 	progTypeSocketFilter = 1
 )
+
+// bpfCmdNames name the commands of the cgroup part, as the report prints
+// them.
+var bpfCmdNames = map[int]string{
+	bpfProgAttach: "BPF_PROG_ATTACH",
+	bpfProgDetach: "BPF_PROG_DETACH",
+	bpfProgQuery:  "BPF_PROG_QUERY",
+	bpfLinkCreate: "BPF_LINK_CREATE",
+	bpfLinkUpdate: "BPF_LINK_UPDATE",
+	bpfLinkDetach: "BPF_LINK_DETACH",
+}
 
 // enotsupp is the kernel's internal ENOTSUPP (524), which bpf(2) lets out.
 const enotsupp = unix.Errno(524)
@@ -37,6 +55,107 @@ type progLoadAttr struct {
 	ProgName           [16]byte
 	ProgIfindex        uint32
 	ExpectedAttachType uint32
+}
+
+// attrBuf holds a union bpf_attr as the cgroup part hands it to bpf(2):
+// 8-byte aligned, so that the command structs below can be laid over it,
+// longer than each of them plus a trailing word, and shorter than 6.12's
+// union (152 bytes), so that no size the fuzzer passes from it is beyond
+// the kernel's union (where bpf(2) would want zeros, or E2BIG).
+type attrBuf [16]uint64
+
+// bytes returns b as the bytes bpf(2) reads.
+func (b *attrBuf) bytes() []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(b)), unsafe.Sizeof(*b))
+}
+
+// progAttachAttr is the BPF_PROG_ATTACH and BPF_PROG_DETACH part of union
+// bpf_attr; its last field, expected_revision, ends at byte 32.
+type progAttachAttr struct {
+	TargetFD         uint32
+	AttachBPFFD      uint32
+	AttachType       uint32
+	AttachFlags      uint32
+	ReplaceBPFFD     uint32
+	RelativeFD       uint32 // or relative_id, with BPF_F_ID
+	ExpectedRevision uint64
+}
+
+// progQueryAttr is the BPF_PROG_QUERY part (query); its last field,
+// revision, ends at byte 64. attach_flags, prog_cnt and revision are
+// written back.
+type progQueryAttr struct {
+	TargetFD        uint32
+	AttachType      uint32
+	QueryFlags      uint32
+	AttachFlags     uint32
+	ProgIDs         uint64 // pointer to ProgCnt __u32
+	ProgCnt         uint32
+	_               uint32
+	ProgAttachFlags uint64 // pointer to ProgCnt __u32
+	LinkIDs         uint64
+	LinkAttachFlags uint64
+	Revision        uint64
+}
+
+// linkCreateAttr is the BPF_LINK_CREATE part (link_create) with the
+// cgroup arguments; the command's last field, uprobe_multi.pid, ends at
+// byte 60.
+type linkCreateAttr struct {
+	ProgFD           uint32
+	TargetFD         uint32
+	AttachType       uint32
+	Flags            uint32
+	RelativeFD       uint32 // cgroup.relative_fd or relative_id
+	_                uint32
+	ExpectedRevision uint64 // cgroup.expected_revision
+	// Other are bytes 32..59 of the union: other link kinds' arguments
+	// (uprobe_multi's cookies, cnt, flags, pid), which a cgroup link does
+	// not read.
+	Other [7]uint32
+}
+
+// linkUpdateAttr is the BPF_LINK_UPDATE part; it ends at byte 16.
+type linkUpdateAttr struct {
+	LinkFD    uint32
+	NewProgFD uint32
+	Flags     uint32
+	OldProgFD uint32
+}
+
+// linkDetachAttr is the BPF_LINK_DETACH part; it ends at byte 4.
+type linkDetachAttr struct {
+	LinkFD uint32
+}
+
+// Views of an attrBuf as each command's part.
+func (b *attrBuf) attach() *progAttachAttr { return (*progAttachAttr)(unsafe.Pointer(b)) }
+func (b *attrBuf) query() *progQueryAttr   { return (*progQueryAttr)(unsafe.Pointer(b)) }
+func (b *attrBuf) create() *linkCreateAttr { return (*linkCreateAttr)(unsafe.Pointer(b)) }
+func (b *attrBuf) update() *linkUpdateAttr { return (*linkUpdateAttr)(unsafe.Pointer(b)) }
+func (b *attrBuf) detach() *linkDetachAttr { return (*linkDetachAttr)(unsafe.Pointer(b)) }
+
+// bpfAttr calls bpf(cmd, buf, size). size may exceed buf's length only
+// beyond a page, where bpf(2) refuses the call (E2BIG) before it reads.
+func bpfAttr(cmd int, buf *attrBuf, size uintptr) (uintptr, unix.Errno) {
+	r, _, errno := unix.Syscall(unix.SYS_BPF, uintptr(cmd), uintptr(unsafe.Pointer(buf)), size)
+	runtime.KeepAlive(buf)
+	return r, errno
+}
+
+// progID returns the id of the BPF program fd (BPF_OBJ_GET_INFO_BY_FD,
+// the first 8 bytes of struct bpf_prog_info: type, id).
+func progID(fd int) (uint32, unix.Errno) {
+	var info [2]uint32
+	attr := struct {
+		BPFFD   uint32
+		InfoLen uint32
+		Info    uint64
+	}{uint32(fd), uint32(unsafe.Sizeof(info)), uint64(uintptr(unsafe.Pointer(&info)))}
+	_, _, errno := unix.Syscall(unix.SYS_BPF, bpfObjGetInfoByFD, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+	runtime.KeepAlive(&info)
+	runtime.KeepAlive(&attr)
+	return info[1], errno
 }
 
 // insn is struct bpf_insn: opcode, dst_reg (low nibble) and src_reg (high
