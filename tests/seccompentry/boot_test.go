@@ -121,3 +121,47 @@ func errString(err error) string {
 	}
 	return fmt.Sprint(err)
 }
+
+// TestCgroupAttachNotEnabledAtBoot: when Landlock is left out of lsm= at
+// boot, attaching a Landlock program to a cgroup (BPF_PROG_ATTACH and
+// BPF_LINK_CREATE with BPF_CGROUP_LANDLOCK_FS) fails with EOPNOTSUPP, as
+// the seccomp(2) entry does: the hooks that would run it are not there.
+// Detach and query are cgroup-bpf's as usual (nothing is attached: ENOENT
+// and an empty list). On a kernel without the cgroup manager (a prefix of
+// the series before version 2) the attach type is unknown (EINVAL): the
+// test skips.
+func TestCgroupAttachNotEnabledAtBoot(t *testing.T) {
+	if os.Getenv("LANDLOCK_VMTEST_GUEST") != "1" {
+		t.Skip("runs only in the guest kernel (make vmtest)")
+	}
+	if landlockEnabledAtBoot(t) {
+		t.Skip(enabledAtBootSkip)
+	}
+	if why := landlockbpf.SkipUnlessCgroup2(); why != "" {
+		t.Skip(why)
+	}
+	rule, err := landlockbpf.Load(landlockbpf.Deny)
+	if errors.Is(err, unix.EINVAL) {
+		t.Skipf("the kernel has no BPF_PROG_TYPE_LANDLOCK (loading a program of type %d gives EINVAL)", landlockbpf.ProgTypeLandlock)
+	}
+	require.NoError(t, err)
+	defer rule.Close()
+	cg := landlockbpf.NewCgroupHierarchy(t)
+
+	err = landlockbpf.ProgAttach(cg.FD, rule.FD(), landlockbpf.AttachCgroupLandlockFS, unix.BPF_F_ALLOW_MULTI, 0)
+	if errors.Is(err, unix.EINVAL) {
+		t.Skipf("BPF_PROG_ATTACH with attach type %d gives EINVAL: the kernel has no cgroup manager (ABI version 1)", landlockbpf.AttachCgroupLandlockFS)
+	}
+	assert.ErrorIs(t, err, unix.EOPNOTSUPP, "BPF_PROG_ATTACH of a Landlock program to %s with Landlock disabled at boot", cg.Path)
+	fd, err := landlockbpf.LinkCreate(rule.FD(), cg.FD, landlockbpf.AttachCgroupLandlockFS, 0)
+	if err == nil {
+		unix.Close(fd)
+	}
+	assert.ErrorIs(t, err, unix.EOPNOTSUPP, "BPF_LINK_CREATE of a Landlock program on %s with Landlock disabled at boot", cg.Path)
+	assert.ErrorIs(t, landlockbpf.ProgDetach(cg.FD, rule.FD(), landlockbpf.AttachCgroupLandlockFS, 0), unix.ENOENT,
+		"BPF_PROG_DETACH with nothing attached")
+	q, err := landlockbpf.ProgQuery(cg.FD, landlockbpf.AttachCgroupLandlockFS, 0, false)
+	if assert.NoError(t, err, "BPF_PROG_QUERY") {
+		assert.Zero(t, q.Count, "no program may have been attached")
+	}
+}

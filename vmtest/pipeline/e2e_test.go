@@ -367,10 +367,13 @@ func (r e2eRun) checkAllPassed(t *testing.T, test, skipMeans string) results.Doc
 // kernel booted with an lsm= without it. The kernel then prints
 // "LSM: initializing lsm=capability" instead of "...=capability,landlock".
 // seccompentry's TestNotEnabledAtBoot skips when Landlock is enabled and
-// otherwise checks that the series' seccomp(2) operations give EOPNOTSUPP.
+// otherwise checks that the series' seccomp(2) operations give EOPNOTSUPP;
+// TestCgroupAttachNotEnabledAtBoot does the same for attaching a Landlock
+// program to a cgroup.
 func TestE2ELandlockLeftOutOfLSM(t *testing.T) {
-	r := runHarness(t, "CMDLINE=lsm=capability", "TESTS=./tests/seccompentry", "RUN=^TestNotEnabledAtBoot$")
+	r := runHarness(t, "CMDLINE=lsm=capability", "TESTS=./tests/seccompentry", "RUN=^Test(CgroupAttach)?NotEnabledAtBoot$")
 	r.checkAllPassed(t, "TestNotEnabledAtBoot", "Landlock was still enabled at boot, lsm=capability did not leave it out")
+	r.checkAllPassed(t, "TestCgroupAttachNotEnabledAtBoot", "Landlock was still enabled at boot, or the kernel has no cgroup manager")
 
 	// The user's lsm= is the last argument, and the kernel took it.
 	kcmd, err := os.ReadFile(filepath.Join(r.out, "kernel-cmdline"))
