@@ -244,10 +244,18 @@ func notLandlock(t *testing.T) (sock *ebpf.Program, arr *ebpf.Map, closed int) {
 	arr, err = ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1})
 	require.NoError(t, err, "creating an array map")
 	t.Cleanup(func() { arr.Close() })
-	fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	require.NoError(t, err)
-	require.NoError(t, unix.Close(fd))
-	return sock, arr, fd
+	return sock, arr, closedFD(t)
+}
+
+// closedFD returns an fd number that is not open and that no later open
+// will hand out: one far above the lowest free numbers (a number just
+// closed would be reused by the next program or map the test makes).
+func closedFD(t *testing.T) int {
+	t.Helper()
+	const fd = 1 << 20
+	_, err := unix.FcntlInt(fd, unix.F_GETFD, 0)
+	require.ErrorIs(t, err, unix.EBADF, "fd %d must not be open", fd)
+	return fd
 }
 
 // TestMultiLimits: the same program twice on one cgroup is EINVAL
@@ -318,8 +326,10 @@ func TestQuery(t *testing.T) {
 	p1, p2, p3, p4 := f.prog(t, 1, 0), f.prog(t, 2, 0), f.prog(t, 3, 0), f.prog(t, 4, 0)
 	id1, id2, id3 := progID(t, p1), progID(t, p2), progID(t, p3)
 
+	// A new cgroup's revisions start at 1 (kernel/cgroup/cgroup.c:
+	// cgroup_create); every attach, replace and detach adds 1.
 	empty := query(t, a)
-	assert.Equal(t, landlockbpf.QueryResult{ProgIDs: []uint32{}, ProgAttachFlags: []uint32{}}, empty, "an empty cgroup")
+	assert.Equal(t, landlockbpf.QueryResult{ProgIDs: []uint32{}, ProgAttachFlags: []uint32{}, Revision: 1}, empty, "an empty cgroup")
 
 	attach(t, a, p1, multi)
 	attach(t, a, p2, multi)
@@ -328,13 +338,13 @@ func TestQuery(t *testing.T) {
 	assert.Equal(t, uint32(2), q.Count, "prog_cnt")
 	assert.Equal(t, []uint32{id1, id2}, q.ProgIDs, "ids in attach order")
 	assert.Equal(t, []uint32{multi, multi}, q.ProgAttachFlags, "prog_attach_flags")
-	assert.Equal(t, uint64(2), q.Revision, "revision after two attaches")
+	assert.Equal(t, uint64(3), q.Revision, "revision after two attaches")
 
 	require.NoError(t, landlockbpf.ProgAttach(a.FD, p4.FD(), attachType, multi|replace, p2.FD()))
-	assert.Equal(t, uint64(3), query(t, a).Revision, "revision after a replace")
+	assert.Equal(t, uint64(4), query(t, a).Revision, "revision after a replace")
 	require.NoError(t, landlockbpf.ProgDetach(a.FD, p4.FD(), attachType, 0))
 	q = query(t, a)
-	assert.Equal(t, uint64(4), q.Revision, "revision after a detach")
+	assert.Equal(t, uint64(5), q.Revision, "revision after a detach")
 	assert.Equal(t, []uint32{id1}, q.ProgIDs)
 	attach(t, a, p2, multi)
 
