@@ -236,3 +236,41 @@ func TestDetachNotAttached(t *testing.T) {
 		assert.NoError(t, landlockbpf.ProgDetachWith(det), "the same detach without them")
 	})
 }
+
+// TestThreadedCgroup: Landlock programs go on domain cgroups only (patch
+// 0008, kernel/bpf/cgroup.c:landlock_threaded): a thread moved alone into a
+// threaded cgroup (cgroup.threads) would leave its io_uring workers where
+// they were. PROG_ATTACH and LINK_CREATE on a threaded cgroup give
+// EOPNOTSUPP, and a cgroup holding a program cannot be made threaded
+// (cgroup.type, EOPNOTSUPP) until it is detached. The root of the threaded
+// subtree (a domain cgroup) takes programs, and its threaded children
+// run them.
+func TestThreadedCgroup(t *testing.T) {
+	f := newFixture(t)
+	p := f.prog(t, 1, 0)
+	setType := func(cg *landlockbpf.Cgroup, typ string) error {
+		return os.WriteFile(filepath.Join(cg.Path, "cgroup.type"), []byte(typ+"\n"), 0)
+	}
+
+	a := f.top.Mkdir(t, "A")
+	th := a.Mkdir(t, "T")
+	require.NoError(t, setType(th, "threaded"), "making %s threaded", th.Path)
+	assert.ErrorIs(t, landlockbpf.ProgAttach(th.FD, p.FD(), attachType, multi, 0), unix.EOPNOTSUPP, "PROG_ATTACH to a threaded cgroup")
+	fd, err := landlockbpf.LinkCreate(p.FD(), th.FD, attachType, 0)
+	if err == nil {
+		unix.Close(fd)
+	}
+	assert.ErrorIs(t, err, unix.EOPNOTSUPP, "LINK_CREATE on a threaded cgroup")
+	assert.Zero(t, query(t, th).Count, "nothing attached to the threaded cgroup")
+
+	attach(t, a, p, multi)
+	assert.Equal(t, []uint32{progID(t, p)}, effective(t, th), "the threaded child runs the program of its domain root")
+	require.NoError(t, landlockbpf.ProgDetach(a.FD, p.FD(), attachType, 0))
+
+	b := f.top.Mkdir(t, "B")
+	c := b.Mkdir(t, "C")
+	attach(t, c, p, multi)
+	assert.ErrorIs(t, setType(c, "threaded"), unix.EOPNOTSUPP, "making a cgroup that holds a Landlock program threaded")
+	require.NoError(t, landlockbpf.ProgDetach(c.FD, p.FD(), attachType, 0))
+	assert.NoError(t, setType(c, "threaded"), "making the cgroup threaded once the program is detached")
+}
