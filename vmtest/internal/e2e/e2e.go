@@ -109,14 +109,24 @@ const (
 // BrokenPatch is the index of the patch BrokenSeries breaks.
 const BrokenPatch = 3
 
-// BrokenSeries copies patches/ to a scratch directory and breaks patch 3
-// as kind says; it returns the scratch series file.
+// V1Patches is how many patches of our series make ABI version 1. The
+// end-to-end tests of series-check and bisect run on that prefix: they
+// test the tools, not the later patches, and every patch more is a kernel
+// build more in each of them (make series-check checks the whole series).
+const V1Patches = 5
+
+// SeriesPrefix copies patches/ to a scratch directory (the patches and the
+// series' *.config fragments) with a series file that names only its first
+// n patches, and returns that series file.
+func SeriesPrefix(t *testing.T, n int) string {
+	t.Helper()
+	return prefixCopy(t, n, nil)
+}
+
+// BrokenSeries is SeriesPrefix(t, V1Patches) with patch 3 broken as kind
+// says.
 func BrokenSeries(t *testing.T, kind string) string {
 	t.Helper()
-	src := filepath.Join(Repo(t), "patches")
-	dst := t.TempDir()
-	entries, err := os.ReadDir(src)
-	require.NoError(t, err)
 	var from, to string
 	switch kind {
 	case BreakBuild:
@@ -127,18 +137,55 @@ func BrokenSeries(t *testing.T, kind string) string {
 		t.Fatalf("unknown breakage %q", kind)
 	}
 	broken := false
+	series := prefixCopy(t, V1Patches, func(name string, data []byte) []byte {
+		if !strings.HasPrefix(name, "0003-") {
+			return data
+		}
+		require.Contains(t, string(data), from, "patch 3 changed: update the breakage")
+		broken = true
+		return []byte(strings.Replace(string(data), from, to, 1))
+	})
+	require.True(t, broken, "no patch 0003-* in patches/")
+	return series
+}
+
+// prefixCopy copies patches/ to a scratch directory, each file through
+// edit when it is not nil, and writes a series file naming the first n
+// patches of patches/series; it returns that file.
+func prefixCopy(t *testing.T, n int, edit func(name string, data []byte) []byte) string {
+	t.Helper()
+	src := filepath.Join(Repo(t), "patches")
+	dst := t.TempDir()
+	entries, err := os.ReadDir(src)
+	require.NoError(t, err)
 	for _, e := range entries {
+		if e.Name() == "series" {
+			continue
+		}
 		data, err := os.ReadFile(filepath.Join(src, e.Name()))
 		require.NoError(t, err)
-		if strings.HasPrefix(e.Name(), "0003-") {
-			require.Contains(t, string(data), from, "patch 3 changed: update the breakage")
-			data = []byte(strings.Replace(string(data), from, to, 1))
-			broken = true
+		if edit != nil {
+			data = edit(e.Name(), data)
 		}
 		require.NoError(t, os.WriteFile(filepath.Join(dst, e.Name()), data, 0o644))
 	}
-	require.True(t, broken, "no patch 0003-* in patches/")
-	return filepath.Join(dst, "series")
+	data, err := os.ReadFile(filepath.Join(src, "series"))
+	require.NoError(t, err)
+	var lines []string
+	kept := 0
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasSuffix(l, ".patch") && !strings.HasPrefix(l, "#") {
+			if kept == n {
+				continue
+			}
+			kept++
+		}
+		lines = append(lines, l)
+	}
+	require.Equal(t, n, kept, "patches/series has fewer than %d patches", n)
+	series := filepath.Join(dst, "series")
+	require.NoError(t, os.WriteFile(series, []byte(strings.Join(lines, "\n")), 0o644))
+	return series
 }
 
 // LandlockBPFOption is the option the series adds, which its own fragment
