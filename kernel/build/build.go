@@ -6,8 +6,10 @@ package build
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -333,8 +335,17 @@ func (m *maker) compile(logPath string) error {
 	if jobs <= 0 {
 		jobs = cpus()
 	}
+	// The step count of a build from scratch is the estimate for the
+	// next one; a build that resumes in a directory that already has a
+	// vmlinux (a few objects to remake) neither uses nor sets it.
+	_, err = os.Stat(filepath.Join(m.dir, "vmlinux"))
+	scratch := errors.Is(err, fs.ErrNotExist)
+	expected := 0
+	if scratch {
+		expected = m.expectedSteps()
+	}
 	pr, pw := io.Pipe()
-	prog := newProgress(m.req.Log, m.expectedSteps(), m.req.ProgressEvery)
+	prog := newProgress(m.req.Log, expected, m.req.ProgressEvery)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -349,7 +360,9 @@ func (m *maker) compile(logPath string) error {
 	if runErr != nil {
 		return &Error{Log: logPath, Excerpt: Excerpt(logPath, 30), Err: runErr}
 	}
-	m.rememberSteps(prog.steps())
+	if scratch {
+		m.rememberSteps(prog.steps())
+	}
 	return nil
 }
 
