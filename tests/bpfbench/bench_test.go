@@ -98,7 +98,7 @@ const (
 )
 
 // cgroupRoot is where the runner mounts cgroup2 in the guest.
-const cgroupRoot = "/sys/fs/cgroup"
+const cgroupRoot = landlockbpf.CgroupRoot
 
 // benchCase is one measurement: the rules the child appends to itself and
 // the cgroup mode it runs in.
@@ -224,14 +224,7 @@ func cgroupSkip(present bool, abi int) string {
 	case abi < 2:
 		return fmt.Sprintf("the kernel reports Landlock eBPF ABI version %d; cgroup programs (BPF_CGROUP_LANDLOCK_FS) come with version 2", abi)
 	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(cgroupRoot, &st); err != nil {
-		return fmt.Sprintf("statfs %s: %v", cgroupRoot, err)
-	}
-	if uint32(st.Type) != unix.CGROUP2_SUPER_MAGIC {
-		return fmt.Sprintf("%s is not cgroup2 (statfs type %#x, want %#x)", cgroupRoot, uint32(st.Type), unix.CGROUP2_SUPER_MAGIC)
-	}
-	return ""
+	return landlockbpf.SkipUnlessCgroup2()
 }
 
 // benchCgroups are the cgroups of the cgroup rows: a private subtree of

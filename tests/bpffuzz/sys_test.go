@@ -69,34 +69,14 @@ func (b *attrBuf) bytes() []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(b)), unsafe.Sizeof(*b))
 }
 
-// progAttachAttr is the BPF_PROG_ATTACH and BPF_PROG_DETACH part of union
-// bpf_attr; its last field, expected_revision, ends at byte 32.
-type progAttachAttr struct {
-	TargetFD         uint32
-	AttachBPFFD      uint32
-	AttachType       uint32
-	AttachFlags      uint32
-	ReplaceBPFFD     uint32
-	RelativeFD       uint32 // or relative_id, with BPF_F_ID
-	ExpectedRevision uint64
-}
-
-// progQueryAttr is the BPF_PROG_QUERY part (query); its last field,
-// revision, ends at byte 64. attach_flags, prog_cnt and revision are
-// written back.
-type progQueryAttr struct {
-	TargetFD        uint32
-	AttachType      uint32
-	QueryFlags      uint32
-	AttachFlags     uint32
-	ProgIDs         uint64 // pointer to ProgCnt __u32
-	ProgCnt         uint32
-	_               uint32
-	ProgAttachFlags uint64 // pointer to ProgCnt __u32
-	LinkIDs         uint64
-	LinkAttachFlags uint64
-	Revision        uint64
-}
+// The command parts the cgroup part shares with the guest tests' raw
+// layer (their layout is checked in tests/landlockbpf/cgroup_test.go).
+type (
+	progAttachAttr = landlockbpf.ProgAttachAttr // BPF_PROG_ATTACH, BPF_PROG_DETACH
+	progQueryAttr  = landlockbpf.ProgQueryAttr  // BPF_PROG_QUERY
+	linkUpdateAttr = landlockbpf.LinkUpdateAttr // BPF_LINK_UPDATE
+	linkDetachAttr = landlockbpf.LinkDetachAttr // BPF_LINK_DETACH
+)
 
 // linkCreateAttr is the BPF_LINK_CREATE part (link_create) with the
 // cgroup arguments; the command's last field, uprobe_multi.pid, ends at
@@ -113,19 +93,6 @@ type linkCreateAttr struct {
 	// (uprobe_multi's cookies, cnt, flags, pid), which a cgroup link does
 	// not read.
 	Other [7]uint32
-}
-
-// linkUpdateAttr is the BPF_LINK_UPDATE part; it ends at byte 16.
-type linkUpdateAttr struct {
-	LinkFD    uint32
-	NewProgFD uint32
-	Flags     uint32
-	OldProgFD uint32
-}
-
-// linkDetachAttr is the BPF_LINK_DETACH part; it ends at byte 4.
-type linkDetachAttr struct {
-	LinkFD uint32
 }
 
 // Views of an attrBuf as each command's part.

@@ -344,7 +344,7 @@ func helperMain(steps []string, exitErrno bool) int {
 	for _, step := range steps {
 		last = helperStep(step, in)
 		if !exitErrno {
-			fmt.Fprintf(os.Stdout, "%s\t%s\n", step, resultName(last))
+			fmt.Fprintf(os.Stdout, "%s\t%s\n", step, landlockbpf.ResultName(last))
 		}
 	}
 	if exitErrno {
@@ -436,20 +436,6 @@ func withOpen(path string, fn func(fd int) error) error {
 	}
 	defer unix.Close(fd)
 	return fn(fd)
-}
-
-// resultName names the result of a step: "ok", the errno's name, or the
-// error.
-func resultName(err error) string {
-	var errno unix.Errno
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.As(err, &errno) && unix.ErrnoName(errno) != "":
-		return unix.ErrnoName(errno)
-	default:
-		return strings.ReplaceAll(err.Error(), "\n", " ")
-	}
 }
 
 // fionread is FIONREAD, which on x86_64 and arm64 has the value of

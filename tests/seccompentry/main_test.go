@@ -164,7 +164,7 @@ func helperMain(steps []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if err != nil {
 			status = helperStepFailed
 		}
-		fmt.Fprintf(stdout, "%s\t%s\n", step, resultName(err))
+		fmt.Fprintf(stdout, "%s\t%s\n", step, landlockbpf.ResultName(err))
 	}
 	return status
 }
@@ -210,20 +210,6 @@ func checkUserNSRoot() error {
 		return fmt.Errorf("in the initial user namespace (uid_map %q)", m)
 	}
 	return nil
-}
-
-// resultName names the result of a step: "ok", the errno's name, or the
-// error.
-func resultName(err error) string {
-	var errno unix.Errno
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.As(err, &errno) && unix.ErrnoName(errno) != "":
-		return unix.ErrnoName(errno)
-	default:
-		return err.Error()
-	}
 }
 
 // helperProc is a running helper process.
