@@ -130,6 +130,12 @@ def bench_lines(name):
         cgroup = fields.get("cgroup", "0")
         if cgroup != "0":
             key += f" cgroup={cgroup}"
+        # rule=fs_beneath (ABI version 3 on): the canonical "write only
+        # beneath D" rule (rules=1) or none (rules=0), on a file depth=
+        # directories below D (dir=inside) or below its sibling
+        # (dir=outside, where the open is denied with EPERM).
+        if "rule" in fields:
+            key += f' rule={fields["rule"]} depth={fields["depth"]} dir={fields["dir"]}'
         lines[key] = float(fields["ns/op"])
     return lines
 y, n = bench_lines("landlock-y"), bench_lines("landlock-n")
@@ -153,6 +159,20 @@ if y is not None:
                 if without and with_cg:
                     noun = "rule" if rules == 1 else "rules"
                     ratios[f"{op}: cgroup={cgroup} vs cgroup=0, {rules} {noun}"] = round(with_cg / without, 3)
+    # The canonical fs_beneath rule against no rule on the same file, and
+    # a file 8 directories below D against one 1 below (both under the
+    # rule). Outside D the open is the EPERM path.
+    for op in ("open-wronly+close", "stat"):
+        for where in ("inside", "outside"):
+            for depth in (1, 8):
+                base = y.get(f"{op} rules=0 rule=fs_beneath depth={depth} dir={where}")
+                ruled = y.get(f"{op} rules=1 rule=fs_beneath depth={depth} dir={where}")
+                if base and ruled:
+                    ratios[f"{op}: fs_beneath rule vs none, depth={depth} dir={where}"] = round(ruled / base, 3)
+            one = y.get(f"{op} rules=1 rule=fs_beneath depth=1 dir={where}")
+            eight = y.get(f"{op} rules=1 rule=fs_beneath depth=8 dir={where}")
+            if one and eight:
+                ratios[f"{op}: fs_beneath rule, depth=8 vs depth=1, dir={where}"] = round(eight / one, 3)
     out["landlock_bpf_ratios"] = ratios
 print(json.dumps(out, indent=2))
 PY

@@ -15,9 +15,10 @@ import (
 // module root ("x/..." is x and everything under it). A package may
 // import packages of its own layer and of lower ones.
 var Layers = [][]string{
-	// Leaves: what everything shares.
-	{"internal/fsutil", "internal/textutil", "internal/layers", "contract/event"},
-	{"contract", "cache", "exitcode", "machine"},
+	// Leaves: what everything shares; the sandboxer's library (which
+	// imports nothing of ours), and its command above it.
+	{"internal/fsutil", "internal/textutil", "internal/layers", "contract/event", "bpfsandbox"},
+	{"contract", "cache", "exitcode", "machine", "bpfsandbox/cli", "bpfsandbox/cmd/..."},
 	// The guest: only the contract below it (see GuestOnly).
 	{"initramfs/guest/...", "initramfs/runner"},
 	// The kernel and the initramfs, as the host builds them.

@@ -2,7 +2,10 @@
 // on two hot file system paths: open+close and stat of a file in /tmp,
 // with 0, 1 and 16 rules that allow everything (landlockbpf.Allow), and,
 // from ABI version 2 on, with 0 and 1 rules next to a cgroup program that
-// allows everything (BPF_CGROUP_LANDLOCK_FS):
+// allows everything (BPF_CGROUP_LANDLOCK_FS), and, from version 3 on, the
+// canonical "write only beneath D" rule of package bpfsandbox
+// (fsbeneath_test.go: open(O_WRONLY)+close and stat 1 and 8 directories
+// below D and outside it, rule=fs_beneath rows):
 //
 //   - cgroup=0: no Landlock program on any cgroup (the version-1 figure);
 //   - cgroup=1: the child runs in a cgroup that holds the program;
@@ -19,7 +22,7 @@
 // plus "bench: jit=1" and "bench: landlock-bpf=present" (or "absent"), and
 // "bench: cgroup rows skipped: <why>" below version 2 or without cgroup2
 // on /sys/fs/cgroup. Lines without cgroup= (before version 2 was measured)
-// mean cgroup=0.
+// mean cgroup=0. The fs_beneath rows have rule=, depth= and dir= too.
 // Each case runs in a child process (the test binary again), because a rule
 // can never be removed: the child locks its goroutine to its OS thread,
 // appends the rules, warms up, then times LANDLOCK_BENCH_ITER operations
@@ -149,6 +152,10 @@ type result struct {
 }
 
 func TestBenchmark(t *testing.T) {
+	if n, ok := os.LookupEnv(envChildFSRule); ok {
+		runFSChild(t, n)
+		return
+	}
 	if n, ok := os.LookupEnv(envChildRules); ok {
 		runChild(t, n)
 		return
@@ -214,6 +221,8 @@ func TestBenchmark(t *testing.T) {
 			t.Logf("bench: op=%s rules=%d cgroup=%s ns/op=%.1f", op, c.rules, c.cgroup, median(res.Rounds[op]))
 		}
 	}
+
+	benchFSBeneath(t, fsBeneathSkip(present, abi))
 }
 
 // cgroupSkip returns why the cgroup rows cannot be measured here, or "".
@@ -392,8 +401,23 @@ func enableJIT(t *testing.T) string {
 // cgroupFD unless it is -1, and returns its result.
 func spawn(t *testing.T, c benchCase, file string, cgroupFD int) *result {
 	t.Helper()
-	n := c.rules
-	out := filepath.Join(t.TempDir(), "result.json")
+	what := fmt.Sprintf("%d rules, cgroup=%s", c.rules, c.cgroup)
+	env := []string{envChildRules + "=" + strconv.Itoa(c.rules), envChildFile + "=" + file}
+	return spawnChild(t, what, env, cgroupFD, []string{opOpenClose, opStat})
+}
+
+// spawnChild runs a child with the extra environment env (which says
+// what it measures, what describes it), started in the cgroup of
+// cgroupFD unless it is -1, and returns its result, which must have
+// rounds for each of ops.
+func spawnChild(t *testing.T, what string, env []string, cgroupFD int, ops []string) *result {
+	t.Helper()
+	return spawnChildTo(t, filepath.Join(t.TempDir(), "result.json"), what, env, cgroupFD, ops)
+}
+
+// spawnChildTo is spawnChild with the child's result written to out.
+func spawnChildTo(t *testing.T, out, what string, env []string, cgroupFD int, ops []string) *result {
+	t.Helper()
 	args := []string{"-test.run=^TestBenchmark$", "-test.v", "-test.count=1"}
 	if d, ok := t.Deadline(); ok {
 		if left := time.Until(d) * 9 / 10; left > 0 {
@@ -401,23 +425,19 @@ func spawn(t *testing.T, c benchCase, file string, cgroupFD int) *result {
 		}
 	}
 	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
-	cmd.Env = append(os.Environ(),
-		envChildRules+"="+strconv.Itoa(n),
-		envChildFile+"="+file,
-		envChildResult+"="+out,
-	)
+	cmd.Env = append(append(os.Environ(), env...), envChildResult+"="+out)
 	cmd.WaitDelay = 10 * time.Second
 	if cgroupFD >= 0 {
 		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cgroupFD}
 	}
 	start := time.Now()
 	output, err := cmd.CombinedOutput()
-	require.NoError(t, err, "the child measuring %d rules, cgroup=%s failed after %s:\n%s", n, c.cgroup, time.Since(start).Round(time.Millisecond), output)
+	require.NoError(t, err, "the child measuring %s failed after %s:\n%s", what, time.Since(start).Round(time.Millisecond), output)
 	b, err := os.ReadFile(out)
-	require.NoError(t, err, "the child measuring %d rules, cgroup=%s wrote no result:\n%s", n, c.cgroup, output)
+	require.NoError(t, err, "the child measuring %s wrote no result:\n%s", what, output)
 	var res result
 	require.NoError(t, json.Unmarshal(b, &res), "decoding the child's result %s", b)
-	for _, op := range []string{opOpenClose, opStat} {
+	for _, op := range ops {
 		require.NotEmpty(t, res.Rounds[op], "the child measured no round of %s:\n%s", op, output)
 	}
 	return &res

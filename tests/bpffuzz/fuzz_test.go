@@ -122,10 +122,15 @@ type report struct {
 	CgroupExact    int               `json:"cgroup_exact,omitempty"`
 	CgroupCloses   int               `json:"cgroup_link_closes,omitempty"`
 	CgroupDetached int               `json:"cgroup_teardown_detached,omitempty"`
+	// The map part's (version 3): outcomes by "command:outcome", calls,
+	// rules appended.
+	FSMap        counts `json:"fsmap,omitempty"`
+	FSMapCalls   int    `json:"fsmap_calls,omitempty"`
+	FSMapAppends int    `json:"fsmap_appends,omitempty"`
 }
 
 func newReport() *report {
-	return &report{Load: counts{}, LoadCore: counts{}, LoadOrigin: counts{}, Seccomp: counts{}, Cgroup: map[string]counts{}}
+	return &report{Load: counts{}, LoadCore: counts{}, LoadOrigin: counts{}, Seccomp: counts{}, Cgroup: map[string]counts{}, FSMap: counts{}}
 }
 
 // violate records a violation.
@@ -179,7 +184,13 @@ func TestFuzzLoadAndSeccomp(t *testing.T) {
 	if cgroupWhy == "" {
 		cgroupBudget = childBudget
 	}
-	parentBudget := max(total-children*childBudget-cgroupBudget, time.Second)
+	// The map part needs ABI version 3.
+	fsmapWhy := fsmapSkip()
+	var fsmapBudget time.Duration
+	if fsmapWhy == "" {
+		fsmapBudget = childBudget
+	}
+	parentBudget := max(total-children*childBudget-cgroupBudget-fsmapBudget, time.Second)
 	setJIT := jitSwitch(t)
 
 	// The parent's part: loads, and seccomp(2) calls that cannot append a
@@ -221,6 +232,23 @@ func TestFuzzLoadAndSeccomp(t *testing.T) {
 		rep.Dropped += crep.Dropped
 		if crep.SlowestDur > rep.SlowestDur {
 			rep.SlowestDur, rep.Slowest = crep.SlowestDur, crep.Slowest
+		}
+	}
+
+	// The map part, in this process: its rules go to threads of their
+	// own, which end with them.
+	if fsmapWhy != "" {
+		t.Logf("fuzz: map part skipped: %s", fsmapWhy)
+	} else {
+		frep := runFSMapPart(t, seed+children+2, fsmapBudget, fx)
+		t.Logf("fuzz: map part: %d calls, %d rules appended: %s", frep.FSMapCalls, frep.FSMapAppends, frep.FSMap)
+		for _, k := range []string{"BPF_MAP_CREATE:ok", "BPF_MAP_UPDATE_ELEM:ok", "BPF_MAP_DELETE_ELEM:ok", "BPF_PROG_LOAD:ok"} {
+			assert.Positive(t, frep.FSMap[k], "no %s: the map part does not reach the success path", k)
+		}
+		rep.Violations = append(rep.Violations, frep.Violations...)
+		rep.Dropped += frep.Dropped
+		if frep.SlowestDur > rep.SlowestDur {
+			rep.SlowestDur, rep.Slowest = frep.SlowestDur, frep.Slowest
 		}
 	}
 

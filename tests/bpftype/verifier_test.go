@@ -156,8 +156,10 @@ type verifierCase struct {
 }
 
 // verifierCases is the table of the spec's "UAPI (version 1)": m is an
-// array map (int key, 8-byte value, one entry).
-func verifierCases(m *ebpf.Map) []verifierCase {
+// array map (int key, 8-byte value, one entry); abi is the Landlock eBPF
+// ABI version the kernel reports (0 when it has no seccomp entry yet),
+// which decides which helper number is the first unknown one.
+func verifierCases(m *ebpf.Map, abi int) []verifierCase {
 	fs := uint32(landlockbpf.AttachLandlockFS)
 	var cases []verifierCase
 	add := func(name string, insns asm.Instructions, want error) {
@@ -262,9 +264,21 @@ func verifierCases(m *ebpf.Map) []verifierCase {
 		{"bpf_trace_printk_without_debug_flag", call(asm.FnTracePrintk, printkArgs...)},
 		{"bpf_map_update_elem", call(asm.FnMapUpdateElem, mapArgs(m)...)},
 		{"bpf_map_delete_elem", call(asm.FnMapDeleteElem, mapArgs(m)[:5]...)},
-		{"unknown_helper_213", call(asm.BuiltinFunc(landlockbpf.FuncGetFSMode + 1))},
 	} {
 		add("helper_"+h.name, h.insns, unix.EINVAL)
+	}
+	// The first helper number the program type does not know: 213 until
+	// version 3 adds bpf_landlock_fs_beneath there, then 214. From
+	// version 3, 213 is known, and a call of it without a map in R2 is
+	// refused by the argument checks (ARG_CONST_MAP_PTR), with EACCES:
+	// R2 never written (R2 !read_ok) or a scalar 0.
+	if abi >= 3 {
+		add("helper_unknown_helper_214", call(asm.BuiltinFunc(landlockbpf.FuncFSBeneath+1)), unix.EINVAL)
+		add("helper_fs_beneath_r2_not_set", call(asm.BuiltinFunc(landlockbpf.FuncFSBeneath)), unix.EACCES)
+		add("helper_fs_beneath_r2_scalar_0", call(asm.BuiltinFunc(landlockbpf.FuncFSBeneath),
+			asm.Mov.Imm(asm.R2, 0), asm.Mov.Imm(asm.R3, 0)), unix.EACCES)
+	} else {
+		add("helper_unknown_helper_213", call(asm.BuiltinFunc(landlockbpf.FuncGetFSMode+1)), unix.EINVAL)
 	}
 
 	// Another expected attach type than BPF_LANDLOCK_FS: EINVAL.
@@ -299,10 +313,17 @@ func newArrayMap(t *testing.T) *ebpf.Map {
 func TestVerifier(t *testing.T) {
 	skipUnlessSupported(t)
 	m := newArrayMap(t)
+	abi, err := landlockbpf.KernelABIVersion()
+	if err != nil {
+		// A prefix of the series with the program type and without
+		// the seccomp entry: no version 3 either.
+		t.Logf("no Landlock eBPF ABI version (%v): the helpers are those of version 1", err)
+		abi = 0
+	}
 	for _, jit := range landlockbpf.JITModes {
 		t.Run(jit.Name, func(t *testing.T) {
 			landlockbpf.SetJIT(t, jit.Value)
-			for _, tc := range verifierCases(m) {
+			for _, tc := range verifierCases(m, abi) {
 				t.Run(tc.name, func(t *testing.T) {
 					p, err := load(tc.insns, tc.attach, tc.flags)
 					if tc.want == nil {

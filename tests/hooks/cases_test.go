@@ -24,12 +24,14 @@ const (
 // seen is an action a rule must see during the operation: obj is the name
 // of the object in env.ino ("" for none: arg1 is then 0), actions is arg2
 // and cmd is syscall_cmd. The operation's system call is the case's nr. At
-// least times (1 if zero) such actions must be seen.
+// least times (1 if zero) such actions must be seen, on kernels of ABI
+// version since or later (any version if zero).
 type seen struct {
 	obj     string
 	actions uint64
 	cmd     uint32
 	times   int
+	since   int
 }
 
 // denial is a rule that denies actions (a mask) on the object obj of
@@ -55,6 +57,9 @@ type hookCase struct {
 	hook, name string
 	// skip, if set, is why the case cannot run.
 	skip string
+	// since is the first ABI version that has the case (any if zero):
+	// on older kernels it is skipped.
+	since int
 	// setup makes what op needs, on the rule thread before the rule.
 	setup func(e *env)
 	// op is the operation under test, one system call: nr, a unix.SYS_*
@@ -123,9 +128,44 @@ var hookCases = []hookCase{
 		setup: withFile,
 		op:    func(e *env) error { return openClose(e.path["f"], unix.O_RDONLY) },
 		nr:    unix.SYS_OPENAT,
-		// file_open, then inode_permission(MAY_OPEN|MAY_READ).
-		want: []seen{{obj: "f", actions: actGet}, {obj: "f", actions: actRead | actGet}},
+		// file_open, then inode_permission(MAY_OPEN|MAY_READ); from
+		// version 3, file_open again with the access the file is
+		// opened for.
+		want: []seen{
+			{obj: "f", actions: actGet}, {obj: "f", actions: actRead | actGet},
+			{obj: "f", actions: actRead, since: 3},
+		},
 		deny: []uint64{actGet},
+	},
+	{
+		// Version 3: file_open's second run has the access of the
+		// open, READ|WRITE for O_RDWR, with the file's inode; a rule
+		// denying WRITE on the file alone denies the open.
+		hook: "file_open", name: "open_rdwr_access",
+		since: 3,
+		setup: withFile,
+		op:    func(e *env) error { return openClose(e.path["f"], unix.O_RDWR) },
+		nr:    unix.SYS_OPENAT,
+		want: []seen{
+			{obj: "f", actions: actGet}, {obj: "f", actions: actRead | actWrite | actGet},
+			{obj: "f", actions: actRead | actWrite},
+		},
+		deny:   []uint64{actGet, actWrite},
+		denyOn: []denial{{obj: "f", actions: actWrite}},
+	},
+	{
+		hook: "file_open", name: "open_wronly_access",
+		since: 3,
+		setup: withFile,
+		op:    func(e *env) error { return openClose(e.path["f"], unix.O_WRONLY) },
+		nr:    unix.SYS_OPENAT,
+		want: []seen{
+			{obj: "f", actions: actGet}, {obj: "f", actions: actWrite | actGet},
+			{obj: "f", actions: actWrite},
+		},
+		// No run reads the file: the second run has WRITE alone.
+		limits: []limit{{obj: "f", actions: actRead, most: 0}},
+		deny:   []uint64{actGet, actWrite},
 	},
 	{
 		hook: "file_receive", name: "scm_rights",
@@ -197,8 +237,12 @@ var hookCases = []hookCase{
 		setup: withFile,
 		op:    func(e *env) error { return openClose(e.path["f"], unix.O_WRONLY|unix.O_APPEND) },
 		nr:    unix.SYS_OPENAT,
-		// MAY_OPEN|MAY_WRITE|MAY_APPEND, then file_open.
-		want: []seen{{obj: "f", actions: actWrite | actGet}, {obj: "f", actions: actGet}},
+		// MAY_OPEN|MAY_WRITE|MAY_APPEND, then file_open, and from
+		// version 3 file_open's second run, with the access: WRITE.
+		want: []seen{
+			{obj: "f", actions: actWrite | actGet}, {obj: "f", actions: actGet},
+			{obj: "f", actions: actWrite, since: 3},
+		},
 		deny: []uint64{actWrite, actGet},
 	},
 	{
@@ -277,9 +321,27 @@ var hookCases = []hookCase{
 		op: func(e *env) error {
 			return unix.Linkat(unix.AT_FDCWD, e.path["f"], unix.AT_FDCWD, e.p("d/new"), 0)
 		},
-		nr:   unix.SYS_LINKAT,
-		want: []seen{{obj: "f", actions: actRead}, {obj: "d", actions: actWrite}, {obj: "", actions: actNew}},
+		nr: unix.SYS_LINKAT,
+		// From version 3, the old entry also has a run with WRITE.
+		want: []seen{
+			{obj: "f", actions: actRead}, {obj: "d", actions: actWrite}, {obj: "", actions: actNew},
+			{obj: "f", actions: actWrite, since: 3},
+		},
 		deny: []uint64{actRead, actNew},
+	},
+	{
+		// Version 3: the WRITE run on the old entry is its own: a rule
+		// denying WRITE on the linked file alone denies the link (in
+		// versions 1 and 2 nothing writes the old entry).
+		hook: "inode_link", name: "linkat_old_entry_write",
+		since: 3,
+		setup: func(e *env) { withFile(e); e.mkdir("d") },
+		op: func(e *env) error {
+			return unix.Linkat(unix.AT_FDCWD, e.path["f"], unix.AT_FDCWD, e.p("d/new"), 0)
+		},
+		nr:     unix.SYS_LINKAT,
+		want:   []seen{{obj: "f", actions: actRead}, {obj: "f", actions: actWrite}},
+		denyOn: []denial{{obj: "f", actions: actWrite}},
 	},
 
 	// inode_unlink, inode_rmdir: the directory is written, the entry

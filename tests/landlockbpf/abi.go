@@ -1,8 +1,9 @@
 // Package landlockbpf is the guest tests' side of the Landlock eBPF ABI
-// (../shared/spec/landlock-bpf-abi.md, versions 1 and 2): every number of the
-// ABI, in this one file, and small helpers to load rules and append them
-// with seccomp(2). A host test (abi_test.go) checks each number against
-// the patched kernel's headers.
+// (../shared/spec/landlock-bpf-abi.md, versions 1, 2 and 3): every number
+// of the ABI, in this one file, and small helpers to load rules, append
+// them with seccomp(2), attach them to cgroups (version 2) and fill maps
+// of file system paths (version 3, fsmap.go). A host test (abi_test.go)
+// checks each number against the patched kernel's headers.
 package landlockbpf
 
 // Program type, attach type ("event") and helper.
@@ -18,6 +19,16 @@ const (
 	// AttachCgroupLandlockFS is BPF_CGROUP_LANDLOCK_FS (version 2): the
 	// attach type of a Landlock program on a cgroup.
 	AttachCgroupLandlockFS = 58
+	// MapTypeLandlockFS is BPF_MAP_TYPE_LANDLOCK_FS (version 3): an
+	// array of file system paths, key and value 4 bytes, a value written
+	// as an fd.
+	MapTypeLandlockFS = 34
+	// FuncFSBeneath is BPF_FUNC_landlock_fs_beneath (version 3):
+	// bpf_landlock_fs_beneath(ctx, map, flags).
+	FuncFSBeneath = 213
+	// FSMapMaxEntries is the largest max_entries of a
+	// BPF_MAP_TYPE_LANDLOCK_FS map (E2BIG beyond).
+	FSMapMaxEntries = 64
 )
 
 // seccomp(2) entry point.
@@ -29,7 +40,7 @@ const (
 	// ABIVersion is the newest version this file describes. A kernel of a
 	// prefix of the series reports an older one (1 <= version <=
 	// ABIVersion); tests skip what it lacks.
-	ABIVersion = 2
+	ABIVersion = 3
 	// MaxRules is how many rules a domain holds at most.
 	MaxRules = 64
 )

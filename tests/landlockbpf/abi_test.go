@@ -59,6 +59,21 @@ int main(void)
 }
 `
 
+// probeV3 prints the numbers of version 3 (the map of file system paths
+// and its helper). It is a probe of its own: until the series has them,
+// it does not compile, which fails TestABIMatchesPatchedHeaders without
+// hiding the check of the other numbers.
+const probeV3 = `#include <stdio.h>
+#include <linux/bpf.h>
+#define P(name, value) printf("%s %lld\n", name, (long long)(value))
+int main(void)
+{
+	P("MapTypeLandlockFS", BPF_MAP_TYPE_LANDLOCK_FS);
+	P("FuncFSBeneath", BPF_FUNC_landlock_fs_beneath);
+	return 0;
+}
+`
+
 // patchedTree applies the series in patches/ to Debian's 6.12 source (both
 // cached by the harness) and returns the tree.
 func patchedTree(t *testing.T) string {
@@ -150,9 +165,42 @@ func TestABIMatchesPatchedHeaders(t *testing.T) {
 			assert.Equal(t, w, got[name], "%s: abi.go says %d, the patched headers %d", name, w, got[name])
 		}
 	}
+	checkV3Probe(t, dir)
 	if v, ok := got["ProgFlagDebug"]; ok {
 		assert.Equal(t, int64(ProgFlagDebug), v, "ProgFlagDebug")
 	} else {
 		t.Log("BPF_F_LANDLOCK_DEBUG is not in this series yet")
+	}
+}
+
+// checkV3Probe compiles and runs probeV3 against the patched headers that
+// TestABIMatchesPatchedHeaders copied to dir/include, and checks its
+// numbers against abi.go.
+func checkV3Probe(t *testing.T, dir string) {
+	t.Helper()
+	src := filepath.Join(dir, "probe_v3.c")
+	require.NoError(t, os.WriteFile(src, []byte(probeV3), 0o644))
+	bin := filepath.Join(dir, "probe_v3")
+	out, err := exec.Command("gcc", "-I", filepath.Join(dir, "include"), "-o", bin, src).CombinedOutput()
+	if err != nil {
+		t.Errorf("BPF_MAP_TYPE_LANDLOCK_FS (%d) and BPF_FUNC_landlock_fs_beneath (%d) of ABI version %d "+
+			"are not in the patched include/uapi/linux/bpf.h (the series has no version 3 yet?):\n%s",
+			MapTypeLandlockFS, FuncFSBeneath, ABIVersion, out)
+		return
+	}
+	out, err = exec.Command(bin).Output()
+	require.NoError(t, err)
+	got := map[string]int64{}
+	for _, line := range strings.Split(string(bytes.TrimSpace(out)), "\n") {
+		name, value, ok := strings.Cut(line, " ")
+		require.True(t, ok, line)
+		v, err := strconv.ParseInt(value, 10, 64)
+		require.NoError(t, err, line)
+		got[name] = v
+	}
+	for name, w := range map[string]int64{"MapTypeLandlockFS": MapTypeLandlockFS, "FuncFSBeneath": FuncFSBeneath} {
+		if assert.Contains(t, got, name) {
+			assert.Equal(t, w, got[name], "%s: abi.go says %d, the patched headers %d", name, w, got[name])
+		}
 	}
 }

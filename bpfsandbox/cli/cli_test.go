@@ -1,0 +1,196 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/landlock-vmtest/landlock-vmtest/bpfsandbox"
+)
+
+func TestParse(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want Options
+		err  string
+	}{
+		{args: []string{"--rw", "/a", "--ro=/b", "--rw=/c", "--", "prog", "--rw", "x"},
+			want: Options{RW: []string{"/a", "/c"}, RO: []string{"/b"}, Program: []string{"prog", "--rw", "x"}}},
+		{args: []string{"prog", "-x"}, want: Options{Program: []string{"prog", "-x"}}},
+		{args: []string{"--rw", "/a", "sh", "-c", "echo"}, want: Options{RW: []string{"/a"}, Program: []string{"sh", "-c", "echo"}}},
+		{args: []string{"--help"}, want: Options{Help: true}},
+		{args: []string{}, err: "no PROGRAM to run"},
+		{args: []string{"--rw", "/a", "--"}, err: "no PROGRAM to run"},
+		{args: []string{"--rw"}, err: "--rw needs a directory"},
+		{args: []string{"--rw=", "prog"}, err: "--rw needs a directory, not an empty string"},
+		{args: []string{"--wr", "/a", "prog"}, err: "unknown option --wr"},
+	} {
+		got, err := Parse(c.args)
+		if c.err != "" {
+			var ue *UsageError
+			require.ErrorAs(t, err, &ue, "%q", c.args)
+			assert.EqualError(t, err, c.err, "%q", c.args)
+			continue
+		}
+		require.NoError(t, err, "%q", c.args)
+		assert.Equal(t, c.want, got, "%q", c.args)
+	}
+	many := []string{}
+	for range bpfsandbox.MaxFSMapEntries + 1 {
+		many = append(many, "--ro", "/")
+	}
+	_, err := Parse(append(many, "prog"))
+	assert.EqualError(t, err, "65 --ro directories: at most 64")
+}
+
+// fake is a System that records what Run asked of it.
+type fake struct {
+	version    int
+	versionErr error
+	applyErr   error
+	execErr    error
+	applied    [][]string
+	execed     []string
+	execPath   string
+}
+
+func (f *fake) system() System {
+	return System{
+		ABIVersion: func() (int, error) { return f.version, f.versionErr },
+		Apply: func(rw, ro []string) error {
+			f.applied = [][]string{rw, ro}
+			return f.applyErr
+		},
+		LookPath: func(file string) (string, error) {
+			if file == "missing" {
+				return "", errors.New(`exec: "missing": executable file not found in $PATH`)
+			}
+			return "/usr/bin/" + file, nil
+		},
+		Exec: func(path string, argv, env []string) error {
+			f.execPath, f.execed = path, argv
+			return f.execErr
+		},
+	}
+}
+
+// run runs Run in its own goroutine (Run locks it to its thread) and
+// returns the exit status and what it printed.
+func run(t *testing.T, f *fake, args ...string) (int, string) {
+	t.Helper()
+	var stderr bytes.Buffer
+	done := make(chan int)
+	go func() { done <- Run(args, &stderr, f.system()) }()
+	return <-done, stderr.String()
+}
+
+func TestRunExecsTheProgram(t *testing.T) {
+	rw, ro := t.TempDir(), t.TempDir()
+	f := &fake{version: 3}
+	code, out := run(t, f, "--rw", rw, "--ro", ro, "--", "sh", "-c", "echo hi")
+	assert.Zero(t, code, out)
+	assert.Empty(t, out)
+	assert.Equal(t, [][]string{{rw}, {ro}}, f.applied)
+	assert.Equal(t, "/usr/bin/sh", f.execPath)
+	assert.Equal(t, []string{"sh", "-c", "echo hi"}, f.execed)
+}
+
+func TestRunMakesDirectoriesAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	require.NoError(t, os.Mkdir("sub", 0o755))
+	f := &fake{version: 4}
+	code, out := run(t, f, "--rw", "sub", "--rw", "./sub/../sub", "prog")
+	require.Zero(t, code, out)
+	assert.Equal(t, [][]string{{filepath.Join(dir, "sub"), filepath.Join(dir, "sub")}, nil}, f.applied)
+}
+
+// TestTooOldKernel: the message names what the running kernel lacks, and
+// nothing is applied.
+func TestTooOldKernel(t *testing.T) {
+	for _, c := range []struct {
+		version int
+		err     error
+		want    string
+	}{
+		{2, nil, "landlock-bpf-sandbox: the running kernel reports Landlock eBPF ABI version 2; this needs version 3 (BPF_MAP_TYPE_LANDLOCK_FS and bpf_landlock_fs_beneath)\n"},
+		{1, nil, "landlock-bpf-sandbox: the running kernel reports Landlock eBPF ABI version 1; this needs version 3 (BPF_MAP_TYPE_LANDLOCK_FS and bpf_landlock_fs_beneath)\n"},
+		{0, fmt.Errorf("seccomp(...): %w", unix.EINVAL), "landlock-bpf-sandbox: the running kernel has no Landlock eBPF rules (CONFIG_SECURITY_LANDLOCK_BPF): seccomp(2) does not know SECCOMP_APPEND_LANDLOCK_RULE (seccomp(...): invalid argument); this needs Landlock eBPF ABI version 3 (BPF_MAP_TYPE_LANDLOCK_FS and bpf_landlock_fs_beneath)\n"},
+	} {
+		f := &fake{version: c.version, versionErr: c.err}
+		code, out := run(t, f, "--rw", t.TempDir(), "prog")
+		assert.Equal(t, ExitUnsupported, code)
+		assert.Equal(t, c.want, out)
+		assert.Nil(t, f.applied, "applied on a kernel that cannot")
+		assert.Nil(t, f.execed, "executed unconfined")
+	}
+}
+
+func TestRunUsageErrors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--rw", "/nonexistent/landlock", "prog"}, "landlock-bpf-sandbox: --rw /nonexistent/landlock: no such directory\n"},
+		{[]string{"--ro", "/nonexistent/landlock", "prog"}, "landlock-bpf-sandbox: --ro /nonexistent/landlock: no such directory\n"},
+		{[]string{"--rw", file, "prog"}, "landlock-bpf-sandbox: --rw " + file + ": not a directory\n"},
+		{[]string{"--bogus"}, "landlock-bpf-sandbox: unknown option --bogus\n" + Usage},
+		{nil, "landlock-bpf-sandbox: no PROGRAM to run\n" + Usage},
+	} {
+		f := &fake{version: 3}
+		code, out := run(t, f, c.args...)
+		assert.Equal(t, ExitUsage, code, "%q", c.args)
+		assert.Equal(t, c.want, out, "%q", c.args)
+		assert.Nil(t, f.applied)
+	}
+}
+
+func TestRunHelp(t *testing.T) {
+	code, out := run(t, &fake{}, "-h")
+	assert.Zero(t, code)
+	assert.Equal(t, Usage, out)
+}
+
+func TestRunNotPermitted(t *testing.T) {
+	f := &fake{version: 3, applyErr: fmt.Errorf("appending the Landlock rule with seccomp(SECCOMP_APPEND_LANDLOCK_RULE): %w", unix.EPERM)}
+	code, out := run(t, f, "--rw", t.TempDir(), "prog")
+	assert.Equal(t, ExitNotPermitted, code)
+	assert.Contains(t, out, "landlock-bpf-sandbox: not permitted: appending the Landlock rule")
+	assert.Contains(t, out, "CAP_SYS_ADMIN")
+	assert.Nil(t, f.execed, "executed unconfined")
+}
+
+func TestRunSetupFails(t *testing.T) {
+	f := &fake{version: 3, applyErr: fmt.Errorf("creating a map: %w", unix.EINVAL)}
+	code, out := run(t, f, "prog")
+	assert.Equal(t, ExitFailed, code)
+	assert.Equal(t, "landlock-bpf-sandbox: setting up the sandbox: creating a map: invalid argument\n", out)
+	assert.Nil(t, f.execed, "executed unconfined")
+}
+
+func TestRunProgramNotFound(t *testing.T) {
+	f := &fake{version: 3}
+	code, out := run(t, f, "missing")
+	assert.Equal(t, ExitNotFound, code)
+	assert.Contains(t, out, "landlock-bpf-sandbox: missing: exec: ")
+	assert.Nil(t, f.applied)
+}
+
+func TestRunExecFails(t *testing.T) {
+	f := &fake{version: 3, execErr: unix.EPERM}
+	code, out := run(t, f, "--ro", t.TempDir(), "prog")
+	assert.Equal(t, ExitCannotExec, code)
+	assert.Equal(t, "landlock-bpf-sandbox: executing /usr/bin/prog: operation not permitted (with --ro, PROGRAM must be beneath a --ro or --rw directory)\n", out)
+	f = &fake{version: 3, execErr: unix.ENOENT}
+	code, _ = run(t, f, "prog")
+	assert.Equal(t, ExitNotFound, code)
+}

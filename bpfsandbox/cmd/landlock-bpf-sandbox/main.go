@@ -1,0 +1,19 @@
+// Command landlock-bpf-sandbox runs a program with "read anything, write
+// only beneath the --rw directories" (and, with --ro, nothing outside the
+// --ro and --rw directories), enforced by a Landlock eBPF rule of this
+// project's patch series, ABI version 3:
+//
+//	landlock-bpf-sandbox [--rw DIR]... [--ro DIR]... [--] PROGRAM [ARGS]...
+//
+// Package bpfsandbox/cli is the command; package bpfsandbox the rule.
+package main
+
+import (
+	"os"
+
+	"github.com/landlock-vmtest/landlock-vmtest/bpfsandbox/cli"
+)
+
+func main() {
+	os.Exit(cli.Main(os.Args[1:], os.Stderr))
+}
