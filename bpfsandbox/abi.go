@@ -33,7 +33,7 @@ const (
 
 	// MaxFSMapEntries is the largest max_entries of a
 	// BPF_MAP_TYPE_LANDLOCK_FS map.
-	MaxFSMapEntries = 64
+	MaxFSMapEntries = 65536
 
 	// CtxOffArg2 is the offset of arg2, the action mask, in struct
 	// landlock_context.

@@ -50,7 +50,7 @@ func TestErrnoText(t *testing.T) {
 func TestNewFSMapSize(t *testing.T) {
 	for _, n := range []int{0, -1, MaxFSMapEntries + 1} {
 		_, err := NewFSMap(n)
-		assert.EqualError(t, err, fmt.Sprintf("BPF_MAP_TYPE_LANDLOCK_FS map: %d entries: want 1 to 64", n))
+		assert.EqualError(t, err, fmt.Sprintf("BPF_MAP_TYPE_LANDLOCK_FS map: %d entries: want 1 to 65536", n))
 	}
 }
 

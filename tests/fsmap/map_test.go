@@ -31,9 +31,9 @@ func TestMapCreate(t *testing.T) {
 	}{
 		{"key4_value4_max8", ll.FSMapAttr(8), nil},
 		{"max1", ll.FSMapAttr(1), nil},
-		{"max64", ll.FSMapAttr(ll.FSMapMaxEntries), nil},
+		{"max", ll.FSMapAttr(ll.FSMapMaxEntries), nil},
 		{"max0", ll.FSMapAttr(0), unix.EINVAL},
-		{"max65", ll.FSMapAttr(ll.FSMapMaxEntries + 1), unix.E2BIG},
+		{"max_plus_1", ll.FSMapAttr(ll.FSMapMaxEntries + 1), unix.E2BIG},
 		{"max_huge", ll.FSMapAttr(1 << 31), unix.E2BIG},
 		{"key8", with(func(a *ll.MapCreateAttr) { a.KeySize = 8 }), unix.EINVAL},
 		{"key0", with(func(a *ll.MapCreateAttr) { a.KeySize = 0 }), unix.EINVAL},

@@ -28,7 +28,7 @@ const (
 	FuncFSBeneath = 213
 	// FSMapMaxEntries is the largest max_entries of a
 	// BPF_MAP_TYPE_LANDLOCK_FS map (E2BIG beyond).
-	FSMapMaxEntries = 64
+	FSMapMaxEntries = 65536
 )
 
 // seccomp(2) entry point.
