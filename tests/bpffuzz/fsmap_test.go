@@ -101,7 +101,9 @@ func newFSFuzz(t *testing.T, g *gen, fx *fixtures) *fsFuzz {
 		{"o_path", open(f.dir, unix.O_PATH), 0, true},
 		{"file", open(filepath.Join(f.dir, "f"), unix.O_RDONLY), 0, true},
 		{"pipe", uint32(fx.pipe[0]), unix.EINVAL, true},
-		{"closed", uint32(fx.closedFD), unix.EBADF, true},
+		// Not fx.closedFD: the opens above may have got its number.
+		// Fds are handed out lowest first, so this one stays closed.
+		{"closed", closedFSMapFD, unix.EBADF, true},
 	}
 	for _, n := range []uint32{1, 8, 64} {
 		fd, errno := fsmapCreate(landlockbpf.FSMapAttr(n))
@@ -186,13 +188,22 @@ func (f *fsFuzz) key(m *fsMap) uint32 {
 	return uint32(f.g.r.IntN(len(m.taken)))
 }
 
+// closedFSMapFD is an fd number the fuzzer never opens.
+const closedFSMapFD = 1000
+
 // value draws a value to write.
 func (f *fsFuzz) value() fsValue {
 	if f.g.chance(0.15) {
 		v := f.g.r.Uint32() | 1<<24
 		return fsValue{name: "random", fd: v, want: unix.EBADF, exact: !fdOpen(v)}
 	}
-	return pick(f.g, f.values)
+	v := pick(f.g, f.values)
+	if v.name == "closed" {
+		// The number of a closed fd is reused by the next open: it
+		// is closed only if nothing got it since.
+		v.exact = !fdOpen(v.fd)
+	}
+	return v
 }
 
 // elem draws and makes a map element call on one of the fuzzer's maps.
