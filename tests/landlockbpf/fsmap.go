@@ -13,12 +13,10 @@ package landlockbpf
 // commands read; fsmap_test.go checks their layout on the host.
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"unsafe"
 
-	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
 )
@@ -236,38 +234,20 @@ func (r FSBeneathRecord) String() string {
 // and logs the answer with the run's arg1 and arg2, as HookRecorder does
 // for the context.
 type FSBeneathRecorder struct {
-	// Prog is the rule, to append with Append or attach to a cgroup.
-	Prog *ebpf.Program
-	ctl  *ebpf.Map
-	log  *ebpf.Map
+	recorder[FSBeneathRecord]
 }
 
 // NewFSBeneathRecorder creates the recorder's maps and loads its rule,
 // stopped, asking about the BPF_MAP_TYPE_LANDLOCK_FS map fsMapFD with
 // flags (0 but to test the helper's refusal of others).
 func NewFSBeneathRecorder(fsMapFD int, flags int32) (*FSBeneathRecorder, error) {
-	ctl, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1})
-	if err != nil {
-		return nil, fmt.Errorf("creating the recorder's control map: %w", err)
-	}
-	log, err := ebpf.NewMap(&ebpf.MapSpec{
-		Type: ebpf.Array, KeySize: 4, ValueSize: fsBeneathRecordSize, MaxEntries: FSBeneathRecordCap,
+	rec, err := newRecorder[FSBeneathRecord](fsBeneathRecordSize, FSBeneathRecordCap, func(ctlFD, logFD int) asm.Instructions {
+		return FSBeneathRecorderInsns(ctlFD, logFD, fsMapFD, flags)
 	})
 	if err != nil {
-		ctl.Close()
-		return nil, fmt.Errorf("creating the recorder's log map: %w", err)
-	}
-	r := &FSBeneathRecorder{ctl: ctl, log: log}
-	if err := r.setNext(hookRecordStopped); err != nil {
-		r.Close()
 		return nil, err
 	}
-	r.Prog, err = Load(FSBeneathRecorderInsns(ctl.FD(), log.FD(), fsMapFD, flags))
-	if err != nil {
-		r.Close()
-		return nil, err
-	}
-	return r, nil
+	return &FSBeneathRecorder{rec}, nil
 }
 
 // FSBeneathRecorderInsns is the recording rule for the control map ctlFD
@@ -312,46 +292,4 @@ func FSBeneathRecorderInsns(ctlFD, logFD, fsMapFD int, flags int32) asm.Instruct
 		asm.Return(),
 	)
 	return insns
-}
-
-func (r *FSBeneathRecorder) setNext(v uint64) error {
-	if err := r.ctl.Put(uint32(0), v); err != nil {
-		return fmt.Errorf("setting the recorder's next slot: %w", err)
-	}
-	return nil
-}
-
-// Start empties the log and starts recording.
-func (r *FSBeneathRecorder) Start() error { return r.setNext(0) }
-
-// Stop stops recording and returns the records kept (at most
-// FSBeneathRecordCap) and how many runs the rule saw since Start.
-func (r *FSBeneathRecorder) Stop() ([]FSBeneathRecord, int, error) {
-	var n uint64
-	if err := r.ctl.Lookup(uint32(0), &n); err != nil {
-		return nil, 0, fmt.Errorf("reading the recorder's next slot: %w", err)
-	}
-	if err := r.setNext(hookRecordStopped); err != nil {
-		return nil, 0, err
-	}
-	if n >= hookRecordStopped {
-		return nil, 0, errors.New("the recorder was not started")
-	}
-	recs := make([]FSBeneathRecord, min(n, FSBeneathRecordCap))
-	for i := range recs {
-		if err := r.log.Lookup(uint32(i), &recs[i]); err != nil {
-			return nil, 0, fmt.Errorf("reading record %d: %w", i, err)
-		}
-	}
-	return recs, int(n), nil
-}
-
-// Close releases the rule and the recorder's maps (a thread that appended
-// the rule keeps it, and the rule its maps).
-func (r *FSBeneathRecorder) Close() {
-	if r.Prog != nil {
-		r.Prog.Close()
-	}
-	r.ctl.Close()
-	r.log.Close()
 }

@@ -45,38 +45,103 @@ func (r HookRecord) String() string {
 // index needs no atomic update. Stop reads the index, then sets it to a
 // value beyond the log, so that the rule keeps nothing more.
 type HookRecorder struct {
-	// Prog is the rule, to append with Append.
-	Prog *ebpf.Program
-	ctl  *ebpf.Map
-	log  *ebpf.Map
+	recorder[HookRecord]
 }
 
 // NewHookRecorder creates the maps and loads the recording rule, stopped.
 func NewHookRecorder() (*HookRecorder, error) {
-	ctl, err := ebpf.NewMap(&ebpf.MapSpec{
+	rec, err := newRecorder[HookRecord](hookRecordSize, HookRecordCap, func(ctlFD, logFD int) asm.Instructions {
+		return HookRecorderInsns(ctlFD, logFD)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &HookRecorder{rec}, nil
+}
+
+// recorder is what the recording rules share: the rule, its control map
+// (one __u64: the next free slot of the log, or hookRecordStopped) and
+// its log (an array of capacity records of type T).
+type recorder[T any] struct {
+	// Prog is the rule, to append with Append or attach to a cgroup.
+	Prog     *ebpf.Program
+	ctl      *ebpf.Map
+	log      *ebpf.Map
+	capacity int
+}
+
+// newRecorder creates the maps (records of recordSize bytes), then loads
+// the rule that insns makes for their fds, stopped.
+func newRecorder[T any](recordSize, capacity uint32, insns func(ctlFD, logFD int) asm.Instructions) (recorder[T], error) {
+	r := recorder[T]{capacity: int(capacity)}
+	var err error
+	r.ctl, err = ebpf.NewMap(&ebpf.MapSpec{
 		Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("creating the recorder's control map: %w", err)
+		return r, fmt.Errorf("creating the recorder's control map: %w", err)
 	}
-	log, err := ebpf.NewMap(&ebpf.MapSpec{
-		Type: ebpf.Array, KeySize: 4, ValueSize: hookRecordSize, MaxEntries: HookRecordCap,
+	r.log, err = ebpf.NewMap(&ebpf.MapSpec{
+		Type: ebpf.Array, KeySize: 4, ValueSize: recordSize, MaxEntries: capacity,
 	})
 	if err != nil {
-		ctl.Close()
-		return nil, fmt.Errorf("creating the recorder's log map: %w", err)
+		r.ctl.Close()
+		return r, fmt.Errorf("creating the recorder's log map: %w", err)
 	}
-	r := &HookRecorder{ctl: ctl, log: log}
 	if err := r.setNext(hookRecordStopped); err != nil {
 		r.Close()
-		return nil, err
+		return r, err
 	}
-	r.Prog, err = Load(HookRecorderInsns(ctl.FD(), log.FD()))
+	r.Prog, err = Load(insns(r.ctl.FD(), r.log.FD()))
 	if err != nil {
 		r.Close()
-		return nil, err
+		return r, err
 	}
 	return r, nil
+}
+
+func (r *recorder[T]) setNext(v uint64) error {
+	if err := r.ctl.Put(uint32(0), v); err != nil {
+		return fmt.Errorf("setting the recorder's next slot: %w", err)
+	}
+	return nil
+}
+
+// Start empties the log and starts recording.
+func (r *recorder[T]) Start() error {
+	return r.setNext(0)
+}
+
+// Stop stops recording and returns the records kept (at most the log's
+// capacity) and how many runs the rule saw since Start.
+func (r *recorder[T]) Stop() ([]T, int, error) {
+	var n uint64
+	if err := r.ctl.Lookup(uint32(0), &n); err != nil {
+		return nil, 0, fmt.Errorf("reading the recorder's next slot: %w", err)
+	}
+	if err := r.setNext(hookRecordStopped); err != nil {
+		return nil, 0, err
+	}
+	if n >= hookRecordStopped {
+		return nil, 0, errors.New("the recorder was not started")
+	}
+	recs := make([]T, min(n, uint64(r.capacity)))
+	for i := range recs {
+		if err := r.log.Lookup(uint32(i), &recs[i]); err != nil {
+			return nil, 0, fmt.Errorf("reading record %d: %w", i, err)
+		}
+	}
+	return recs, int(n), nil
+}
+
+// Close releases the rule and the maps (a thread that appended the rule
+// keeps it, and the rule its maps).
+func (r *recorder[T]) Close() {
+	if r.Prog != nil {
+		r.Prog.Close()
+	}
+	r.ctl.Close()
+	r.log.Close()
 }
 
 // HookRecorderInsns is the recording rule for the control map ctlFD (array,
@@ -119,50 +184,6 @@ func HookRecorderInsns(ctlFD, logFD int) asm.Instructions {
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("allow"),
 		asm.Return(),
 	}
-}
-
-func (r *HookRecorder) setNext(v uint64) error {
-	if err := r.ctl.Put(uint32(0), v); err != nil {
-		return fmt.Errorf("setting the recorder's next slot: %w", err)
-	}
-	return nil
-}
-
-// Start empties the log and starts recording.
-func (r *HookRecorder) Start() error {
-	return r.setNext(0)
-}
-
-// Stop stops recording and returns the records kept (at most
-// HookRecordCap) and how many actions the rule saw since Start.
-func (r *HookRecorder) Stop() ([]HookRecord, int, error) {
-	var n uint64
-	if err := r.ctl.Lookup(uint32(0), &n); err != nil {
-		return nil, 0, fmt.Errorf("reading the recorder's next slot: %w", err)
-	}
-	if err := r.setNext(hookRecordStopped); err != nil {
-		return nil, 0, err
-	}
-	if n >= hookRecordStopped {
-		return nil, 0, errors.New("the recorder was not started")
-	}
-	recs := make([]HookRecord, min(n, HookRecordCap))
-	for i := range recs {
-		if err := r.log.Lookup(uint32(i), &recs[i]); err != nil {
-			return nil, 0, fmt.Errorf("reading record %d: %w", i, err)
-		}
-	}
-	return recs, int(n), nil
-}
-
-// Close releases the rule and the maps (a thread that appended the rule
-// keeps it).
-func (r *HookRecorder) Close() {
-	if r.Prog != nil {
-		r.Prog.Close()
-	}
-	r.ctl.Close()
-	r.log.Close()
 }
 
 // RunOnRuleThread runs fn on a new goroutine locked to its OS thread and
