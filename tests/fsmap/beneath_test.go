@@ -73,6 +73,12 @@ func openWrite(p func(w *world) string) func(w *world) error {
 
 // utimes sets explicit times on p: as the owner, only inode_setattr runs
 // (no inode_permission(MAY_WRITE), which times of now would need).
+// bindDSubdir bind-mounts D/a at root/bsub.
+func bindDSubdir(w *world) {
+	w.mkdirAll(filepath.Join(w.root, "bsub"))
+	w.mount(filepath.Join(w.d, "a"), filepath.Join(w.root, "bsub"), "", unix.MS_BIND, "")
+}
+
 func utimes(p string) error {
 	return unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{{Sec: 1}, {Sec: 2}}, unix.AT_SYMLINK_NOFOLLOW)
 }
@@ -140,6 +146,32 @@ var beneathCases = []beneathCase{
 		},
 		obj: at(inRoot("bind/f")), nr: unix.SYS_OPENAT, arg2: ll.ActionWrite,
 		op: openWrite(inRoot("bind/f")), want: 1,
+	},
+	{
+		// A bind mount of a subdirectory of D elsewhere: the path
+		// used does not go through D.
+		name: "bind_mount_of_D_subdir_open", setup: bindDSubdir,
+		obj: at(inRoot("bsub/b/c/f")), nr: unix.SYS_OPENAT, arg2: ll.ActionWrite,
+		op: openWrite(inRoot("bsub/b/c/f")), want: 0,
+	},
+	{
+		// The same object through a hook that has no mount: one of
+		// its paths in the namespace goes through D (documented).
+		name: "bind_mount_of_D_subdir_utimensat", setup: bindDSubdir,
+		obj: at(inRoot("bsub/b/c/f")), nr: unix.SYS_UTIMENSAT, arg2: ll.ActionWrite,
+		op:   func(w *world) error { return utimes(filepath.Join(w.root, "bsub", "b", "c", "f")) },
+		want: 1,
+	},
+	{
+		// A tmpfs mounted on D before D is put in the map: the entry
+		// is the tmpfs's root, which is what D names now.
+		name: "tmpfs_on_D_then_map",
+		setup: func(w *world) {
+			w.mount("tmpfs", w.d, "tmpfs", 0, "size=1m")
+			w.file(filepath.Join(w.d, "x"))
+		},
+		obj: at(inD("x")), nr: unix.SYS_OPENAT, arg2: ll.ActionWrite,
+		op: openWrite(inD("x")), want: 1,
 	},
 	{
 		name: "bind_mount_into_D",

@@ -1,10 +1,12 @@
 package fsmap
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -193,6 +195,51 @@ func TestLifetime(t *testing.T) {
 			assert.ErrorIs(t, r.errs["umount M2 with the entry"], unix.EBUSY)
 			assert.NoError(t, r.errs["overwrite"])
 			assert.NoError(t, r.errs["umount M2 after overwrite"], "umount right after the overwrite returned")
+		})
+
+		t.Run("map_free_drops_references", func(t *testing.T) {
+			r := runLife(t.TempDir(), func(w *world, _ int, r *lifeResult) error {
+				mnt := filepath.Join(w.root, "M")
+				if err := os.MkdirAll(filepath.Join(mnt), 0o755); err != nil {
+					return err
+				}
+				if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=1m"); err != nil {
+					return err
+				}
+				if err := os.Mkdir(filepath.Join(mnt, "sub"), 0o755); err != nil {
+					return err
+				}
+				m, err := ll.NewFSMapFD(4)
+				if err != nil {
+					return err
+				}
+				if err := pathAt(m, 0, mnt); err != nil {
+					unix.Close(m)
+					return err
+				}
+				if err := pathAt(m, 3, filepath.Join(mnt, "sub")); err != nil {
+					unix.Close(m)
+					return err
+				}
+				r.errs["umount with the map"] = unix.Unmount(mnt, 0)
+				// The last reference to the map: bpf(2) frees it from
+				// a work queue, so its entries are dropped a moment
+				// after close(2) returns.
+				unix.Close(m)
+				deadline := time.Now().Add(10 * time.Second)
+				for {
+					err := unix.Unmount(mnt, 0)
+					r.errs["umount after the map is freed"] = err
+					if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				return nil
+			}, func(*world, *lifeResult) error { return nil })
+			require.NoError(t, r.setupErr)
+			assert.ErrorIs(t, r.errs["umount with the map"], unix.EBUSY)
+			assert.NoError(t, r.errs["umount after the map is freed"], "the freed map still pins the mount after 10 s")
 		})
 
 		t.Run("lazy_umount_fd_inside", func(t *testing.T) {
