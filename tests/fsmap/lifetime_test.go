@@ -95,6 +95,14 @@ func (r lifeResult) answers(t *testing.T, name string, nr uintptr, arg2 uint64) 
 	return got
 }
 
+// mountTmpfs makes the directory dir and mounts a small tmpfs on it.
+func mountTmpfs(dir string) error {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	return unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m")
+}
+
 // pathAt writes the O_PATH fd of p at key of the map and closes the fd.
 func pathAt(mapFD int, key uint32, p string) error {
 	fd, err := unix.Open(p, unix.O_PATH|unix.O_CLOEXEC, 0)
@@ -159,10 +167,7 @@ func TestLifetime(t *testing.T) {
 		t.Run("umount_busy_until_delete", func(t *testing.T) {
 			r := runLife(t.TempDir(), func(w *world, m int, r *lifeResult) error {
 				mnt := filepath.Join(w.root, "M")
-				if err := os.Mkdir(mnt, 0o755); err != nil {
-					return err
-				}
-				if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=1m"); err != nil {
+				if err := mountTmpfs(mnt); err != nil {
 					return err
 				}
 				if err := pathAt(m, 0, mnt); err != nil {
@@ -174,10 +179,7 @@ func TestLifetime(t *testing.T) {
 
 				// Overwrite drops the reference too.
 				m2 := filepath.Join(w.root, "M2")
-				if err := os.Mkdir(m2, 0o755); err != nil {
-					return err
-				}
-				if err := unix.Mount("tmpfs", m2, "tmpfs", 0, "size=1m"); err != nil {
+				if err := mountTmpfs(m2); err != nil {
 					return err
 				}
 				if err := pathAt(m, 1, m2); err != nil {
@@ -200,10 +202,7 @@ func TestLifetime(t *testing.T) {
 		t.Run("map_free_drops_references", func(t *testing.T) {
 			r := runLife(t.TempDir(), func(w *world, _ int, r *lifeResult) error {
 				mnt := filepath.Join(w.root, "M")
-				if err := os.MkdirAll(filepath.Join(mnt), 0o755); err != nil {
-					return err
-				}
-				if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=1m"); err != nil {
+				if err := mountTmpfs(mnt); err != nil {
 					return err
 				}
 				if err := os.Mkdir(filepath.Join(mnt, "sub"), 0o755); err != nil {
@@ -245,10 +244,7 @@ func TestLifetime(t *testing.T) {
 		t.Run("lazy_umount_fd_inside", func(t *testing.T) {
 			r := runLife(t.TempDir(), func(w *world, m int, r *lifeResult) error {
 				mnt := filepath.Join(w.root, "M")
-				if err := os.Mkdir(mnt, 0o755); err != nil {
-					return err
-				}
-				if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=1m"); err != nil {
+				if err := mountTmpfs(mnt); err != nil {
 					return err
 				}
 				if err := os.WriteFile(filepath.Join(mnt, "f"), []byte(fileContent), 0o644); err != nil {

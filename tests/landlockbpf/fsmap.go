@@ -255,21 +255,7 @@ func NewFSBeneathRecorder(fsMapFD int, flags int32) (*FSBeneathRecorder, error) 
 // FSBeneathRecordCap FSBeneathRecords) and the map of paths fsMapFD. It
 // always returns 0.
 func FSBeneathRecorderInsns(ctlFD, logFD, fsMapFD int, flags int32) asm.Instructions {
-	insns := asm.Instructions{
-		asm.Mov.Reg(asm.R6, asm.R1),
-		// idx = ctl[0]++
-		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
-		asm.LoadMapPtr(asm.R1, ctlFD),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -4),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "allow"),
-		asm.LoadMem(asm.R7, asm.R0, 0, asm.DWord),
-		asm.Mov.Reg(asm.R8, asm.R7),
-		asm.Add.Imm(asm.R8, 1),
-		asm.StoreMem(asm.R0, 0, asm.R8, asm.DWord),
-		asm.JGE.Imm(asm.R7, FSBeneathRecordCap, "allow"),
-	}
+	insns := nextSlotInsns(ctlFD, FSBeneathRecordCap)
 	// r8 = fs_beneath(ctx, map, flags)
 	insns = append(insns, FSBeneathCall(asm.R6, fsMapFD, flags)...)
 	insns = append(insns,

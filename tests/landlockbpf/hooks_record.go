@@ -100,6 +100,26 @@ func newRecorder[T any](recordSize, capacity uint32, insns func(ctlFD, logFD int
 	return r, nil
 }
 
+// nextSlotInsns is the start of a recording rule: the context to R6, then
+// idx = ctl[0]++ in R7 (R8 = idx + 1), and a jump to "allow" when there is
+// no control slot or idx is past capacity.
+func nextSlotInsns(ctlFD int, capacity int32) asm.Instructions {
+	return asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
+		asm.LoadMapPtr(asm.R1, ctlFD),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -4),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "allow"),
+		asm.LoadMem(asm.R7, asm.R0, 0, asm.DWord),
+		asm.Mov.Reg(asm.R8, asm.R7),
+		asm.Add.Imm(asm.R8, 1),
+		asm.StoreMem(asm.R0, 0, asm.R8, asm.DWord),
+		asm.JGE.Imm(asm.R7, capacity, "allow"),
+	}
+}
+
 func (r *recorder[T]) setNext(v uint64) error {
 	if err := r.ctl.Put(uint32(0), v); err != nil {
 		return fmt.Errorf("setting the recorder's next slot: %w", err)
@@ -148,21 +168,8 @@ func (r *recorder[T]) Close() {
 // one __u64: the next free slot) and the log map logFD (array of
 // HookRecordCap HookRecords). It always returns 0.
 func HookRecorderInsns(ctlFD, logFD int) asm.Instructions {
-	return asm.Instructions{
-		asm.Mov.Reg(asm.R6, asm.R1),
-		// idx = ctl[0]++
-		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
-		asm.LoadMapPtr(asm.R1, ctlFD),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -4),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "allow"),
-		asm.LoadMem(asm.R7, asm.R0, 0, asm.DWord),
-		asm.Mov.Reg(asm.R8, asm.R7),
-		asm.Add.Imm(asm.R8, 1),
-		asm.StoreMem(asm.R0, 0, asm.R8, asm.DWord),
-		// if idx < HookRecordCap: log[idx] = *ctx without status
-		asm.JGE.Imm(asm.R7, HookRecordCap, "allow"),
+	// if idx < HookRecordCap: log[idx] = *ctx without status
+	return append(nextSlotInsns(ctlFD, HookRecordCap),
 		asm.StoreMem(asm.RFP, -4, asm.R7, asm.Word),
 		asm.LoadMapPtr(asm.R1, logFD),
 		asm.Mov.Reg(asm.R2, asm.RFP),
@@ -183,7 +190,7 @@ func HookRecorderInsns(ctlFD, logFD int) asm.Instructions {
 		asm.StoreMem(asm.R0, 24, asm.R1, asm.DWord),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("allow"),
 		asm.Return(),
-	}
+	)
 }
 
 // RunOnRuleThread runs fn on a new goroutine locked to its OS thread and
