@@ -40,7 +40,7 @@ const (
 	// ABIVersion is the newest version this file describes. A kernel of a
 	// prefix of the series reports an older one (1 <= version <=
 	// ABIVersion); tests skip what it lacks.
-	ABIVersion = 3
+	ABIVersion = 4
 	// MaxRules is how many rules a domain holds at most.
 	MaxRules = 64
 )
