@@ -35,10 +35,28 @@ const (
 	// BPF_MAP_TYPE_LANDLOCK_FS map.
 	MaxFSMapEntries = 65536
 
+	// CtxOffArch is the offset of arch, the AUDIT_ARCH_* value of the
+	// current system call's ABI, in struct landlock_context (__u32).
+	CtxOffArch = 8
+	// CtxOffSyscallNr is the offset of syscall_nr, the current system
+	// call's number, in struct landlock_context (__u32).
+	CtxOffSyscallNr = 12
 	// CtxOffArg2 is the offset of arg2, the action mask, in struct
 	// landlock_context.
 	CtxOffArg2 = 32
+
+	// UnprivBPFSysctl is kernel.unprivileged_bpf_disabled: from version
+	// 4, a caller without CAP_BPF may create the map and load the rule
+	// when it is 0; 1 and 2 refuse them (EPERM), and 1 cannot be changed
+	// until the next boot.
+	UnprivBPFSysctl = "/proc/sys/kernel/unprivileged_bpf_disabled"
 )
+
+// UnprivilegedABI is the first ABI version in which the rule can be
+// applied without privilege: with no_new_privs set, which the sandboxer
+// does, and kernel.unprivileged_bpf_disabled = 0 for a caller without
+// CAP_BPF.
+const UnprivilegedABI = 4
 
 // File system actions (LANDLOCK_ACTION_FS_*), the bits of arg2.
 const (

@@ -1,8 +1,9 @@
 // Package bpfsandbox confines a process with Landlock eBPF rules, ABI
-// version 3 of this project's patch series (../shared/spec/landlock-bpf-abi.md
-// in the project's shared files): "read anything, write only beneath these
-// directories", and optionally "and touch nothing outside these other
-// ones".
+// version 3 or later of this project's patch series
+// (../shared/spec/landlock-bpf-abi.md in the project's shared files):
+// "read anything, write only beneath these directories, mount nothing",
+// and optionally "and touch nothing outside these other ones". From
+// version 4 it needs no privilege.
 //
 // # The pieces
 //
@@ -22,6 +23,24 @@
 // spec's hook table) and returns 0 to allow, 1 to deny (the action fails
 // with EPERM):
 //
+//   - Every action of a mount-family system call is denied, whatever its
+//     object: mount(2) (bind, move, remount, new superblocks, propagation
+//     changes), umount2(2), move_mount(2), pivot_root(2) and fsconfig(2)
+//     (its FSCONFIG_CMD_RECONFIGURE reaches the sb_remount hook). The rule
+//     tells them apart by the context's arch (the AUDIT_ARCH_* value of
+//     the system call's ABI) and syscall_nr, for the native ABI and the
+//     compat ones (MountSyscalls: x86_64, x32 and i386 on amd64; aarch64
+//     and AArch32 on arm64). A mount's hook reports WRITE at the mount
+//     point, so without this a mount point beneath an rw directory would
+//     be allowed, and a process that can mount (CAP_SYS_ADMIN, or, in
+//     version 4, any process in a user and mount namespace of its own,
+//     unshare(CLONE_NEWUSER|CLONE_NEWNS)) could bind-mount any directory
+//     beneath an rw one and write through the new names. fsopen(2),
+//     fsmount(2) and open_tree(2) have no hook of their own (the trees
+//     they make are detached, and only move_mount(2) attaches one), nor
+//     has mount_setattr(2), which attaches nothing: they are not denied.
+//     The path walks of these calls run the rule too (path-less runs), so
+//     they fail with EPERM at the first of them.
 //   - Character devices (bpf_landlock_get_fs_mode says S_IFCHR) are always
 //     allowed, so that writing to the terminal, /dev/null and /dev/tty
 //     keeps working: file_permission judges every write(2), also through
@@ -48,14 +67,15 @@
 // IOCTL, LOCK and FCNTL are not write-like: a terminal's TCGETS works.
 //
 // What the rule cannot stop (the spec and the series' documentation say
-// more): a task that keeps CAP_SYS_ADMIN may bind-mount another tree into
-// an rw directory; O_TMPFILE outside rw opens, though nothing can be
-// written to it or linked; IOCTLs on writable descriptors are not judged.
+// more): O_TMPFILE outside rw opens, though nothing can be written to it
+// or linked; IOCTLs on writable descriptors are not judged; mounts made
+// before the rule (by another process, or in a mount namespace the
+// process shares) stay where they are.
 //
 // # Threads
 //
-// Landlock eBPF rules belong to the thread that appends them (version 3
-// has no TSYNC) and are inherited across fork, clone and execve. Go runs
+// Landlock eBPF rules belong to the thread that appends them (no version
+// has TSYNC), as does no_new_privs, and are inherited across fork, clone and execve. Go runs
 // goroutines on several threads, so a caller of Apply locks its goroutine
 // to its thread (runtime.LockOSThread) first and does what must be
 // confined on that thread; a sandboxer applies the rule and then execve(2)s
@@ -64,6 +84,14 @@
 // # Privilege
 //
 // In version 3, creating the map and loading the program need CAP_BPF and
-// appending the rule needs CAP_SYS_ADMIN (in the initial user namespace):
-// the unprivileged mode (no_new_privs) is version 4.
+// appending the rule needs CAP_SYS_ADMIN (in the initial user namespace).
+// From version 4 (UnprivilegedABI), appending needs no_new_privs on the
+// appending thread or CAP_SYS_ADMIN (SetNoNewPrivs sets the flag; package
+// cli sets it before every append from version 4, so that the program it
+// executes never gains privileges), and a caller without CAP_BPF may
+// create the map and load the rule when kernel.unprivileged_bpf_disabled
+// (UnprivBPFSysctl) is 0: with 1 or 2, bpf(2) refuses them with EPERM
+// (a *BPFError). Distributions ship 2; 1 cannot be undone until the next
+// boot. The verifier then runs in its unprivileged mode, which the rule
+// passes (no stack, no loops, no pointer stored or compared).
 package bpfsandbox

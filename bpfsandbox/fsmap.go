@@ -42,6 +42,18 @@ type mapFDAttr struct {
 	mapFD uint32
 }
 
+// BPFError is an error of bpf(2) (creating or filling a map, loading the
+// rule), as against one of seccomp(2) (appending it): from version 4, an
+// EPERM here, for a caller without CAP_BPF, comes from
+// kernel.unprivileged_bpf_disabled (UnprivBPFSysctl) not being 0. Its
+// text is the wrapped error's.
+type BPFError struct{ Err error }
+
+func (e *BPFError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the error of bpf(2).
+func (e *BPFError) Unwrap() error { return e.Err }
+
 func bpf(cmd uintptr, attr unsafe.Pointer, size uintptr) (uintptr, error) {
 	r, _, errno := unix.Syscall(unix.SYS_BPF, cmd, uintptr(attr), size)
 	if errno != 0 {
@@ -62,7 +74,8 @@ type FSMap struct {
 }
 
 // NewFSMap creates a BPF_MAP_TYPE_LANDLOCK_FS map of maxEntries keys
-// (1 to MaxFSMapEntries). Creating it needs CAP_BPF in version 3.
+// (1 to MaxFSMapEntries). Creating it needs CAP_BPF in version 3; from
+// version 4, without CAP_BPF, kernel.unprivileged_bpf_disabled = 0.
 func NewFSMap(maxEntries int) (*FSMap, error) {
 	if maxEntries < 1 || maxEntries > MaxFSMapEntries {
 		return nil, fmt.Errorf("BPF_MAP_TYPE_LANDLOCK_FS map: %d entries: want 1 to %d", maxEntries, MaxFSMapEntries)
@@ -76,7 +89,7 @@ func NewFSMap(maxEntries int) (*FSMap, error) {
 	copy(attr.mapName[:], "landlock_fs")
 	fd, err := bpf(bpfMapCreate, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
 	if err != nil {
-		return nil, fmt.Errorf("creating a BPF_MAP_TYPE_LANDLOCK_FS map (type %d, %d entries) with bpf(BPF_MAP_CREATE): %w", MapTypeLandlockFS, maxEntries, errnoText(err))
+		return nil, &BPFError{fmt.Errorf("creating a BPF_MAP_TYPE_LANDLOCK_FS map (type %d, %d entries) with bpf(BPF_MAP_CREATE): %w", MapTypeLandlockFS, maxEntries, errnoText(err))}
 	}
 	return &FSMap{fd: int(fd), maxEntries: maxEntries}, nil
 }
@@ -116,7 +129,7 @@ func (m *FSMap) Set(key uint32, fd int) error {
 	runtime.KeepAlive(&k)
 	runtime.KeepAlive(&v)
 	if err != nil {
-		return fmt.Errorf("BPF_MAP_TYPE_LANDLOCK_FS map %d: bpf(BPF_MAP_UPDATE_ELEM) key %d, fd %d: %w", m.fd, key, fd, errnoText(err))
+		return &BPFError{fmt.Errorf("BPF_MAP_TYPE_LANDLOCK_FS map %d: bpf(BPF_MAP_UPDATE_ELEM) key %d, fd %d: %w", m.fd, key, fd, errnoText(err))}
 	}
 	return nil
 }
@@ -132,7 +145,7 @@ func (m *FSMap) Paths() []string { return append([]string(nil), m.paths...) }
 func (m *FSMap) Freeze() error {
 	attr := mapFDAttr{mapFD: uint32(m.fd)}
 	if _, err := bpf(bpfMapFreeze, unsafe.Pointer(&attr), unsafe.Sizeof(attr)); err != nil {
-		return fmt.Errorf("BPF_MAP_TYPE_LANDLOCK_FS map %d: bpf(BPF_MAP_FREEZE): %w", m.fd, errnoText(err))
+		return &BPFError{fmt.Errorf("BPF_MAP_TYPE_LANDLOCK_FS map %d: bpf(BPF_MAP_FREEZE): %w", m.fd, errnoText(err))}
 	}
 	return nil
 }

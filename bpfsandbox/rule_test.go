@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf/asm"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // The kernel's answers a run of the rule can get.
@@ -16,8 +18,11 @@ const (
 	enoent = -2 // -ENOENT
 )
 
-// world is what the helpers answer in one run of the rule.
+// world is the context and what the helpers answer in one run of the
+// rule.
 type world struct {
+	arch    uint32 // the context's arch
+	nr      uint32 // the context's syscall_nr
 	actions uint64
 	mode    int64         // bpf_landlock_get_fs_mode
 	beneath map[int]int64 // map fd -> bpf_landlock_fs_beneath
@@ -67,8 +72,20 @@ func run(t *testing.T, prog []byte, w *world) int64 {
 		case 0x79: // ldx dw
 			v := get(pc, src)
 			require.Equal(t, "ctx", v.kind, "insn %d loads from R%d, not the context", pc, src)
-			require.Equal(t, int16(CtxOffArg2), off, "insn %d: the rule reads only arg2", pc)
+			require.Equal(t, int16(CtxOffArg2), off, "insn %d: the only 64-bit field the rule reads is arg2", pc)
 			r[dst], set[dst] = reg{val: int64(w.actions)}, true
+		case 0x61: // ldx w
+			v := get(pc, src)
+			require.Equal(t, "ctx", v.kind, "insn %d loads from R%d, not the context", pc, src)
+			switch off {
+			case CtxOffArch:
+				r[dst] = reg{val: int64(w.arch)}
+			case CtxOffSyscallNr:
+				r[dst] = reg{val: int64(w.nr)}
+			default:
+				t.Fatalf("insn %d: a 32-bit read at offset %d, not arch or syscall_nr", pc, off)
+			}
+			set[dst] = true
 		case 0x18: // ld_imm64
 			require.Less(t, pc+1, n)
 			require.Equal(t, uint8(1), src, "insn %d: a 64-bit load that is not a map fd (BPF_PSEUDO_MAP_FD)", pc)
@@ -78,6 +95,12 @@ func run(t *testing.T, prog []byte, w *world) int64 {
 			v := get(pc, dst)
 			require.Empty(t, v.kind, "insn %d compares a pointer", pc)
 			if (v.val == imm) == (op == 0x15) {
+				next = pc + 1 + int(off)
+			}
+		case 0x16, 0x56: // jeq32, jne32 imm: the low 32 bits
+			v := get(pc, dst)
+			require.Empty(t, v.kind, "insn %d compares a pointer", pc)
+			if (uint32(v.val) == uint32(imm)) == (op == 0x16) {
 				next = pc + 1 + int(off)
 			}
 		case 0x05: // ja
@@ -124,7 +147,10 @@ func marshal(t *testing.T, insns asm.Instructions) []byte {
 
 // want is the verdict the package documentation promises (0 allow, 1
 // deny), written from the documentation, not from Rule.
-func want(actions uint64, mode int64, rwAns, roAns int64, withRO bool) int64 {
+func want(mount bool, actions uint64, mode int64, rwAns, roAns int64, withRO bool) int64 {
+	if mount {
+		return 1
+	}
 	if mode >= 0 && mode&0o170000 == 0o020000 {
 		return 0
 	}
@@ -140,8 +166,49 @@ func want(actions uint64, mode int64, rwAns, roAns int64, withRO bool) int64 {
 	return 0
 }
 
+// syscall is a context's (arch, syscall_nr).
+type syscall struct {
+	arch, nr uint32
+	name     string
+	mount    bool
+}
+
+// testSyscalls are the mount-family system calls of MountSyscalls, and
+// system calls that are not: openat and write of the native ABI, and
+// every number of the table under each arch of the table it does not
+// belong to (i386's mount is 21, x86_64's 21 is access).
+func testSyscalls(t *testing.T) []syscall {
+	t.Helper()
+	calls := MountSyscalls()
+	require.NotEmpty(t, calls, "no mount system calls for this GOARCH")
+	native := calls[0].Arch
+	var out []syscall
+	in := map[[2]uint32]bool{}
+	var arches []uint32
+	for _, c := range calls {
+		out = append(out, syscall{c.Arch, c.Nr, c.Name, true})
+		in[[2]uint32{c.Arch, c.Nr}] = true
+		if len(arches) == 0 || arches[len(arches)-1] != c.Arch {
+			arches = append(arches, c.Arch)
+		}
+	}
+	out = append(out,
+		syscall{native, unix.SYS_OPENAT, "openat (native)", false},
+		syscall{native, unix.SYS_WRITE, "write (native)", false},
+		syscall{0, 0, "no arch, nr 0", false})
+	for _, c := range calls {
+		for _, a := range arches {
+			if !in[[2]uint32{a, c.Nr}] {
+				out = append(out, syscall{a, c.Nr, fmt.Sprintf("nr %d of %s under arch %#x", c.Nr, c.Name, a), false})
+			}
+		}
+	}
+	return out
+}
+
 // TestRuleVerdicts runs Rule, assembled, for every action, file type and
-// answer of the helpers, with and without an ro map.
+// answer of the helpers, with and without an ro map, in mount-family
+// system calls and others.
 func TestRuleVerdicts(t *testing.T) {
 	const rwFD, roFD = 7, 9
 	rw, ro := &FSMap{fd: rwFD, maxEntries: 1}, &FSMap{fd: roFD, maxEntries: 1}
@@ -152,30 +219,92 @@ func TestRuleVerdicts(t *testing.T) {
 	}
 	modes := map[string]int64{"reg": 0o100644, "dir": 0o040755, "chr": 0o020666, "fifo": 0o010600, "ENOENT": enoent}
 	answers := []int64{1, 0, enoent}
+	calls := testSyscalls(t)
 	for _, withRO := range []bool{false, true} {
 		var roMap *FSMap
 		if withRO {
 			roMap = ro
 		}
 		prog := marshal(t, Rule(rw, roMap))
-		for an, a := range actions {
-			for mn, m := range modes {
-				for _, rwAns := range answers {
-					for _, roAns := range answers {
-						w := &world{actions: a, mode: m,
-							beneath: map[int]int64{rwFD: rwAns, roFD: roAns},
-							calls:   map[int32]int{}, asked: map[int]bool{}}
-						name := fmt.Sprintf("ro=%v %s mode=%s rw=%d ro=%d", withRO, an, mn, rwAns, roAns)
-						got := run(t, prog, w)
-						assert.Equal(t, want(a, m, rwAns, roAns, withRO), got, name)
-						if !withRO {
-							assert.False(t, w.asked[roFD], "%s: asked about the ro map", name)
+		for _, sc := range calls {
+			for an, a := range actions {
+				for mn, m := range modes {
+					for _, rwAns := range answers {
+						for _, roAns := range answers {
+							w := &world{arch: sc.arch, nr: sc.nr, actions: a, mode: m,
+								beneath: map[int]int64{rwFD: rwAns, roFD: roAns},
+								calls:   map[int32]int{}, asked: map[int]bool{}}
+							name := fmt.Sprintf("%s ro=%v %s mode=%s rw=%d ro=%d", sc.name, withRO, an, mn, rwAns, roAns)
+							got := run(t, prog, w)
+							if !assert.Equal(t, want(sc.mount, a, m, rwAns, roAns, withRO), got, name) {
+								return
+							}
+							if !withRO {
+								assert.False(t, w.asked[roFD], "%s: asked about the ro map", name)
+							}
 						}
 					}
 				}
 			}
 		}
 	}
+}
+
+// TestRuleDeniesMountSyscalls: every action of a mount-family system call
+// is denied before any helper is called, the tty included, beneath rw
+// too: a bind mount onto a directory beneath rw (its WRITE at the mount
+// point) gets EPERM.
+func TestRuleDeniesMountSyscalls(t *testing.T) {
+	rw := &FSMap{fd: 5, maxEntries: 1}
+	prog := marshal(t, Rule(rw, nil))
+	for _, c := range MountSyscalls() {
+		for _, mode := range []int64{0o040755, 0o020620, enoent} {
+			w := &world{arch: c.Arch, nr: c.Nr, actions: ActionWrite, mode: mode,
+				beneath: map[int]int64{5: 1}, calls: map[int32]int{}, asked: map[int]bool{}}
+			assert.Equal(t, int64(1), run(t, prog, w), "%s, mode %#o, beneath rw", c.Name, mode)
+			assert.Empty(t, w.calls, "%s: helpers called", c.Name)
+		}
+	}
+}
+
+// TestMountSyscallNumbers: the native entries of the table are the
+// numbers golang.org/x/sys/unix has for this GOARCH, and each one of
+// mount, umount2, move_mount, pivot_root and fsconfig is there for every
+// ABI of the table.
+func TestMountSyscallNumbers(t *testing.T) {
+	calls := MountSyscalls()
+	require.NotEmpty(t, calls)
+	native := calls[0].Arch
+	got := map[string]uint32{}
+	names := map[uint32]map[string]bool{}
+	for _, c := range calls {
+		name, abi, ok := strings.Cut(strings.TrimSuffix(c.Name, ")"), " (")
+		require.True(t, ok, c.Name)
+		if names[c.Arch] == nil {
+			names[c.Arch] = map[string]bool{}
+		}
+		names[c.Arch][name+" "+abi] = true
+		if c.Arch == native && c.Nr&0x40000000 == 0 {
+			got[name] = c.Nr
+		}
+	}
+	assert.Equal(t, map[string]uint32{
+		"mount": unix.SYS_MOUNT, "umount2": unix.SYS_UMOUNT2, "move_mount": unix.SYS_MOVE_MOUNT,
+		"pivot_root": unix.SYS_PIVOT_ROOT, "fsconfig": unix.SYS_FSCONFIG,
+	}, got, "native numbers")
+	for arch, ns := range names {
+		abis := map[string]bool{}
+		for n := range ns {
+			_, abi, _ := strings.Cut(n, " ")
+			abis[abi] = true
+		}
+		for abi := range abis {
+			for _, call := range []string{"mount", "umount2", "move_mount", "pivot_root", "fsconfig"} {
+				assert.True(t, ns[call+" "+abi], "arch %#x: no %s (%s)", arch, call, abi)
+			}
+		}
+	}
+	assert.NoError(t, checkMountSyscalls())
 }
 
 // TestRuleSpotChecks: the cases the sandboxer exists for, spelled out.
@@ -210,8 +339,9 @@ func TestRuleSpotChecks(t *testing.T) {
 		if c.ro {
 			roMap = ro
 		}
-		w := &world{actions: c.actions, mode: c.mode, beneath: map[int]int64{rwFD: c.rwAns, roFD: c.roAns},
-			calls: map[int32]int{}, asked: map[int]bool{}}
+		w := &world{arch: MountSyscalls()[0].Arch, nr: unix.SYS_OPENAT, actions: c.actions, mode: c.mode,
+			beneath: map[int]int64{rwFD: c.rwAns, roFD: c.roAns},
+			calls:   map[int32]int{}, asked: map[int]bool{}}
 		got := run(t, marshal(t, Rule(rw, roMap)), w)
 		assert.Equal(t, c.deny, got != 0, c.name)
 		assert.Equal(t, 1, w.calls[FuncGetFSMode], "%s: get_fs_mode calls", c.name)

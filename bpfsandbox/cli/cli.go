@@ -4,11 +4,15 @@
 //	landlock-bpf-sandbox [--rw DIR]... [--ro DIR]... [--] PROGRAM [ARGS]...
 //
 // runs PROGRAM with "read anything, write only beneath the --rw
-// directories", and, with at least one --ro, "no access at all outside the
-// --ro and --rw directories" (package bpfsandbox says exactly what the
-// rule allows). It checks its arguments and the kernel, applies the rule
-// to its own thread and execve(2)s PROGRAM on that thread, which inherits
-// the rule.
+// directories, mount nothing", and, with at least one --ro, "no access at
+// all outside the --ro and --rw directories" (package bpfsandbox says
+// exactly what the rule allows). It checks its arguments and the kernel,
+// sets no_new_privs (from ABI version 4), applies the rule to its own
+// thread and execve(2)s PROGRAM on that thread, which inherits both.
+//
+// Privilege: with ABI version 4 none; a caller without CAP_BPF needs
+// kernel.unprivileged_bpf_disabled = 0, and the message of a refusal says
+// so. With version 3, CAP_BPF and CAP_SYS_ADMIN (root).
 //
 // Exit status: PROGRAM's own once it runs; otherwise one of the Exit*
 // constants.
@@ -43,7 +47,9 @@ const (
 	// eBPF rules, or an ABI version below bpfsandbox.NeedABI).
 	ExitUnsupported = 3
 	// ExitNotPermitted: the caller may not create the map, load the rule
-	// or append it (CAP_BPF, CAP_SYS_ADMIN).
+	// or append it (version 3: CAP_BPF, CAP_SYS_ADMIN; version 4:
+	// kernel.unprivileged_bpf_disabled not 0 for a caller without
+	// CAP_BPF).
 	ExitNotPermitted = 4
 	// ExitCannotExec: PROGRAM was found but could not be executed.
 	ExitCannotExec = 126
@@ -54,11 +60,18 @@ const (
 // Usage is the command's help text.
 const Usage = `usage: landlock-bpf-sandbox [--rw DIR]... [--ro DIR]... [--] PROGRAM [ARGS]...
 
-Runs PROGRAM confined by a Landlock eBPF rule (ABI version 3): it can read
-anything and write only beneath the --rw directories. With at least one
---ro, it has no access at all outside the --ro and --rw directories, so
-PROGRAM itself must be beneath one of them. Character devices (the
-terminal, /dev/null) stay usable. Needs CAP_SYS_ADMIN and CAP_BPF.
+Runs PROGRAM confined by a Landlock eBPF rule (ABI version 3 or later): it
+can read anything, write only beneath the --rw directories, and make no
+mount-family system call (mount, umount2, move_mount, pivot_root,
+fsconfig). With at least one --ro, it has no access at all outside the
+--ro and --rw directories, so PROGRAM itself must be beneath one of them.
+Character devices (the terminal, /dev/null) stay usable.
+
+Privilege: with ABI version 4, none: landlock-bpf-sandbox sets
+no_new_privs (PROGRAM cannot gain privileges through set-user-ID or
+file capabilities), and without CAP_BPF it needs the sysctl
+kernel.unprivileged_bpf_disabled = 0. With version 3, CAP_SYS_ADMIN and
+CAP_BPF (root).
 
 Exit status: PROGRAM's own; 1 the sandbox could not be set up; 2 usage
 error or a missing directory; 3 the running kernel cannot do this; 4 not
@@ -138,8 +151,14 @@ func (o *Options) add(flag, dir string) {
 type System struct {
 	// ABIVersion asks the kernel for its Landlock eBPF ABI version.
 	ABIVersion func() (int, error)
+	// SetNoNewPrivs sets no_new_privs on the calling thread
+	// (bpfsandbox.SetNoNewPrivs). Run calls it from ABI version 4 on.
+	SetNoNewPrivs func() error
 	// Apply confines the calling thread (bpfsandbox.Apply).
 	Apply func(rw, ro []string) error
+	// UnprivBPF reads kernel.unprivileged_bpf_disabled, for the message
+	// of an EPERM from bpf(2) (version 4).
+	UnprivBPF func() (string, error)
 	// LookPath finds PROGRAM (exec.LookPath).
 	LookPath func(file string) (string, error)
 	// Exec replaces the process with PROGRAM (execve(2) on the calling
@@ -150,10 +169,21 @@ type System struct {
 
 // OS is the real system.
 var OS = System{
-	ABIVersion: bpfsandbox.ABIVersion,
-	Apply:      bpfsandbox.Apply,
-	LookPath:   exec.LookPath,
-	Exec:       unix.Exec,
+	ABIVersion:    bpfsandbox.ABIVersion,
+	SetNoNewPrivs: bpfsandbox.SetNoNewPrivs,
+	Apply:         bpfsandbox.Apply,
+	UnprivBPF:     readUnprivBPF,
+	LookPath:      exec.LookPath,
+	Exec:          unix.Exec,
+}
+
+// readUnprivBPF reads kernel.unprivileged_bpf_disabled.
+func readUnprivBPF() (string, error) {
+	b, err := os.ReadFile(bpfsandbox.UnprivBPFSysctl)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 // Main runs the command with args (without the command's name), printing
@@ -188,7 +218,8 @@ func Run(args []string, stderr io.Writer, sys System) int {
 	if err != nil {
 		return fail(ExitUsage, "%v", err)
 	}
-	if err := bpfsandbox.CheckVersion(sys.ABIVersion()); err != nil {
+	version, err := sys.ABIVersion()
+	if err := bpfsandbox.CheckVersion(version, err); err != nil {
 		return fail(ExitUnsupported, "%v", err)
 	}
 	// Found before the rule: with --ro, PATH's directories may be out of
@@ -198,13 +229,19 @@ func Run(args []string, stderr io.Writer, sys System) int {
 		return fail(ExitNotFound, "%s: %v", o.Program[0], err)
 	}
 
-	// The rule is the thread's: apply it and execve on this one.
+	// The rule is the thread's, and so is no_new_privs: set both and
+	// execve on this one.
 	runtime.LockOSThread()
+	if version >= bpfsandbox.UnprivilegedABI {
+		if err := sys.SetNoNewPrivs(); err != nil {
+			return fail(ExitFailed, "setting no_new_privs: %v", err)
+		}
+	}
 	if err := sys.Apply(rw, ro); err != nil {
 		var ue *bpfsandbox.UnsupportedError
 		switch {
 		case errors.Is(err, unix.EPERM):
-			return fail(ExitNotPermitted, "not permitted: %v; in Landlock eBPF ABI version %d, creating the map and loading the rule need CAP_BPF and appending the rule needs CAP_SYS_ADMIN (run as root)", err, bpfsandbox.NeedABI)
+			return fail(ExitNotPermitted, "%s", notPermitted(version, err, sys))
 		case errors.As(err, &ue):
 			return fail(ExitUnsupported, "%v", err)
 		}
@@ -222,6 +259,29 @@ func Run(args []string, stderr io.Writer, sys System) int {
 		return fail(code, "executing %s: %v%s", path, err, hint)
 	}
 	return 0
+}
+
+// notPermitted says why Apply's EPERM err happened and what to do, for a
+// kernel of ABI version version.
+func notPermitted(version int, err error, sys System) string {
+	if version < bpfsandbox.UnprivilegedABI {
+		return fmt.Sprintf("not permitted: %v; in Landlock eBPF ABI version %d, creating the map and loading the rule need CAP_BPF and appending the rule needs CAP_SYS_ADMIN (run as root)", err, version)
+	}
+	var be *bpfsandbox.BPFError
+	if !errors.As(err, &be) {
+		return fmt.Sprintf("not permitted: %v; in Landlock eBPF ABI version %d, appending the rule needs no_new_privs (which %s set) or CAP_SYS_ADMIN", err, version, Name)
+	}
+	const sysctl = "kernel.unprivileged_bpf_disabled"
+	v, rerr := sys.UnprivBPF()
+	switch {
+	case rerr != nil:
+		return fmt.Sprintf("not permitted: %v; without CAP_BPF, creating the map and loading the rule need the sysctl %s = 0 (reading it: %v): as root, sysctl -w %s=0", err, sysctl, rerr, sysctl)
+	case v == "0":
+		return fmt.Sprintf("not permitted: %v (the sysctl %s is 0 already: something else refused it)", err, sysctl)
+	case v == "1":
+		return fmt.Sprintf("not permitted: %v; without CAP_BPF, creating the map and loading the rule need the sysctl %s = 0, and it is 1, which cannot be changed until the next boot: boot with sysctl.%s=0 on the kernel command line, or run as root", err, sysctl, sysctl)
+	}
+	return fmt.Sprintf("not permitted: %v; without CAP_BPF, creating the map and loading the rule need the sysctl %s = 0 (it is %s): as root, sysctl -w %s=0", err, sysctl, v, sysctl)
 }
 
 // directories checks that every dir exists and is a directory, and

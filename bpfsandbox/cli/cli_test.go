@@ -54,20 +54,30 @@ func TestParse(t *testing.T) {
 type fake struct {
 	version    int
 	versionErr error
+	nnpErr     error
 	applyErr   error
 	execErr    error
+	unprivBPF  string
+	unprivErr  error
 	applied    [][]string
 	execed     []string
 	execPath   string
+	calls      []string // "nnp", "apply", "exec" in the order Run made them
 }
 
 func (f *fake) system() System {
 	return System{
 		ABIVersion: func() (int, error) { return f.version, f.versionErr },
+		SetNoNewPrivs: func() error {
+			f.calls = append(f.calls, "nnp")
+			return f.nnpErr
+		},
 		Apply: func(rw, ro []string) error {
+			f.calls = append(f.calls, "apply")
 			f.applied = [][]string{rw, ro}
 			return f.applyErr
 		},
+		UnprivBPF: func() (string, error) { return f.unprivBPF, f.unprivErr },
 		LookPath: func(file string) (string, error) {
 			if file == "missing" {
 				return "", errors.New(`exec: "missing": executable file not found in $PATH`)
@@ -75,6 +85,7 @@ func (f *fake) system() System {
 			return "/usr/bin/" + file, nil
 		},
 		Exec: func(path string, argv, env []string) error {
+			f.calls = append(f.calls, "exec")
 			f.execPath, f.execed = path, argv
 			return f.execErr
 		},
@@ -165,8 +176,71 @@ func TestRunNotPermitted(t *testing.T) {
 	code, out := run(t, f, "--rw", t.TempDir(), "prog")
 	assert.Equal(t, ExitNotPermitted, code)
 	assert.Contains(t, out, "landlock-bpf-sandbox: not permitted: appending the Landlock rule")
-	assert.Contains(t, out, "CAP_SYS_ADMIN")
+	assert.Contains(t, out, "; in Landlock eBPF ABI version 3, creating the map and loading the rule need CAP_BPF and appending the rule needs CAP_SYS_ADMIN (run as root)\n")
+	assert.NotContains(t, out, "unprivileged_bpf_disabled", "version 3 has no unprivileged mode")
 	assert.Nil(t, f.execed, "executed unconfined")
+}
+
+// TestNoNewPrivsFromVersion4: from ABI version 4 Run sets no_new_privs
+// before it applies the rule (the append needs it without CAP_SYS_ADMIN,
+// and PROGRAM inherits it); below, it does not.
+func TestNoNewPrivsFromVersion4(t *testing.T) {
+	for _, c := range []struct {
+		version int
+		want    []string
+	}{
+		{3, []string{"apply", "exec"}},
+		{4, []string{"nnp", "apply", "exec"}},
+		{5, []string{"nnp", "apply", "exec"}},
+	} {
+		f := &fake{version: c.version}
+		code, out := run(t, f, "--rw", t.TempDir(), "prog")
+		assert.Zero(t, code, out)
+		assert.Equal(t, c.want, f.calls, "version %d", c.version)
+	}
+	f := &fake{version: 4, nnpErr: errors.New("prctl(PR_SET_NO_NEW_PRIVS, 1): EINVAL (invalid argument)")}
+	code, out := run(t, f, "--rw", t.TempDir(), "prog")
+	assert.Equal(t, ExitFailed, code)
+	assert.Equal(t, "landlock-bpf-sandbox: setting no_new_privs: prctl(PR_SET_NO_NEW_PRIVS, 1): EINVAL (invalid argument)\n", out)
+	assert.Equal(t, []string{"nnp"}, f.calls, "applied or executed without no_new_privs")
+}
+
+// TestRunNotPermittedVersion4: from version 4, an EPERM of bpf(2) names
+// the sysctl to set, with its value; one of the append says what it
+// needs.
+func TestRunNotPermittedVersion4(t *testing.T) {
+	bpfErr := &bpfsandbox.BPFError{Err: fmt.Errorf("creating a BPF_MAP_TYPE_LANDLOCK_FS map (type 34, 1 entries) with bpf(BPF_MAP_CREATE): %w", unix.EPERM)}
+	loadErr := &bpfsandbox.BPFError{Err: fmt.Errorf("loading the Landlock rule (BPF_PROG_TYPE_LANDLOCK, 33) (EPERM): %w", unix.EPERM)}
+	for _, c := range []struct {
+		name      string
+		applyErr  error
+		unprivBPF string
+		unprivErr error
+		want      []string
+	}{
+		{"map, sysctl 2", fmt.Errorf("the --rw map: %w", bpfErr), "2", nil, []string{
+			"landlock-bpf-sandbox: not permitted: the --rw map: creating a BPF_MAP_TYPE_LANDLOCK_FS map",
+			"without CAP_BPF, creating the map and loading the rule need the sysctl kernel.unprivileged_bpf_disabled = 0 (it is 2): as root, sysctl -w kernel.unprivileged_bpf_disabled=0\n"}},
+		{"load, sysctl 2", loadErr, "2", nil, []string{
+			"landlock-bpf-sandbox: not permitted: loading the Landlock rule", "kernel.unprivileged_bpf_disabled = 0 (it is 2)"}},
+		{"sysctl 1", bpfErr, "1", nil, []string{
+			"kernel.unprivileged_bpf_disabled = 0, and it is 1, which cannot be changed until the next boot: boot with sysctl.kernel.unprivileged_bpf_disabled=0 on the kernel command line, or run as root\n"}},
+		{"sysctl 0", bpfErr, "0", nil, []string{
+			"(the sysctl kernel.unprivileged_bpf_disabled is 0 already: something else refused it)\n"}},
+		{"sysctl unreadable", bpfErr, "", errors.New("open /proc/sys/kernel/unprivileged_bpf_disabled: no such file or directory"), []string{
+			"need the sysctl kernel.unprivileged_bpf_disabled = 0 (reading it: open /proc/sys/kernel/unprivileged_bpf_disabled: no such file or directory)"}},
+		{"append", fmt.Errorf("appending the Landlock rule with seccomp(SECCOMP_APPEND_LANDLOCK_RULE): %w", unix.EPERM), "0", nil, []string{
+			"landlock-bpf-sandbox: not permitted: appending the Landlock rule",
+			"in Landlock eBPF ABI version 4, appending the rule needs no_new_privs (which landlock-bpf-sandbox set) or CAP_SYS_ADMIN\n"}},
+	} {
+		f := &fake{version: 4, applyErr: c.applyErr, unprivBPF: c.unprivBPF, unprivErr: c.unprivErr}
+		code, out := run(t, f, "--rw", t.TempDir(), "prog")
+		assert.Equal(t, ExitNotPermitted, code, c.name)
+		for _, w := range c.want {
+			assert.Contains(t, out, w, c.name)
+		}
+		assert.Nil(t, f.execed, "%s: executed unconfined", c.name)
+	}
 }
 
 func TestRunSetupFails(t *testing.T) {

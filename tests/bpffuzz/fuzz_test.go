@@ -157,29 +157,73 @@ func TestFuzzLoadAndSeccomp(t *testing.T) {
 	if why := landlockbpf.SkipUnlessSupported(1); why != "" {
 		t.Skip(why)
 	}
-	seconds := defaultSeconds
+	seconds, seed := fuzzKnobs(t)
+	fuzzAll(t, fuzzMode{seed: seed, seconds: seconds})
+}
+
+// fuzzKnobs returns the time and the seed of a run: EnvSeconds or
+// defaultSeconds, EnvSeed or one from the clock.
+func fuzzKnobs(t *testing.T) (seconds int, seed uint64) {
+	t.Helper()
+	seconds = defaultSeconds
 	if s := os.Getenv(EnvSeconds); s != "" {
 		v, err := strconv.Atoi(s)
 		require.NoError(t, err, "%s=%q", EnvSeconds, s)
 		require.Positive(t, v, EnvSeconds)
 		seconds = v
 	}
-	seed := uint64(time.Now().UnixNano())
+	seed = uint64(time.Now().UnixNano())
 	if s := os.Getenv(EnvSeed); s != "" {
 		v, err := strconv.ParseUint(s, 0, 64)
 		require.NoError(t, err, "%s=%q", EnvSeed, s)
 		seed = v
 	}
-	t.Logf("fuzz: seed=%d seconds=%d (replay with %s=%d)", seed, seconds, EnvSeed, seed)
-	t.Log("fuzz: loads with the JIT on for the first half of the time, off for the second")
+	return seconds, seed
+}
+
+// fuzzMode is how a run fuzzes: its seed and time, and whether it is
+// version 4's unprivileged task (nobody with no_new_privs, in a child of
+// the test), which cannot switch the JIT (its root parent sets it for the
+// whole run), cannot make or attach to cgroups, and must be refused the
+// debug flag.
+type fuzzMode struct {
+	seed         uint64
+	seconds      int
+	unprivileged bool
+}
+
+// who names the caller of a run, for messages.
+func (m fuzzMode) who() string {
+	if m.unprivileged {
+		return "unprivileged (nobody, no_new_privs)"
+	}
+	return "as root"
+}
+
+// fuzzAll is one run: the parent's part (loads and seccomp(2) calls that
+// cannot append), the cgroup and map parts, and the children's part
+// (appends), for m.seconds in all.
+func fuzzAll(t *testing.T, m fuzzMode) {
+	t.Helper()
+	seed, seconds := m.seed, m.seconds
+	t.Logf("fuzz: seed=%d seconds=%d %s (replay with %s=%d)", seed, seconds, m.who(), EnvSeed, seed)
+	if m.unprivileged {
+		t.Log("fuzz: loads with the JIT as the root parent set it for this run")
+	} else {
+		t.Log("fuzz: loads with the JIT on for the first half of the time, off for the second")
+	}
 
 	fx := newFixtures(t)
-	seeds := checkSeeds(t, seedRules(fx.mapFD))
+	seeds := checkSeeds(t, seedRules(fx.mapFD), m.who())
 
 	total := time.Duration(seconds) * time.Second
 	childBudget := max(total/8, time.Second)
 	// The cgroup part needs ABI version 2 and cgroup2 on /sys/fs/cgroup.
 	cgroupWhy := cgroupSkip()
+	if m.unprivileged {
+		cgroupWhy = "unprivileged: making the scratch cgroups under " + cgroupRoot + " needs root, and a cgroup attach, " +
+			"detach or link needs CAP_SYS_ADMIN in every version (EPERM for nobody: tests/cgroupmgr TestPrivilege)"
+	}
 	var cgroupBudget time.Duration
 	if cgroupWhy == "" {
 		cgroupBudget = childBudget
@@ -191,7 +235,12 @@ func TestFuzzLoadAndSeccomp(t *testing.T) {
 		fsmapBudget = childBudget
 	}
 	parentBudget := max(total-children*childBudget-cgroupBudget-fsmapBudget, time.Second)
-	setJIT := jitSwitch(t)
+	// An unprivileged run cannot write the sysctl, nor restore it at
+	// cleanup (which runs with its privileges dropped).
+	setJIT := func(bool) {}
+	if !m.unprivileged {
+		setJIT = jitSwitch(t)
+	}
 
 	// The parent's part: loads, and seccomp(2) calls that cannot append a
 	// rule. It runs on its own goroutine so that a call that never
@@ -200,7 +249,7 @@ func TestFuzzLoadAndSeccomp(t *testing.T) {
 	done := make(chan *report, 1)
 	deadline := time.Now().Add(parentBudget)
 	go func() {
-		done <- fuzzParent(newGen(seed, seeds), deadline, fx, &inflight, setJIT)
+		done <- fuzzParent(newGen(seed, seeds), deadline, fx, &inflight, setJIT, m.unprivileged)
 	}()
 	var rep *report
 	select {
@@ -257,7 +306,11 @@ func TestFuzzLoadAndSeccomp(t *testing.T) {
 		cseed := seed + uint64(i) + 1
 		jit := i%2 == 0
 		setJIT(jit)
-		t.Logf("child %d: seed %d, %s, JIT %v", i, cseed, childBudget, jit)
+		if m.unprivileged {
+			t.Logf("child %d: seed %d, %s, JIT as set, %s", i, cseed, childBudget, m.who())
+		} else {
+			t.Logf("child %d: seed %d, %s, JIT %v", i, cseed, childBudget, jit)
+		}
 		crep := spawnChild(t, cseed, childBudget)
 		t.Logf("child %d: %d seccomp calls (%s), %d rules appended, %d rounds of file system operations, %d execs",
 			i, crep.Calls, crep.Seccomp, crep.Appended, crep.FSOps, crep.Execs)
@@ -356,19 +409,20 @@ func newFixtures(t testing.TB) *fixtures {
 	return fx
 }
 
-// checkSeeds loads each seed rule as is and returns those that load.
-// All must load, or the mutants start from nothing; but the rules of
+// checkSeeds loads each seed rule as is, as who, and returns those that
+// load. All must load, or the mutants start from nothing; but the rules of
 // BPF_F_LANDLOCK_DEBUG, which the spec says load with CAP_SYS_ADMIN (which
-// the test has), are only logged and left out if they do not.
-func checkSeeds(t *testing.T, seeds []seedRule) []seedRule {
+// the test has as root, and not unprivileged), are only logged and left
+// out if they do not.
+func checkSeeds(t *testing.T, seeds []seedRule, who string) []seedRule {
 	t.Helper()
 	var ok []seedRule
 	for _, s := range seeds {
 		in := &loadInput{Insns: s.insns, License: []byte("GPL\x00"), Attach: landlockbpf.AttachLandlockFS, ProgFlags: s.flags, Origin: "seed:" + s.name}
 		fd, errno := load(in)
 		if errno != 0 && s.flags != 0 {
-			t.Logf("fuzz: note: the seed rule %s with prog_flags %#x does not load as root: %s (the spec: BPF_F_LANDLOCK_DEBUG loads with CAP_SYS_ADMIN); left out",
-				s.name, s.flags, errnoName(errno))
+			t.Logf("fuzz: note: the seed rule %s with prog_flags %#x does not load %s: %s (the spec: BPF_F_LANDLOCK_DEBUG loads with CAP_SYS_ADMIN); left out",
+				s.name, s.flags, who, errnoName(errno))
 			continue
 		}
 		require.Zero(t, errno, "the seed rule %s does not load: %v (%s)", s.name, errno, in)
@@ -441,10 +495,22 @@ func allowedLoad(errno unix.Errno) (landlock, core bool) {
 	return landlock, core
 }
 
+// debugRefusedUnprivileged reports whether an unprivileged caller must get
+// exactly EPERM for in: bpf_prog_load() checks the prog flags (unknown
+// ones: EINVAL), then BPF_F_LANDLOCK_DEBUG (another program type: EINVAL;
+// no CAP_SYS_ADMIN: EPERM) before anything else of the attributes.
+func debugRefusedUnprivileged(in *loadInput) bool {
+	return in.ProgFlags&progFlagLandlockDebug != 0 &&
+		in.ProgFlags&^(progFlagsKnownTo612|progFlagLandlockDebug) == 0 &&
+		in.progType() == landlockbpf.ProgTypeLandlock
+}
+
 // fuzzParent loads inputs of g until deadline, and calls seccomp(2) in
 // ways that cannot append a rule. Halfway it turns the JIT off. It does
-// not touch t: what it finds goes into the report.
-func fuzzParent(g *gen, deadline time.Time, fx *fixtures, inflight *atomic.Pointer[string], jit func(bool)) *report {
+// not touch t: what it finds goes into the report. unprivileged says the
+// caller has no capability (version 4): then the debug flag must be
+// refused with EPERM.
+func fuzzParent(g *gen, deadline time.Time, fx *fixtures, inflight *atomic.Pointer[string], jit func(bool), unprivileged bool) *report {
 	rep := newReport()
 	half := time.Now().Add(time.Until(deadline) / 2)
 	jit(true)
@@ -462,6 +528,9 @@ func fuzzParent(g *gen, deadline time.Time, fx *fixtures, inflight *atomic.Point
 		rep.timed(time.Since(start), func() string { return desc })
 		rep.Loads++
 		name := errnoName(errno)
+		if unprivileged && debugRefusedUnprivileged(in) && errno != unix.EPERM {
+			rep.violate("BPF_PROG_LOAD with BPF_F_LANDLOCK_DEBUG without CAP_SYS_ADMIN returned %s, want EPERM (%s)", name, desc)
+		}
 		switch landlock, core := allowedLoad(errno); {
 		case errno == 0:
 			unix.Close(fd)

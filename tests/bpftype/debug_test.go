@@ -134,7 +134,9 @@ func skipUnlessOptionOff(t *testing.T) {
 // them fail too: type 33 is unknown to it (EINVAL), but a caller without
 // CAP_BPF is refused any program type but the socket filter and
 // cgroup/skb ones (EPERM) before the type is looked up; and seccomp(2) has
-// no operation 4 (EINVAL).
+// no operation 4 (EINVAL). That EPERM is the unpatched kernel's: with the
+// option on, version 4 lets a caller without CAP_BPF load type 33
+// (TestVerifierUnprivileged).
 func TestDebugFlagWithoutTheOption(t *testing.T) {
 	skipUnlessOptionOff(t)
 	fs := uint32(landlockbpf.AttachLandlockFS)

@@ -26,7 +26,9 @@ var keepRoot = privdrop.Privs{UID: privdrop.Keep, GID: privdrop.Keep}
 // link's fd needs nothing and detaches it. Root, with every capability,
 // runs the same calls as the control: each succeeds.
 //
-// Loading needs CAP_BPF, so the programs, the cgroup fds and a link are
+// Loading needs CAP_BPF (below version 4, or with
+// kernel.unprivileged_bpf_disabled not 0; the attach needs CAP_SYS_ADMIN
+// in every version), so the programs, the cgroup fds and a link are
 // made before the drop (code before privdrop.Run runs in the child with
 // every privilege). The parent makes the cgroups (the child, which may
 // not rmdir them, opens them by name) and attaches P0 with no flag to

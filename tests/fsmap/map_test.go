@@ -60,16 +60,80 @@ func TestMapCreate(t *testing.T) {
 }
 
 // TestMapCreateNeedsCAPBPF: without CAP_BPF (and CAP_SYS_ADMIN, which
-// bpf_capable also takes), creating the map is EPERM.
+// bpf_capable also takes), creating the map is EPERM: below version 4
+// because the map type needs CAP_BPF, from version 4 on only while
+// kernel.unprivileged_bpf_disabled is not 0 (TestMapCreateUnprivileged
+// has the value 0).
 func TestMapCreateNeedsCAPBPF(t *testing.T) {
 	skipUnlessV3(t)
+	v, err := ll.KernelABIVersion()
+	require.NoError(t, err)
+	sysctl, err := ll.ReadSysctl(ll.UnprivBPFSysctl)
+	require.NoError(t, err)
+	if v >= ll.UnprivilegedABI && sysctl == "0" {
+		t.Skipf("ABI version %d with kernel.unprivileged_bpf_disabled = 0: the map needs no CAP_BPF (TestMapCreateUnprivileged)", v)
+	}
 	privdrop.Run(t, privdrop.RootWithout(unix.CAP_BPF, unix.CAP_SYS_ADMIN), func(t *testing.T) {
 		fd, err := ll.MapCreate(ll.FSMapAttr(8))
 		if err == nil {
 			unix.Close(fd)
 		}
-		assert.ErrorIs(t, err, unix.EPERM, "BPF_MAP_CREATE without CAP_BPF")
+		assert.ErrorIs(t, err, unix.EPERM, "BPF_MAP_CREATE without CAP_BPF (ABI version %d, kernel.unprivileged_bpf_disabled = %s)", v, sysctl)
 	})
+}
+
+// TestMapCreateUnprivileged: from version 4 on, with
+// kernel.unprivileged_bpf_disabled = 0 (set here, restored after), nobody,
+// with no_new_privs or without (bpf(2) does not look at it), creates a
+// BPF_MAP_TYPE_LANDLOCK_FS map and an array map, writes an fd it opened
+// itself (its own directory, O_PATH) into the map, overwrites and deletes
+// it; lookup stays EOPNOTSUPP and an out-of-range key E2BIG, as for root.
+func TestMapCreateUnprivileged(t *testing.T) {
+	skipUnlessV3(t)
+	ll.SkipUnlessUnprivileged(t)
+	ll.AllowUnprivilegedBPF(t)
+	for _, tc := range []struct {
+		name  string
+		privs privdrop.Privs
+	}{
+		{"nobody", privdrop.Nobody()},
+		{"nobody_no_new_privs", privdrop.Nobody().WithNoNewPrivs()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			privdrop.Run(t, tc.privs, func(t *testing.T) {
+				st, err := privdrop.Current()
+				require.NoError(t, err)
+				require.Zero(t, st.CapEff|st.CapPrm, "capabilities of %s", tc.privs)
+
+				m, err := ll.MapCreate(ll.FSMapAttr(8))
+				require.NoError(t, err, "BPF_MAP_CREATE of BPF_MAP_TYPE_LANDLOCK_FS as %s", tc.privs)
+				defer unix.Close(m)
+				arr, err := ll.MapCreate(ll.MapCreateAttr{MapType: uint32(ebpf.Array), KeySize: 4, ValueSize: 8, MaxEntries: 1})
+				require.NoError(t, err, "BPF_MAP_CREATE of an array map as %s", tc.privs)
+				unix.Close(arr)
+
+				dir := testDir(t) // made after the drop: nobody's
+				v := openFD(t, dir, unix.O_PATH)
+				f := openFD(t, filepath.Join(dir, "f"), unix.O_RDONLY)
+				assert.NoError(t, ll.MapUpdate(m, 0, v, ll.UpdateAny), "update with an O_PATH fd of its own directory")
+				assert.NoError(t, ll.MapUpdate(m, 0, f, ll.UpdateExist), "overwrite with a file it opened")
+				assert.NoError(t, ll.MapUpdate(m, 7, v, ll.UpdateNoExist), "update of the last key")
+				assert.ErrorIs(t, ll.MapUpdate(m, 8, v, ll.UpdateAny), unix.E2BIG, "key 8 of 8")
+				_, err = ll.MapLookup(m, 0)
+				assert.ErrorIs(t, err, unix.EOPNOTSUPP, "lookup from userland")
+				assert.NoError(t, ll.MapDelete(m, 0), "delete")
+				assert.ErrorIs(t, ll.MapDelete(m, 0), unix.ENOENT, "delete again")
+
+				// A rule that calls bpf_landlock_fs_beneath with the
+				// map loads unprivileged too.
+				prog := append(ll.FSBeneathCall(asm.R1, m, 0), asm.Mov.Imm(asm.R0, 0), asm.Return())
+				fd, err := ll.ProgLoad(prog, ll.AttachLandlockFS, 0)
+				if assert.NoError(t, err, "loading a rule calling bpf_landlock_fs_beneath with the map, as %s", tc.privs) {
+					unix.Close(fd)
+				}
+			})
+		})
+	}
 }
 
 // fdSource opens an fd to write into the map, closed when t ends.

@@ -89,6 +89,10 @@ type hookCase struct {
 	// allowed, if set, returns the error op gives when the rules allow
 	// it (the file system's own answer); nil otherwise.
 	allowed func(e *env) error
+	// xattr, if set, is the name of the extended attribute that the
+	// setup sets and the xattr operations use (env.xattr), instead of
+	// xattrName.
+	xattr string
 }
 
 // unrelated is the mask of the "unrelated action" phase: the actions of
@@ -502,7 +506,7 @@ var hookCases = []hookCase{
 		hook: "inode_getxattr", name: "fgetxattr",
 		setup: withXattr,
 		op: func(e *env) error {
-			_, err := unix.Fgetxattr(e.fd["f"], xattrName, make([]byte, 16))
+			_, err := unix.Fgetxattr(e.fd["f"], e.xattr, make([]byte, 16))
 			return err
 		},
 		nr:      unix.SYS_FGETXATTR,
@@ -569,7 +573,7 @@ var hookCases = []hookCase{
 		hook: "inode_setxattr", name: "fsetxattr",
 		setup: withXattr,
 		op: func(e *env) error {
-			return unix.Fsetxattr(e.fd["f"], xattrName, []byte("2"), 0)
+			return unix.Fsetxattr(e.fd["f"], e.xattr, []byte("2"), 0)
 		},
 		nr:      unix.SYS_FSETXATTR,
 		want:    []seen{{obj: "f", actions: actWrite}},
@@ -579,7 +583,7 @@ var hookCases = []hookCase{
 	{
 		hook: "inode_removexattr", name: "fremovexattr",
 		setup:   withXattr,
-		op:      func(e *env) error { return unix.Fremovexattr(e.fd["f"], xattrName) },
+		op:      func(e *env) error { return unix.Fremovexattr(e.fd["f"], e.xattr) },
 		nr:      unix.SYS_FREMOVEXATTR,
 		want:    []seen{{obj: "f", actions: actWrite}},
 		deny:    []uint64{actWrite},

@@ -20,6 +20,9 @@ type env struct {
 	ino  map[string]uint64
 	fd   map[string]int
 	mem  []byte
+	// xattr is the name of the extended attribute of the xattr cases:
+	// xattrName, or the case's own (hookCase.xattr).
+	xattr string
 	// xattrErr is nil when the file system of dir stores the xattr that
 	// setup set, else the error it gave (EOPNOTSUPP without
 	// CONFIG_TMPFS_XATTR).
@@ -42,10 +45,11 @@ var errFDDropped = errors.New("the fd was dropped (MSG_CTRUNC)")
 
 func newEnv(dir string) *env {
 	e := &env{
-		dir:  dir,
-		path: map[string]string{},
-		ino:  map[string]uint64{},
-		fd:   map[string]int{},
+		dir:   dir,
+		path:  map[string]string{},
+		ino:   map[string]uint64{},
+		fd:    map[string]int{},
+		xattr: xattrName,
 	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		e.err = err
@@ -143,13 +147,13 @@ func (e *env) setXattr(name string) {
 	if e.err != nil {
 		return
 	}
-	err := unix.Fsetxattr(e.fd[name], xattrName, []byte("1"), 0)
+	err := unix.Fsetxattr(e.fd[name], e.xattr, []byte("1"), 0)
 	switch {
 	case err == nil:
 	case errors.Is(err, unix.EOPNOTSUPP):
 		e.xattrErr = err
 	default:
-		e.fail("setting %s on %s: %w", xattrName, name, err)
+		e.fail("setting %s on %s: %w", e.xattr, name, err)
 	}
 }
 

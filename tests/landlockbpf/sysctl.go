@@ -67,3 +67,17 @@ func DisableYamaPtrace(t testing.TB) {
 	}
 	SetSysctl(t, YamaPtraceScope, "0")
 }
+
+// DisableUnprivilegedBPF sets kernel.unprivileged_bpf_disabled to 2 for the
+// time of t (Debian's default: bpf(2) refuses program loads and map
+// creations to callers without CAP_BPF, EPERM, and root may set 0 again).
+// It skips t when the value is 1, which cannot be changed to 2 either.
+func DisableUnprivilegedBPF(t testing.TB) {
+	t.Helper()
+	v, err := ReadSysctl(UnprivBPFSysctl)
+	require.NoError(t, err)
+	if v == "1" {
+		t.Skip("kernel.unprivileged_bpf_disabled is 1, which only a reboot undoes: the value 2 cannot be tested in this boot (TestUnprivBPFDisabledOne tests 1)")
+	}
+	SetSysctl(t, UnprivBPFSysctl, "2")
+}

@@ -26,6 +26,8 @@ func TestABINumbersAgree(t *testing.T) {
 		{"max_entries limit", bpfsandbox.MaxFSMapEntries, landlockbpf.FSMapMaxEntries},
 		{"SECCOMP_APPEND_LANDLOCK_RULE", bpfsandbox.SeccompAppendLandlockRule, landlockbpf.SeccompAppendLandlockRule},
 		{"SECCOMP_LANDLOCK_ABI_VERSION", bpfsandbox.SeccompLandlockABIVersion, landlockbpf.SeccompLandlockABIVersion},
+		{"offsetof(struct landlock_context, arch)", bpfsandbox.CtxOffArch, landlockbpf.CtxOffArch},
+		{"offsetof(struct landlock_context, syscall_nr)", bpfsandbox.CtxOffSyscallNr, landlockbpf.CtxOffSyscallNr},
 		{"offsetof(struct landlock_context, arg2)", bpfsandbox.CtxOffArg2, landlockbpf.CtxOffArg2},
 		{"EXEC", bpfsandbox.ActionExec, landlockbpf.ActionExec},
 		{"WRITE", bpfsandbox.ActionWrite, landlockbpf.ActionWrite},
@@ -40,4 +42,6 @@ func TestABINumbersAgree(t *testing.T) {
 		assert.Equal(t, c.want, c.got, c.name)
 	}
 	assert.LessOrEqual(t, bpfsandbox.NeedABI, landlockbpf.ABIVersion, "bpfsandbox needs a version the tests do not know")
+	assert.LessOrEqual(t, bpfsandbox.UnprivilegedABI, landlockbpf.ABIVersion, "bpfsandbox's unprivileged mode is of a version the tests do not know")
+	assert.Equal(t, landlockbpf.UnprivBPFSysctl, bpfsandbox.UnprivBPFSysctl)
 }

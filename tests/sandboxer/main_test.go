@@ -1,8 +1,10 @@
 // Package sandboxer runs, in the guest, the landlock-bpf-sandbox command
 // (bpfsandbox/cli) end to end on the running kernel: "read anything, write
-// only beneath --rw", and with --ro "nothing outside --ro and --rw", as a
-// process confined by it sees them, and its errors (a missing directory,
-// no CAP_SYS_ADMIN, a kernel without ABI version 3).
+// only beneath --rw, mount nothing", and with --ro "nothing outside --ro
+// and --rw", as a process confined by it sees them, and its errors (a
+// missing directory, no CAP_SYS_ADMIN below ABI version 4, a kernel
+// without version 3, kernel.unprivileged_bpf_disabled not 0 for nobody
+// at version 4); from version 4 also as nobody (unprivileged_test.go).
 //
 // How the command runs: this test binary, executed again with cliEnv=1,
 // is the command (TestMain calls cli.Main with its arguments), so it
@@ -14,7 +16,8 @@
 // as its arguments and reports each one's errno.
 //
 // The tests that confine a process skip on the host and below ABI version
-// 3; the usage and too-old-kernel checks run everywhere.
+// 3 (those without privilege below 4); the usage and too-old-kernel
+// checks run everywhere.
 package sandboxer
 
 import (
@@ -70,6 +73,13 @@ func TestMain(m *testing.M) {
 //	mkdir=PATH   mkdir(2)
 //	unlink=PATH  unlink(2)
 //	stat=PATH    stat(2)
+//	nnp          "ok" if no_new_privs is set, else "no_new_privs=0"
+//	userns-mounts=SRC:DST:DST2
+//	             in a forked child of its own, in a new user and mount
+//	             namespace: bind-mount SRC on DST, move a clone of SRC
+//	             (open_tree) onto DST2, create DST/escaped and
+//	             DST2/escaped2; the result is each step's
+//	             ("unshare:ok mount:EPERM ...", usernsMounts)
 //	exit=N       exit with status N
 func helperMain(steps []string, stdout, stderr io.Writer) int {
 	runtime.LockOSThread()
@@ -88,6 +98,25 @@ func helperMain(steps []string, stdout, stderr io.Writer) int {
 		case "stat":
 			var st unix.Stat_t
 			err = unix.Stat(arg, &st)
+		case "nnp":
+			var v int
+			v, err = unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
+			if err == nil && v != 1 {
+				err = fmt.Errorf("no_new_privs=%d", v)
+			}
+		case "userns-mounts":
+			paths := strings.Split(arg, ":")
+			if len(paths) != 3 {
+				fmt.Fprintf(stderr, "helper: %s: want SRC:DST:DST2\n", step)
+				return helperMisuse
+			}
+			res, err := usernsMounts(paths[0], paths[1], paths[2])
+			if err != nil {
+				fmt.Fprintf(stderr, "helper: %s: %v\n", step, err)
+				return helperMisuse
+			}
+			fmt.Fprintf(stdout, "%s\t%s\n", step, res)
+			continue
 		case "exit":
 			n, err := strconv.Atoi(arg)
 			if err != nil {
@@ -127,6 +156,24 @@ func readFile(path string) error {
 func skipUnlessABI3(t *testing.T) {
 	t.Helper()
 	if why := landlockbpf.SkipUnlessSupported(bpfsandbox.NeedABI); why != "" {
+		t.Skip(why)
+	}
+}
+
+// kernelABI returns the running kernel's Landlock eBPF ABI version; the
+// caller has skipped unless it has version 3 (skipUnlessABI3).
+func kernelABI(t *testing.T) int {
+	t.Helper()
+	v, err := bpfsandbox.ABIVersion()
+	require.NoError(t, err)
+	return v
+}
+
+// skipUnlessUnprivileged skips t on the host and below ABI version 4,
+// where the sandboxer needs no privilege.
+func skipUnlessUnprivileged(t *testing.T) {
+	t.Helper()
+	if why := landlockbpf.SkipUnlessSupported(bpfsandbox.UnprivilegedABI); why != "" {
 		t.Skip(why)
 	}
 }
@@ -175,6 +222,30 @@ func helperIn(t *testing.T, args []string, steps ...string) []string {
 	argv := append(append(append([]string(nil), args...), "--", executable(t)), steps...)
 	s := sandbox(t, []string{helperEnv + "=1"}, argv...)
 	require.Zero(t, s.code, "the sandboxed helper: %s", s)
+	return helperResults(t, s, steps)
+}
+
+// helperOutside runs the helper's steps without the sandboxer, with the
+// test's privileges, and returns the result of each step.
+func helperOutside(t *testing.T, steps ...string) []string {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), executable(t), steps...)
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if cmd.ProcessState == nil {
+		require.NoError(t, err, "starting the helper %q", steps)
+	}
+	s := sandboxed{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+	t.Logf("helper %s, outside the sandbox: %s", strings.Join(steps, " "), s)
+	require.NoError(t, err, "the helper outside the sandbox: %s", s)
+	return helperResults(t, s, steps)
+}
+
+// helperResults parses the helper's report of steps.
+func helperResults(t *testing.T, s sandboxed, steps []string) []string {
+	t.Helper()
 	var res []string
 	for i, line := range strings.Split(strings.TrimSuffix(s.stdout, "\n"), "\n") {
 		step, r, ok := strings.Cut(line, "\t")

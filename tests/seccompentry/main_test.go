@@ -9,7 +9,9 @@
 // (privdrop.Run), on a goroutine locked to an OS thread of its own that ends
 // with it (landlockbpf.OnLockedThread).
 //
-// Every test skips on the host and on kernels without ABI version 1.
+// Every test skips on the host and on kernels without ABI version 1. From
+// version 4 on, the scenarios run again as nobody with no_new_privs
+// (unpriv_test.go, landlockbpf.RunUnprivileged).
 package seccompentry
 
 import (

@@ -2,8 +2,6 @@ package seccompentry
 
 import (
 	"errors"
-	"os"
-	"strings"
 	"syscall"
 	"testing"
 
@@ -24,7 +22,11 @@ import (
 // The rule is loaded before the privileges are dropped (code before
 // privdrop.Run runs in the child with every privilege) and the child
 // inherits its fd: the EPERM can only come from seccomp(2), not from
-// bpf(2), which without CAP_BPF would refuse to load it.
+// bpf(2), which without CAP_BPF would refuse to load it (below version
+// 4, or with kernel.unprivileged_bpf_disabled not 0). A rule loaded with
+// privilege may be appended by an unprivileged task (the fd is the
+// capability; docs/abi-v4-plan.md gap 3); TestUnprivilegedScenarios
+// loads its rules unprivileged.
 func TestAppendPrivilege(t *testing.T) {
 	skipUnlessSupported(t)
 	version, err := landlockbpf.KernelABIVersion()
@@ -144,7 +146,9 @@ func runInUserNS(t *testing.T, rule *ebpf.Program, steps ...string) []string {
 // namespace): a helper that is uid 0 with every capability in a new user
 // namespace gets EPERM for appending an already-loaded rule it inherits,
 // for loading a Landlock program, and for loading one with
-// BPF_F_LANDLOCK_DEBUG.
+// BPF_F_LANDLOCK_DEBUG. From version 4 on, the append is allowed with
+// no_new_privs (as for anyone, not for the namespace's capability), and
+// loading a program with kernel.unprivileged_bpf_disabled = 0.
 func TestUserNamespaceIsNotPrivilege(t *testing.T) {
 	skipUnlessSupported(t)
 	// The rule denies everything: if the append succeeded, the next open
@@ -158,18 +162,64 @@ func TestUserNamespaceIsNotPrivilege(t *testing.T) {
 	})
 
 	t.Run("load", func(t *testing.T) {
-		// From version 4 on, kernel.unprivileged_bpf_disabled = 0 lets
-		// anyone load a Landlock program.
-		if v, err := landlockbpf.KernelABIVersion(); err == nil && v >= 4 {
-			b, err := os.ReadFile("/proc/sys/kernel/unprivileged_bpf_disabled")
-			require.NoError(t, err)
-			if strings.TrimSpace(string(b)) == "0" {
-				t.Skipf("ABI version %d with kernel.unprivileged_bpf_disabled = 0: loading needs no privilege", v)
-			}
+		// From version 4 on, kernel.unprivileged_bpf_disabled decides:
+		// 0 lets a caller without CAP_BPF load a Landlock program, 1
+		// and 2 refuse it (EPERM), as below version 4 the program type
+		// itself does. Both values are set here (2 skips when the
+		// sysctl is 1, which cannot be left).
+		if v, err := landlockbpf.KernelABIVersion(); err == nil && v >= landlockbpf.UnprivilegedABI {
+			t.Run("unprivileged_bpf_allowed", func(t *testing.T) {
+				landlockbpf.AllowUnprivilegedBPF(t)
+				res := runInUserNS(t, nil, "userns-root", "load")
+				assert.Equal(t, []string{"ok", "ok"}, res,
+					"in a new user namespace: root there, loading a Landlock program with kernel.unprivileged_bpf_disabled = 0 (ABI version %d)", v)
+			})
+			t.Run("unprivileged_bpf_disabled", func(t *testing.T) {
+				landlockbpf.DisableUnprivilegedBPF(t)
+				res := runInUserNS(t, nil, "userns-root", "load")
+				assert.Equal(t, []string{"ok", "EPERM"}, res,
+					"in a new user namespace: root there, loading a Landlock program with kernel.unprivileged_bpf_disabled = 2 (needs CAP_BPF in the initial namespace)")
+			})
+			return
 		}
 		res := runInUserNS(t, nil, "userns-root", "load")
 		assert.Equal(t, []string{"ok", "EPERM"}, res,
 			"in a new user namespace: root there, loading a Landlock program (needs CAP_BPF in the initial namespace) gives EPERM")
+	})
+
+	t.Run("append_with_no_new_privs", func(t *testing.T) {
+		// From version 4 on, no_new_privs is enough: the root of a user
+		// namespace sets it, as anyone, and may append. Below 4 the
+		// append needs CAP_SYS_ADMIN in the initial namespace whatever
+		// no_new_privs says. no_new_privs is set on a thread of its own,
+		// which ends with the goroutine, and the helper, started from
+		// that thread, inherits it.
+		v, err := landlockbpf.KernelABIVersion()
+		require.NoError(t, err)
+		// Not the rule that denies everything: the helper must still
+		// write its results (WRITE) and map memory (READ) after the
+		// append. This one denies opens (GET).
+		denyOpen := loadRule(t, landlockbpf.DenyActions(landlockbpf.ActionGet))
+		want := []string{"ok", "ok", "EPERM", "ok"}
+		if v >= landlockbpf.UnprivilegedABI {
+			want = []string{"ok", "ok", "ok", "EPERM"}
+		}
+		var res []string
+		var nnpErr, helperErr error
+		landlockbpf.OnLockedThread(func() {
+			if nnpErr = unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); nnpErr != nil {
+				return
+			}
+			var h *helperProc
+			if h, helperErr = startHelperWith(inUserNS(), denyOpen, nil, "userns-root", "open=/", "append", "open=/"); helperErr != nil {
+				return
+			}
+			_, res, helperErr = h.wait()
+		})
+		require.NoError(t, nnpErr, "prctl(PR_SET_NO_NEW_PRIVS) on a thread of its own")
+		require.NoError(t, helperErr, "the helper in a new user namespace, with no_new_privs")
+		assert.Equal(t, want, res,
+			"in a new user namespace with no_new_privs (ABI version %d): root there, opens /, appends the inherited rule that denies opens (allowed from version 4 on), opens /", v)
 	})
 
 	t.Run("debug_flag", func(t *testing.T) {

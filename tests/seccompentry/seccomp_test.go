@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -99,9 +100,28 @@ func seccompCalls(t *testing.T, rule *ebpf.Program) []seccompCall {
 // fill the domain, and the next gives E2BIG.
 func TestSeccompTable(t *testing.T) {
 	skipUnlessSupported(t)
-	privdrop.Run(t, keepRoot, func(t *testing.T) {
+	privdrop.Run(t, keepRoot, seccompTableScenario(true))
+}
+
+// seccompTableScenario is TestSeccompTable's scenario, for a caller who may
+// append (canAppend) or who may not (version 4: no CAP_SYS_ADMIN and no
+// no_new_privs). The append's checks come in the order of the spec: flags
+// (EINVAL), the version query, NULL args (EFAULT), then the privilege
+// (EPERM), then the fd (EBADF), its type (EINVAL) and the limit (E2BIG);
+// so a caller who may not append gets the EINVAL of the flags and the
+// EFAULT of the probe as anyone does, and EPERM for every call with an fd.
+// The scenario loads its programs itself.
+func seccompTableScenario(canAppend bool) func(t *testing.T) {
+	return func(t *testing.T) {
 		rule := loadRule(t, landlockbpf.Allow)
 		calls := seccompCalls(t, rule)
+		if !canAppend {
+			for i, c := range calls {
+				if c.flags == 0 && c.fd != nil {
+					calls[i].want = unix.EPERM
+				}
+			}
+		}
 		type result struct {
 			ret uintptr
 			err error
@@ -114,7 +134,7 @@ func TestSeccompTable(t *testing.T) {
 				var args unsafe.Pointer
 				if c.fd != nil {
 					args = unsafe.Pointer(c.fd)
-					if c.want == unix.EBADF {
+					if strings.HasPrefix(c.name, "fd_not_open_") {
 						// Nothing may have reused the closed fd.
 						if _, err := unix.FcntlInt(uintptr(*c.fd), unix.F_GETFD, 0); !errors.Is(err, unix.EBADF) {
 							fdReused = fmt.Errorf("fd %d is open again (fcntl: %v)", *c.fd, err)
@@ -141,6 +161,12 @@ func TestSeccompTable(t *testing.T) {
 				}
 			})
 		}
+		if !canAppend {
+			for i, err := range fill {
+				assert.ErrorIs(t, err, unix.EPERM, "append #%d after the table, without the privilege to append", i+1)
+			}
+			return
+		}
 		// The valid call appended one rule, the failed ones none: 63
 		// more succeed, the 64th of this loop is the 65th rule.
 		for i, err := range fill[:landlockbpf.MaxRules-1] {
@@ -148,7 +174,7 @@ func TestSeccompTable(t *testing.T) {
 		}
 		assert.ErrorIs(t, fill[landlockbpf.MaxRules-1], unix.E2BIG,
 			"the 65th rule: if it succeeded, a failed call of the table appended nothing but the domain is bigger than 64; if an earlier append failed with E2BIG, a failed call appended a rule")
-	})
+	}
 }
 
 func argsString(fd *uint32) string {
@@ -159,37 +185,40 @@ func argsString(fd *uint32) string {
 }
 
 // TestRuleLimit: a domain holds 64 rules, inherited ones included; the
-// 65th gives E2BIG, and a child that fills its copy of the domain leaves
-// its parent's as it was.
+// 65th gives E2BIG, and a child that fills its own domain (a level on top
+// of the inherited ones from version 4 on) leaves its parent's as it was.
 func TestRuleLimit(t *testing.T) {
 	skipUnlessSupported(t)
-	privdrop.Run(t, keepRoot, func(t *testing.T) {
-		rule := loadRule(t, landlockbpf.Allow)
-		fd := uint32(rule.FD())
-		var first []error
-		var helperStatus int
-		var helperResults []string
-		var helperErr, sixtyFourth, sixtyFifth, sixtySixth error
-		landlockbpf.OnLockedThread(func() {
-			for range landlockbpf.MaxRules - 1 {
-				_, err := appendFD(0, fd)
-				first = append(first, err)
-			}
-			// A child inherits the 63 rules: it can append one more.
-			helperStatus, helperResults, helperErr = runHelper(rule, "append", "append")
-			// This thread still has 63.
-			_, sixtyFourth = appendFD(0, fd)
-			_, sixtyFifth = appendFD(0, fd)
-			_, sixtySixth = appendFD(0, fd)
-		})
-		for i, err := range first {
-			assert.NoError(t, err, "rule %d", i+1)
+	privdrop.Run(t, keepRoot, ruleLimitScenario)
+}
+
+// ruleLimitScenario is TestRuleLimit's scenario.
+func ruleLimitScenario(t *testing.T) {
+	rule := loadRule(t, landlockbpf.Allow)
+	fd := uint32(rule.FD())
+	var first []error
+	var helperStatus int
+	var helperResults []string
+	var helperErr, sixtyFourth, sixtyFifth, sixtySixth error
+	landlockbpf.OnLockedThread(func() {
+		for range landlockbpf.MaxRules - 1 {
+			_, err := appendFD(0, fd)
+			first = append(first, err)
 		}
-		require.NoError(t, helperErr)
-		assert.Equal(t, []string{"ok", "E2BIG"}, helperResults,
-			"a child of a thread with 63 rules appends the 64th, then gets E2BIG (exit status %d)", helperStatus)
-		assert.NoError(t, sixtyFourth, "the 64th rule, after the child appended its own")
-		assert.ErrorIs(t, sixtyFifth, unix.E2BIG, "the 65th rule")
-		assert.ErrorIs(t, sixtySixth, unix.E2BIG, "a 66th try")
+		// A child inherits the 63 rules: it can append one more.
+		helperStatus, helperResults, helperErr = runHelper(rule, "append", "append")
+		// This thread still has 63.
+		_, sixtyFourth = appendFD(0, fd)
+		_, sixtyFifth = appendFD(0, fd)
+		_, sixtySixth = appendFD(0, fd)
 	})
+	for i, err := range first {
+		assert.NoError(t, err, "rule %d", i+1)
+	}
+	require.NoError(t, helperErr)
+	assert.Equal(t, []string{"ok", "E2BIG"}, helperResults,
+		"a child of a thread with 63 rules appends the 64th, then gets E2BIG (exit status %d)", helperStatus)
+	assert.NoError(t, sixtyFourth, "the 64th rule, after the child appended its own")
+	assert.ErrorIs(t, sixtyFifth, unix.E2BIG, "the 65th rule")
+	assert.ErrorIs(t, sixtySixth, unix.E2BIG, "a 66th try")
 }

@@ -102,6 +102,17 @@ func appendAndOpen(path string, rules ...*ebpf.Program) (before, appendErr, afte
 // a map that the verifier cannot know. With the JIT on and off.
 func TestReturnValueAll64Bits(t *testing.T) {
 	skipUnlessSupported(t)
+	for _, jit := range landlockbpf.JITModes {
+		t.Run(jit.Name, func(t *testing.T) {
+			landlockbpf.SetJIT(t, jit.Value)
+			privdrop.Run(t, keepRoot, returnValueScenario(jit.JITed))
+		})
+	}
+}
+
+// returnValueScenario is TestReturnValueAll64Bits' scenario, with the JIT
+// on or off as jited says (set before the child started).
+func returnValueScenario(jited bool) func(t *testing.T) {
 	constants := []struct {
 		name  string
 		insns asm.Instructions
@@ -128,44 +139,39 @@ func TestReturnValueAll64Bits(t *testing.T) {
 		{"map_value_0xffffffff00000000", 0xffffffff00000000, true},
 		{"map_value_1<<63", 1 << 63, true},
 	}
-	for _, jit := range landlockbpf.JITModes {
-		t.Run(jit.Name, func(t *testing.T) {
-			landlockbpf.SetJIT(t, jit.Value)
-			privdrop.Run(t, keepRoot, func(t *testing.T) {
-				path := writeFile(t, t.TempDir(), "target")
-				ino := inodeOf(t, path)
-				requireDistinctInode(t, ino, executable(t), "/dev/null")
-				check := func(t *testing.T, deny bool, before, appendErr, after error) {
-					t.Helper()
-					require.NoError(t, before, "open before the rule")
-					require.NoError(t, appendErr, "appending the rule")
-					if deny {
-						assert.ErrorIs(t, after, unix.EPERM, "open under the rule: a non-zero R0 denies")
-					} else {
-						assert.NoError(t, after, "open under the rule: R0 = 0 allows")
-					}
-				}
-				for _, c := range constants {
-					t.Run(c.name, func(t *testing.T) {
-						rule := loadRule(t, onlyOn(ino, c.insns))
-						landlockbpf.RequireJITed(t, rule, jit.JITed)
-						before, appendErr, after := appendAndOpen(path, rule)
-						check(t, c.deny, before, appendErr, after)
-					})
-				}
-
-				m := newCounterMap(t, 1)
-				rule := loadRule(t, onlyOn(ino, mapValueRule(m)))
-				landlockbpf.RequireJITed(t, rule, jit.JITed)
-				for _, v := range mapValues {
-					t.Run(v.name, func(t *testing.T) {
-						require.NoError(t, m.Put(uint32(0), v.value), "setting the value the rule returns")
-						before, appendErr, after := appendAndOpen(path, rule)
-						check(t, v.deny, before, appendErr, after)
-					})
-				}
+	return func(t *testing.T) {
+		path := writeFile(t, t.TempDir(), "target")
+		ino := inodeOf(t, path)
+		requireDistinctInode(t, ino, executable(t), "/dev/null")
+		check := func(t *testing.T, deny bool, before, appendErr, after error) {
+			t.Helper()
+			require.NoError(t, before, "open before the rule")
+			require.NoError(t, appendErr, "appending the rule")
+			if deny {
+				assert.ErrorIs(t, after, unix.EPERM, "open under the rule: a non-zero R0 denies")
+			} else {
+				assert.NoError(t, after, "open under the rule: R0 = 0 allows")
+			}
+		}
+		for _, c := range constants {
+			t.Run(c.name, func(t *testing.T) {
+				rule := loadRule(t, onlyOn(ino, c.insns))
+				landlockbpf.RequireJITed(t, rule, jited)
+				before, appendErr, after := appendAndOpen(path, rule)
+				check(t, c.deny, before, appendErr, after)
 			})
-		})
+		}
+
+		m := newCounterMap(t, 1)
+		rule := loadRule(t, onlyOn(ino, mapValueRule(m)))
+		landlockbpf.RequireJITed(t, rule, jited)
+		for _, v := range mapValues {
+			t.Run(v.name, func(t *testing.T) {
+				require.NoError(t, m.Put(uint32(0), v.value), "setting the value the rule returns")
+				before, appendErr, after := appendAndOpen(path, rule)
+				check(t, v.deny, before, appendErr, after)
+			})
+		}
 	}
 }
 
@@ -175,50 +181,53 @@ func TestReturnValueAll64Bits(t *testing.T) {
 // or after the rules that deny.
 func TestEveryRuleRuns(t *testing.T) {
 	skipUnlessSupported(t)
-	privdrop.Run(t, keepRoot, func(t *testing.T) {
-		path := writeFile(t, t.TempDir(), "target")
-		ino := inodeOf(t, path)
-		requireDistinctInode(t, ino, executable(t), "/dev/null")
-		m := newCounterMap(t, 2)
-		// Denies every action on the target only (see onlyOn).
-		deny := loadRule(t, landlockbpf.DenyActionsOn(ino, -1))
-		// Count the actions on the target only: the other actions of the
-		// open (the path walk) are allowed by every rule, so they would
-		// be counted even by a kernel that stops at the first deny.
-		count0 := loadRule(t, onlyOn(ino, countRule(m, 0)))
-		count1 := loadRule(t, onlyOn(ino, countRule(m, 1)))
+	privdrop.Run(t, keepRoot, everyRuleRunsScenario)
+}
 
-		for _, tc := range []struct {
-			name   string
-			rules  []*ebpf.Program // in the order they are appended
-			denies bool
-			keys   []uint32 // the counters that must grow
-		}{
-			{"count_alone", []*ebpf.Program{count0}, false, []uint32{0}},
-			{"deny_then_count", []*ebpf.Program{deny, count0}, true, []uint32{0}},
-			{"count_then_deny", []*ebpf.Program{count0, deny}, true, []uint32{0}},
-			{"count_deny_count", []*ebpf.Program{count0, deny, count1}, true, []uint32{0, 1}},
-			{"deny_deny_count", []*ebpf.Program{deny, deny, count0}, true, []uint32{0}},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				for k := range uint32(2) {
-					require.NoError(t, m.Put(k, uint64(0)), "resetting counter %d", k)
-				}
-				before, appendErr, after := appendAndOpen(path, tc.rules...)
-				require.NoError(t, before, "open before the rules")
-				require.NoError(t, appendErr, "appending the rules")
-				if tc.denies {
-					assert.ErrorIs(t, after, unix.EPERM, "open under a rule that denies every action on the file")
-				} else {
-					assert.NoError(t, after, "open under rules that allow")
-				}
-				for _, k := range tc.keys {
-					var n uint64
-					require.NoError(t, m.Lookup(k, &n), "reading counter %d", k)
-					assert.NotZero(t, n, "counter %d: the counting rule never ran during the open (rules %s)", k, tc.name)
-					t.Logf("counter %d: %d runs", k, n)
-				}
-			})
-		}
-	})
+// everyRuleRunsScenario is TestEveryRuleRuns' scenario.
+func everyRuleRunsScenario(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "target")
+	ino := inodeOf(t, path)
+	requireDistinctInode(t, ino, executable(t), "/dev/null")
+	m := newCounterMap(t, 2)
+	// Denies every action on the target only (see onlyOn).
+	deny := loadRule(t, landlockbpf.DenyActionsOn(ino, -1))
+	// Count the actions on the target only: the other actions of the
+	// open (the path walk) are allowed by every rule, so they would
+	// be counted even by a kernel that stops at the first deny.
+	count0 := loadRule(t, onlyOn(ino, countRule(m, 0)))
+	count1 := loadRule(t, onlyOn(ino, countRule(m, 1)))
+
+	for _, tc := range []struct {
+		name   string
+		rules  []*ebpf.Program // in the order they are appended
+		denies bool
+		keys   []uint32 // the counters that must grow
+	}{
+		{"count_alone", []*ebpf.Program{count0}, false, []uint32{0}},
+		{"deny_then_count", []*ebpf.Program{deny, count0}, true, []uint32{0}},
+		{"count_then_deny", []*ebpf.Program{count0, deny}, true, []uint32{0}},
+		{"count_deny_count", []*ebpf.Program{count0, deny, count1}, true, []uint32{0, 1}},
+		{"deny_deny_count", []*ebpf.Program{deny, deny, count0}, true, []uint32{0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k := range uint32(2) {
+				require.NoError(t, m.Put(k, uint64(0)), "resetting counter %d", k)
+			}
+			before, appendErr, after := appendAndOpen(path, tc.rules...)
+			require.NoError(t, before, "open before the rules")
+			require.NoError(t, appendErr, "appending the rules")
+			if tc.denies {
+				assert.ErrorIs(t, after, unix.EPERM, "open under a rule that denies every action on the file")
+			} else {
+				assert.NoError(t, after, "open under rules that allow")
+			}
+			for _, k := range tc.keys {
+				var n uint64
+				require.NoError(t, m.Lookup(k, &n), "reading counter %d", k)
+				assert.NotZero(t, n, "counter %d: the counting rule never ran during the open (rules %s)", k, tc.name)
+				t.Logf("counter %d: %d runs", k, n)
+			}
+		})
+	}
 }

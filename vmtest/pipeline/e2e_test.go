@@ -392,6 +392,31 @@ func TestE2ELandlockLeftOutOfLSM(t *testing.T) {
 	assert.NotContains(t, string(console), "landlock: Up and running", "Landlock did not initialise")
 }
 
+// TestE2EUnprivBPFDisabledOne boots the kernel make vmtest built (cached)
+// with CMDLINE=sysctl.kernel.unprivileged_bpf_disabled=1. The kernel
+// writes the sysctl itself before it starts init (do_sysctl_args, with a
+// private mount of proc), and 1 is the one value that cannot be changed
+// again until the next boot (bpf_unpriv_handler), so no guest test of a
+// normal boot may write it. seccompentry's TestUnprivBPFDisabledOne skips
+// unless the sysctl reads 1 (and below ABI version 4), and then checks
+// that nobody's load of a Landlock program and create of a file system
+// map get EPERM. One short boot of one test: the test must have passed,
+// not skipped, and the kernel must not have refused the parameter.
+func TestE2EUnprivBPFDisabledOne(t *testing.T) {
+	const arg = "sysctl.kernel.unprivileged_bpf_disabled=1"
+	r := runHarness(t, "CMDLINE="+arg, "TESTS=./tests/seccompentry", "RUN=^TestUnprivBPFDisabledOne$")
+	r.checkAllPassed(t, "TestUnprivBPFDisabledOne", "the sysctl did not read 1 (the kernel did not take "+arg+"), or the kernel is below Landlock eBPF ABI version 4")
+
+	kcmd, err := os.ReadFile(filepath.Join(r.out, "kernel-cmdline"))
+	require.NoError(t, err)
+	args := strings.Fields(string(kcmd))
+	require.NotEmpty(t, args)
+	assert.Equal(t, arg, args[len(args)-1], "kernel-cmdline: %s", kcmd)
+	console, err := os.ReadFile(filepath.Join(r.out, "console.log"))
+	require.NoError(t, err)
+	assert.NotContains(t, string(console), "sysctl parameter 'kernel.unprivileged_bpf_disabled=1", "the kernel refused or failed to set the parameter")
+}
+
 // TestE2ESeriesWithTheOptionOff builds the kernel with the whole series
 // applied but CONFIG_SECURITY_LANDLOCK_BPF=n, from a scratch copy of the
 // series whose own fragment unsets the option (e2e.SeriesWithOptionOff),
