@@ -135,6 +135,10 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "1" {
 		os.Exit(helperMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	// The main thread never exits: a goroutine that appended a rule while
+	// locked to it would leave its domain behind when it ended. Keeping
+	// the main goroutine on it keeps every other goroutine off it.
+	runtime.LockOSThread()
 	os.Exit(m.Run())
 }
 
