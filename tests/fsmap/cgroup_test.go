@@ -40,6 +40,12 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	// The main thread never exits: a goroutine that unshared its mount
+	// namespace or appended a rule while locked to it would leave them
+	// behind when it ended (TestNoReferenceLoop waits for namespaces to
+	// end). Keeping the main goroutine on it keeps every other goroutine
+	// off it.
+	runtime.LockOSThread()
 	os.Exit(m.Run())
 }
 
