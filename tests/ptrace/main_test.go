@@ -354,6 +354,14 @@ func waitStop(pid int, want func(unix.WaitStatus) bool) error {
 		if ptraceEvent(ws) == 0 {
 			sig = int(ws.StopSignal())
 		}
+		// A task attached with PTRACE_ATTACH while its execve(2)
+		// was still running gets a SIGTRAP when the exec is done
+		// (exec.Cmd.Start returns once the exec has closed the
+		// close-on-exec pipe, before that): it is ptrace's, not the
+		// tracee's, and passing it on kills the new program.
+		if sig == int(unix.SIGTRAP) {
+			sig = 0
+		}
 		if err := unix.PtraceCont(pid, sig); err != nil {
 			return fmt.Errorf("letting the tracee %d go on after the stop %#x: %v", pid, uint32(ws), err)
 		}
