@@ -922,6 +922,8 @@ func (f *cgFuzz) expectLinkDetach(d *linkDetachAttr) outcome {
 // it changed.
 func (f *cgFuzz) call(c *cgCall, desc string, rep *report) {
 	o := f.expect(c)
+	// The kernel writes the query's prog_cnt back: keep what was asked.
+	asked := c.effective().query().ProgCnt
 	r, errno := bpfAttr(c.cmd, &c.buf, c.size)
 	cmd := bpfCmdNames[c.cmd]
 	name := errnoName(errno)
@@ -971,19 +973,21 @@ func (f *cgFuzz) call(c *cgCall, desc string, rep *report) {
 			l.detached = true
 		}
 	case bpfProgQuery:
-		f.checkQueryIDs(c, desc, rep)
+		f.checkQueryIDs(c, asked, desc, rep)
 	}
 }
 
 // checkQueryIDs checks what a successful query of a scratch cgroup's own
 // programs listed: only the fuzzer's two Landlock programs can be
-// attached there.
-func (f *cgFuzz) checkQueryIDs(c *cgCall, desc string, rep *report) {
+// attached there. asked is the prog_cnt the call passed: the kernel
+// writes at most that many IDs (none for 0, when it only counts) and then
+// replaces prog_cnt with the number of programs attached.
+func (f *cgFuzz) checkQueryIDs(c *cgCall, asked uint32, desc string, rep *report) {
 	q := c.effective().query()
 	if q.AttachType != attachCgroupLandlock || q.QueryFlags&queryEffective != 0 || q.ProgIDs != addr(f.ids) || f.kind(q.TargetFD) != fdCgroup {
 		return
 	}
-	n := min(c.buf.query().ProgCnt, q.ProgCnt, queryBufLen)
+	n := min(c.buf.query().ProgCnt, asked, queryBufLen)
 	for _, id := range f.ids[:n] {
 		if id != f.allowID && id != f.denyID {
 			rep.violate("bpf(%s) lists program id %d, not one of the fuzzer's (%d, %d)", desc, id, f.allowID, f.denyID)
