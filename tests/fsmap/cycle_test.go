@@ -245,8 +245,22 @@ const (
 	manyMountsDepth = 200
 )
 
-// w0Deep is z/z/.../z, depth directories.
-func w0Deep(depth int) string {
+// writeOpenAndTouch opens name (at dirfd) for writing, closes it, and sets
+// its times: a file_open with a path, then an inode_setattr with a dentry.
+func writeOpenAndTouch(dirfd int, name string) error {
+	fd, err := unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening %s for writing: %w", name, err)
+	}
+	unix.Close(fd)
+	if err := unix.UtimesNanoAt(dirfd, name, []unix.Timespec{{Sec: 1}, {Sec: 1}}, 0); err != nil {
+		return fmt.Errorf("utimes %s: %w", name, err)
+	}
+	return nil
+}
+
+// zChain is z/z/.../z, depth directories.
+func zChain(depth int) string {
 	return strings.TrimSuffix(strings.Repeat("z/", depth), "/")
 }
 
@@ -310,24 +324,10 @@ func TestFSBeneathGivesUp(t *testing.T) {
 				r.inos["deep f"] = st.Ino
 				return nil
 			}, func(w *world, r *lifeResult) error {
-				for _, at := range []struct {
-					name string
-					dir  int
-				}{{"D/f", unix.AT_FDCWD}, {"deep f", deep}} {
-					name := "f"
-					if at.dir == unix.AT_FDCWD {
-						name = filepath.Join(w.d, "f")
-					}
-					fd, err := unix.Openat(at.dir, name, unix.O_WRONLY|unix.O_CLOEXEC, 0)
-					if err != nil {
-						return fmt.Errorf("opening %s for writing: %w", at.name, err)
-					}
-					unix.Close(fd)
-					if err := unix.UtimesNanoAt(at.dir, name, []unix.Timespec{{Sec: 1}, {Sec: 1}}, 0); err != nil {
-						return fmt.Errorf("utimes %s: %w", at.name, err)
-					}
+				if err := writeOpenAndTouch(unix.AT_FDCWD, filepath.Join(w.d, "f")); err != nil {
+					return err
 				}
-				return nil
+				return writeOpenAndTouch(deep, "f")
 			})
 			require.NoError(t, r.setupErr)
 			require.NoError(t, r.opErr)
@@ -348,7 +348,7 @@ func TestFSBeneathGivesUp(t *testing.T) {
 			// mount is in D. From T/f that is a few steps a mount;
 			// from the deep file, more than the walk takes in all
 			// before it gets to D/t.
-			deep := filepath.Join(w0Deep(manyMountsDepth), "f")
+			deep := filepath.Join(zChain(manyMountsDepth), "f")
 			// The deep file's directory, opened before the rule: a
 			// lookup of the whole path would fill the recorder with
 			// the inode_permission runs of its components.
@@ -402,20 +402,10 @@ func TestFSBeneathGivesUp(t *testing.T) {
 				deepDir = fd
 				return r.setIno("T/deep f", filepath.Join(w.d, "t", deep))
 			}, func(w *world, r *lifeResult) error {
-				for _, at := range []struct {
-					dir  int
-					name string
-				}{{unix.AT_FDCWD, filepath.Join(w.d, "t", "f")}, {deepDir, "f"}} {
-					fd, err := unix.Openat(at.dir, at.name, unix.O_WRONLY|unix.O_CLOEXEC, 0)
-					if err != nil {
-						return err
-					}
-					unix.Close(fd)
-					if err := unix.UtimesNanoAt(at.dir, at.name, []unix.Timespec{{Sec: 1}, {Sec: 1}}, 0); err != nil {
-						return err
-					}
+				if err := writeOpenAndTouch(unix.AT_FDCWD, filepath.Join(w.d, "t", "f")); err != nil {
+					return err
 				}
-				return nil
+				return writeOpenAndTouch(deepDir, "f")
 			})
 			require.NoError(t, r.setupErr)
 			require.NoError(t, r.opErr)
