@@ -49,6 +49,10 @@ type Machine struct {
 	// Cmdline are kernel arguments the machine needs to end QEMU (run
 	// with -no-reboot) when the guest reboots.
 	Cmdline []string
+	// IcountCmdline are kernel arguments the machine needs under QEMU's
+	// instruction counting (ICOUNT=) for a clock that counts finer than
+	// jiffies.
+	IcountCmdline []string
 	// Fragment is the machine's config fragment, relative to the
 	// directory of config fragments (kernel/configs).
 	Fragment string
@@ -76,6 +80,11 @@ var machines = map[string]Machine{
 		CPU:         map[string]string{"kvm": "host", "tcg": "max"},
 		Accels:      []string{"kvm", "tcg"},
 		Console:     "ttyS0",
+		// Under -icount the TSC counts the guest's virtual
+		// nanoseconds: 1 GHz exactly. The guest has no HPET or ACPI
+		// PM timer to calibrate it against, and marks it unstable
+		// unless told its rate (it then keeps jiffies, 4 ms a tick).
+		IcountCmdline: []string{"tsc_early_khz=1000000", "tsc=reliable"},
 		// The second 8250 UART: no driver beyond the console's.
 		ResultPort:   "/dev/ttyS1",
 		ResultDevice: []string{"-serial", "chardev:%s"},

@@ -50,6 +50,9 @@ type Request struct {
 	Out string
 	// Accel is "", "kvm" or "tcg" ("" probes).
 	Accel string
+	// Icount, when set, counts instructions for the guest's clock
+	// (ICOUNT=); it needs TCG.
+	Icount *vm.Icount
 	// Timeout is the per-binary timeout, BootTimeout the time the runner
 	// may take to start, Silence the console watchdog, VMTimeout the
 	// whole VM; zero means the default for the accelerator.
@@ -82,7 +85,9 @@ type Result struct {
 	// has something to read, or says why not).
 	Booted bool
 	// Accel is the accelerator used ("" if the boot never got there).
-	Accel            vm.Accel
+	Accel vm.Accel
+	// Icount is the instruction counting the guest ran with, if any.
+	Icount           *vm.Icount
 	FirstTestSeconds float64
 	Splats           []results.Splat
 }
@@ -141,7 +146,7 @@ func Boot(ctx context.Context, req Request) Result {
 		cfg.Timeout = cfg.BootTimeout + (scaled(req.Timeout, DefaultTimeout, acc)+30*time.Second)*time.Duration(binaries)
 	}
 	r := run(ctx, req, cfg)
-	r.Accel, r.Booted = acc, true
+	r.Accel, r.Icount, r.Booted = acc, req.Icount, true
 	return r
 }
 
@@ -227,11 +232,13 @@ func keep(res *Result, col *results.Collector, outcome *vm.Outcome) results.Repo
 
 // chooseAccel is the accelerator: forced by ACCEL, or probed.
 func chooseAccel(ctx context.Context, req Request) (vm.Accel, string) {
-	switch req.Accel {
-	case "kvm":
+	switch {
+	case req.Accel == "kvm":
 		return vm.KVM, "forced by ACCEL=kvm"
-	case "tcg":
+	case req.Accel == "tcg":
 		return vm.TCG, "forced by ACCEL=tcg"
+	case req.Icount != nil:
+		return vm.TCG, fmt.Sprintf("ICOUNT=%d counts instructions, which only TCG does (no KVM probe)", req.Icount.Shift)
 	}
 	bootID, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	qv, _ := exec.Command(req.Machine.QEMU, "--version").Output()
@@ -258,6 +265,7 @@ func vmConfig(req Request, initrd string, acc vm.Accel) vm.Config {
 		Kernel:      filepath.Join(req.Out, req.Machine.ImageName),
 		Initramfs:   initrd,
 		Accel:       acc,
+		Icount:      req.Icount,
 		MemoryMB:    req.MemoryMB,
 		ConsoleLog:  filepath.Join(req.Out, "console.log"),
 		BootTimeout: scaled(req.BootTimeout, DefaultBootTimeout, acc),
@@ -288,6 +296,9 @@ func Finish(w io.Writer, out string, md results.Metadata, log *stage.Log, res Re
 	}
 	md.Stages = log.Stages()
 	md.Accelerator = string(res.Accel)
+	if res.Icount != nil {
+		md.IcountShift = &res.Icount.Shift
+	}
 	md.FirstTestSeconds = res.FirstTestSeconds
 	md.Splats = res.Splats
 	md.ExitCode, md.ExitReason = int(res.Code), res.Reason

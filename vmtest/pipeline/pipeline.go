@@ -55,6 +55,10 @@ type Options struct {
 	CacheDir string
 	// Accel is "", "kvm" or "tcg" ("" probes).
 	Accel string
+	// Icount, when set, runs the guest with QEMU's instruction counting
+	// (ICOUNT=): its clock then follows the instructions it executes, so
+	// that timings in the guest repeat. It needs TCG.
+	Icount *vm.Icount
 	// Timeout is the per-binary timeout, BootTimeout the time the runner
 	// may take to start, Silence the console watchdog, VMTimeout the
 	// whole VM. Zero means the default for the accelerator.
@@ -203,7 +207,7 @@ func BootRequest(o Options, c *cache.Cache, kernel *build.Result, guest *boot.Gu
 	}
 	return boot.Request{
 		Kernel: kernel, Machine: o.Mach(), Cache: c, Guest: guest, Out: o.Out,
-		Accel: o.Accel, Timeout: o.Timeout, BootTimeout: o.BootTimeout, Silence: o.Silence, VMTimeout: o.VMTimeout,
+		Accel: o.Accel, Icount: o.Icount, Timeout: o.Timeout, BootTimeout: o.BootTimeout, Silence: o.Silence, VMTimeout: o.VMTimeout,
 		MemoryMB: o.MemoryMB, Cmdline: o.Cmdline, Shell: o.Shell, Verbose: o.Verbose,
 		Log: log, Stdout: o.Stdout,
 	}

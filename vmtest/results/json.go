@@ -21,6 +21,9 @@ type Metadata struct {
 	Machine string `json:"machine,omitempty"`
 	// Accelerator is the QEMU accelerator used ("kvm", "tcg", ...).
 	Accelerator string `json:"accelerator"`
+	// IcountShift is the shift of QEMU's -icount when the guest's clock
+	// counted instructions (ICOUNT=: 2^shift ns each), absent otherwise.
+	IcountShift *int `json:"icount_shift,omitempty"`
 	// FirstTestSeconds is the time from QEMU's start to the first test
 	// event.
 	FirstTestSeconds float64 `json:"first_test_seconds"`

@@ -54,6 +54,9 @@ type Config struct {
 	MemoryMB int
 	// CPUs is the guest's CPU count.
 	CPUs int
+	// Icount, when set, runs the guest under TCG with QEMU's instruction
+	// counting (see Icount).
+	Icount *Icount
 	// Append are extra kernel command-line arguments.
 	Append []string
 	// ConsoleLog is the file the console goes to.
@@ -78,12 +81,13 @@ func (c Config) Fns(resultFn qemu.Fn) []qemu.Fn {
 		qemu.WithKernel(c.Kernel),
 		qemu.WithInitramfs(c.Initramfs),
 		board(c.Machine),
-		accel(c.Machine, c.Accel),
+		accel(c.Machine, c.Accel, c.Icount),
 		memory(c.MemoryMB, c.CPUs),
 		serialConsole(c.Machine.Console),
 		// -no-reboot with panic=-1: a panic ends QEMU at once.
 		qemu.HaltOnKernelPanic(),
 		appendKernel(c.Machine.Cmdline),
+		icountCmdline(c.Machine, c.Icount),
 		resultFn,
 		resultPortFlag(c.Machine),
 		appendKernel(c.Append),
@@ -107,6 +111,15 @@ func resultPortFlag(m machine.Machine) qemu.Fn {
 	return qemu.WithAppendKernel(contract.ResultPortFlag + "=" + m.ResultPort)
 }
 
+// icountCmdline adds the machine's kernel arguments for instruction
+// counting, when it is on.
+func icountCmdline(m machine.Machine, ic *Icount) qemu.Fn {
+	if ic == nil {
+		return nil
+	}
+	return appendKernel(m.IcountCmdline)
+}
+
 func appendKernel(args []string) qemu.Fn {
 	if len(args) == 0 {
 		return nil
@@ -114,15 +127,51 @@ func appendKernel(args []string) qemu.Fn {
 	return qemu.WithAppendKernel(args...)
 }
 
-func accel(m machine.Machine, a Accel) qemu.Fn {
+func accel(m machine.Machine, a Accel, ic *Icount) qemu.Fn {
 	return func(_ *qemu.IDAllocator, o *qemu.Options) error {
 		cpu, ok := m.CPU[string(a)]
 		if !ok || !m.CanUse(string(a)) {
 			return fmt.Errorf("accelerator %q cannot run the %s machine (it has: %s)", a, m.Name, strings.Join(m.Accels, ", "))
 		}
+		if ic != nil && a != TCG {
+			return fmt.Errorf("ICOUNT=%d: QEMU counts instructions only under TCG, and this run uses %s (set ACCEL=tcg, or leave ICOUNT unset)", ic.Shift, a)
+		}
 		o.AppendQEMU("-accel", string(a), "-cpu", cpu)
+		if ic != nil {
+			o.AppendQEMU("-icount", ic.Arg())
+		}
 		return nil
 	}
+}
+
+// Icount is QEMU's instruction counting (-icount): the guest's clock
+// follows the instructions it executes, 2^Shift ns for each, instead of
+// the host's clock, so that a measurement in the guest gives the same
+// figure whatever else the host is doing. With sleep=off, time the guest
+// spends idle passes at once. It needs TCG, and a single TCG thread.
+type Icount struct {
+	// Shift is log2 of the nanoseconds one instruction takes.
+	Shift int
+}
+
+// MaxIcountShift is the largest shift QEMU accepts.
+const MaxIcountShift = 10
+
+// ParseIcount reads the ICOUNT knob: "" for none, or a shift 0-10.
+func ParseIcount(s string) (*Icount, error) {
+	if s == "" {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > MaxIcountShift {
+		return nil, fmt.Errorf("ICOUNT=%s: want the shift of QEMU's -icount, 0 to %d (an instruction takes 2^shift ns of guest time), or nothing", s, MaxIcountShift)
+	}
+	return &Icount{Shift: n}, nil
+}
+
+// Arg is the value of QEMU's -icount option.
+func (ic Icount) Arg() string {
+	return fmt.Sprintf("shift=%d,sleep=off", ic.Shift)
 }
 
 func memory(memMB, cpus int) qemu.Fn {

@@ -213,3 +213,38 @@ func TestShellQuote(t *testing.T) {
 	assert.Equal(t, `'it'\''s'`, ShellQuote("it's"))
 	assert.Equal(t, "''", ShellQuote(""))
 }
+
+// TestIcount: ICOUNT= gives QEMU's -icount with sleep=off under TCG, is
+// refused under KVM, and only shifts QEMU takes are accepted.
+func TestIcount(t *testing.T) {
+	x86, err := machine.ByName("x86_64")
+	require.NoError(t, err)
+	ic, err := ParseIcount("3")
+	require.NoError(t, err)
+	c := Config{Machine: x86, Kernel: "/k/bzImage", Initramfs: "/k/initrd", Accel: TCG, Icount: ic}
+	args, err := c.Cmdline("")
+	require.NoError(t, err)
+	assert.Contains(t, strings.Join(args, " "), "-accel tcg -cpu max -icount shift=3,sleep=off")
+	assert.Contains(t, strings.Join(args, " "), "tsc_early_khz=1000000 tsc=reliable", "the x86 guest's TSC rate under -icount")
+
+	c.Icount = nil
+	args, err = c.Cmdline("")
+	require.NoError(t, err)
+	assert.NotContains(t, strings.Join(args, " "), "-icount")
+	assert.NotContains(t, strings.Join(args, " "), "tsc_early_khz")
+
+	c.Accel, c.Icount = KVM, ic
+	_, err = c.Cmdline("")
+	assert.ErrorContains(t, err, "ICOUNT=3: QEMU counts instructions only under TCG, and this run uses kvm")
+
+	for _, s := range []string{"", "0", "10"} {
+		_, err := ParseIcount(s)
+		assert.NoError(t, err, "ICOUNT=%q", s)
+	}
+	none, _ := ParseIcount("")
+	assert.Nil(t, none, "ICOUNT= empty means no instruction counting")
+	for _, s := range []string{"-1", "11", "auto", "2x"} {
+		_, err := ParseIcount(s)
+		assert.ErrorContains(t, err, "ICOUNT="+s+": want the shift of QEMU's -icount, 0 to 10", "ICOUNT=%q", s)
+	}
+}

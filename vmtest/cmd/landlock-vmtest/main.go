@@ -36,6 +36,7 @@ import (
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/kselftest"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/seriescheck"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/vm"
 )
 
 func main() {
@@ -138,6 +139,7 @@ func run(args []string) exitcode.Code {
 	}
 	fs.StringVar(&o.CacheDir, "cache", os.Getenv("CACHE_DIR"), "cache directory (CACHE_DIR; default $XDG_CACHE_HOME/landlock-vmtest)")
 	fs.StringVar(&o.Accel, "accel", os.Getenv("ACCEL"), "kvm or tcg; empty probes (ACCEL)")
+	icount := fs.String("icount", os.Getenv("ICOUNT"), "QEMU's -icount shift, 0-10: the guest's clock follows its instructions, 2^shift ns each (TCG only); empty for the host's clock (ICOUNT)")
 	fs.BoolVar(&o.Verbose, "v", os.Getenv("V") == "1", "echo the guest console (V=1)")
 	fs.BoolVar(&o.Coverage, "coverage", os.Getenv("COVERAGE") == "1", "build the kernel with GCOV for the code the series touches and write a coverage report in OUT/coverage (COVERAGE=1)")
 	if err := fs.Parse(args); err != nil {
@@ -151,6 +153,14 @@ func run(args []string) exitcode.Code {
 	case "", "kvm", "tcg":
 	default:
 		fmt.Fprintf(os.Stderr, "ACCEL=%s: use kvm or tcg (or leave it empty to probe)\n", o.Accel)
+		return exitcode.Usage
+	}
+	if o.Icount, err = vm.ParseIcount(*icount); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return exitcode.Usage
+	}
+	if o.Icount != nil && o.Accel == "kvm" {
+		fmt.Fprintf(os.Stderr, "ICOUNT=%s: QEMU counts instructions only under TCG; leave ACCEL empty or set ACCEL=tcg\n", *icount)
 		return exitcode.Usage
 	}
 	if _, err := os.Stat(o.Series); err != nil && os.Getenv("SERIES") == "" {
