@@ -1,8 +1,8 @@
 SHELL := /bin/bash
 # landlock-vmtest: see README.md. The knobs (KERNEL_SRC, SERIES, ACCEL,
 # TESTS, RUN, KSELFTESTS, OUT, TIMEOUT, BOOT_TIMEOUT, SILENCE_TIMEOUT,
-# VM_TIMEOUT, JOBS, MEM, CACHE_DIR, CONFIG, CMDLINE, V, COVERAGE, TEST,
-# RUNS, GOOD, BAD) reach the tool through the environment.
+# VM_TIMEOUT, JOBS, MEM, CACHE_DIR, CONFIG, CMDLINE, ICOUNT, V, COVERAGE,
+# TEST, RUNS, GOOD, BAD) reach the tool through the environment.
 
 GO ?= go
 BIN := bin/landlock-vmtest
@@ -46,6 +46,8 @@ vet:
 
 unit:
 	$(GO) test -count=1 ./...
+	@command -v python3 >/dev/null || apt-get install -y --no-install-recommends python3
+	python3 -m unittest discover -s scripts -p '*_test.py'
 
 e2e: build
 	@mkdir -p out

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # make bench: times a cold run of the harness (empty harness cache, ccache
 # and Go build cache) and a warm run (nothing changed), and the kernel's own kunit.py on
-# the same source, cold and warm. Prints one JSON document on stdout; the
-# runs' own output goes to $BENCH_DIR/*.log.
+# the same source, cold and warm, then measures the Landlock eBPF rules'
+# cost in the guest (below). Prints one JSON document on stdout
+# (scripts/bench_report.py); the runs' own output goes to $BENCH_DIR/*.log.
+# BENCH_HARNESS=0 skips the harness and kunit.py timings and measures only
+# the rules, with the usual cache (CACHE_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=./bin/landlock-vmtest
@@ -30,50 +33,74 @@ harness_run() {
 	python3 -c "print($end - $start)"
 }
 
-# Cold: empty harness cache (source, trees, builds, ccache, initramfs) and
-# an empty Go build cache for what the harness compiles.
-rm -rf "$BENCH_DIR/cache" "$BENCH_DIR/gocache"
-echo "bench: cold harness run (empty caches in $BENCH_DIR)" >&2
-cold=$(harness_run cold)
-echo "bench: warm harness run" >&2
-warm=$(harness_run warm)
+if [ "${BENCH_HARNESS:-1}" = 1 ]; then
+	# Cold: empty harness cache (source, trees, builds, ccache, initramfs) and
+	# an empty Go build cache for what the harness compiles.
+	rm -rf "$BENCH_DIR/cache" "$BENCH_DIR/gocache"
+	echo "bench: cold harness run (empty caches in $BENCH_DIR)" >&2
+	cold=$(harness_run cold)
+	echo "bench: warm harness run" >&2
+	warm=$(harness_run warm)
 
-# kunit.py on the same source tree (the one the cold run extracted), with
-# its own build directory, cold then warm.
-src=$(ls -d "$BENCH_DIR"/cache/src/*/ | head -1)
-kunit_run() {
-	local name=$1 start end rc
-	start=$(now)
-	set +e
-	(cd "$src" && python3 tools/testing/kunit/kunit.py run --arch=x86_64 \
-		--kunitconfig=security/landlock --build_dir="$BENCH_DIR/kunit-build" \
-		--jobs="$(nproc)") >"$BENCH_DIR/kunit-$name.log" 2>&1
-	rc=$?
-	set -e
-	end=$(now)
-	if [ $rc -ne 0 ]; then
-		echo "bench: kunit.py $name run failed (exit $rc); see $BENCH_DIR/kunit-$name.log" >&2
-		echo null
-		return
+	# kunit.py on the same source tree (the one the cold run extracted), with
+	# its own build directory, cold then warm.
+	src=$(ls -d "$BENCH_DIR"/cache/src/*/ | head -1)
+	kunit_run() {
+		local name=$1 start end rc
+		start=$(now)
+		set +e
+		(cd "$src" && python3 tools/testing/kunit/kunit.py run --arch=x86_64 \
+			--kunitconfig=security/landlock --build_dir="$BENCH_DIR/kunit-build" \
+			--jobs="$(nproc)") >"$BENCH_DIR/kunit-$name.log" 2>&1
+		rc=$?
+		set -e
+		end=$(now)
+		if [ $rc -ne 0 ]; then
+			echo "bench: kunit.py $name run failed (exit $rc); see $BENCH_DIR/kunit-$name.log" >&2
+			echo null
+			return
+		fi
+		python3 -c "print($end - $start)"
+	}
+	if [ "${KUNIT:-1}" = 1 ]; then
+		echo "bench: kunit.py cold run" >&2
+		kcold=$(kunit_run cold)
+		echo "bench: kunit.py warm run" >&2
+		kwarm=$(kunit_run warm)
+	else
+		kcold=null kwarm=null
 	fi
-	python3 -c "print($end - $start)"
-}
-if [ "${KUNIT:-1}" = 1 ]; then
-	echo "bench: kunit.py cold run" >&2
-	kcold=$(kunit_run cold)
-	echo "bench: kunit.py warm run" >&2
-	kwarm=$(kunit_run warm)
 else
-	kcold=null kwarm=null
+	cold=null warm=null kcold=null kwarm=null
+	# The rules' runs use the usual cache; a smoke run says which
+	# accelerator this host gets.
+	OUT="$BENCH_DIR/cold" TESTS=./tests/smoke KSELFTESTS=none "$BIN" run >"$BENCH_DIR/cold.log" 2>&1 || {
+		echo "bench: the smoke run failed; see $BENCH_DIR/cold.log" >&2
+		exit 1
+	}
 fi
 
 # The Landlock eBPF rules' cost, measured in the guest by tests/bpfbench:
-# the patched kernel, and the same series built with the option off.
+# the patched kernel, and the same series built with the option off, each
+# booted BENCH_RUNS times (default 5) so that the JSON shows how much a
+# figure moves from one boot to the next. Under TCG the guest's clock
+# counts instructions (QEMU's -icount, ICOUNT=shift, default
+# BENCH_ICOUNT_SHIFT): the figures are then instruction counts, the same
+# whatever else the host does. Under KVM (or with ICOUNT= set empty) they
+# are wall-clock times.
+accel=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["metadata"]["accelerator"])' "$BENCH_DIR/cold/results.json")
+if [ -z "${ICOUNT+set}" ]; then
+	ICOUNT=
+	[ "$accel" = tcg ] && ICOUNT=${BENCH_ICOUNT_SHIFT:-1}
+fi
+runs=${BENCH_RUNS:-5}
 landlock_bench() {
 	local name=$1 series=$2
 	set +e
-	CACHE_DIR="$BENCH_DIR/cache" GOCACHE="$BENCH_DIR/gocache" OUT="$BENCH_DIR/$name" \
-		SERIES="$series" TESTS=./tests/bpfbench "$BIN" run >"$BENCH_DIR/$name.log" 2>&1
+	if [ "${BENCH_HARNESS:-1}" = 1 ]; then
+		export CACHE_DIR="$BENCH_DIR/cache" GOCACHE="$BENCH_DIR/gocache"
+	fi
+	OUT="$BENCH_DIR/$name" ICOUNT="$ICOUNT" SERIES="$series" TESTS=./tests/bpfbench KSELFTESTS=none "$BIN" run >"$BENCH_DIR/$name.log" 2>&1
 	local rc=$?
 	set -e
 	if [ $rc -ne 0 ]; then
@@ -81,98 +108,18 @@ landlock_bench() {
 	fi
 }
 if [ "${LANDLOCK_BENCH:-1}" = 1 ] && [ -d tests/bpfbench ]; then
-	echo "bench: Landlock eBPF rules, CONFIG_SECURITY_LANDLOCK_BPF=y" >&2
-	landlock_bench landlock-y "$PWD/patches/series"
 	off="$BENCH_DIR/series-off"
 	rm -rf "$off" && cp -r patches "$off"
 	printf '# CONFIG_SECURITY_LANDLOCK_BPF is not set\n' >"$off/landlock-bpf.config"
-	echo "bench: Landlock eBPF rules, CONFIG_SECURITY_LANDLOCK_BPF=n" >&2
-	landlock_bench landlock-n "$off/series"
+	clock="wall clock"
+	[ -n "$ICOUNT" ] && clock="instruction counting, ICOUNT=$ICOUNT"
+	for i in $(seq 1 "$runs"); do
+		echo "bench: Landlock eBPF rules, CONFIG_SECURITY_LANDLOCK_BPF=y, run $i of $runs ($clock)" >&2
+		landlock_bench "landlock-y-$i" "$PWD/patches/series"
+		echo "bench: Landlock eBPF rules, CONFIG_SECURITY_LANDLOCK_BPF=n, run $i of $runs ($clock)" >&2
+		landlock_bench "landlock-n-$i" "$off/series"
+	done
 fi
 
-python3 - "$BENCH_DIR" "$cold" "$warm" "$kcold" "$kwarm" <<'PY'
-import json, sys
-d, cold, warm, kcold, kwarm = sys.argv[1:]
-def run(name, wall):
-    md = json.load(open(f"{d}/{name}/results.json"))["metadata"]
-    return {
-        "wall_seconds": round(float(wall), 1),
-        "stages": {s["name"]: round(s["seconds"], 2) for s in md["stages"]},
-        "qemu_start_to_first_test_event_seconds": round(md["first_test_seconds"], 2),
-        "accelerator": md["accelerator"],
-        "exit_code": md["exit_code"],
-    }
-def num(v):
-    return None if v == "null" else round(float(v), 1)
-out = {
-    "cold": run("cold", cold),
-    "warm": run("warm", warm),
-    "kunit": {"cold_wall_seconds": num(kcold), "warm_wall_seconds": num(kwarm),
-              "command": "kunit.py run --arch=x86_64 --kunitconfig=security/landlock --build_dir=..."},
-    "logs": d,
-}
-def bench_lines(name):
-    try:
-        doc = json.load(open(f"{d}/{name}/results.json"))
-    except OSError:
-        return None
-    lines = {}
-    for ev in doc.get("events") or []:
-        out = ((ev.get("Test") or {}).get("Output") or "")
-        i = out.find("bench: op=")
-        if i < 0:
-            continue
-        fields = dict(f.split("=", 1) for f in out[i + len("bench: "):].split() if "=" in f)
-        # cgroup= (ABI version 2 on): 0 (no cgroup program, as in the
-        # lines without it), 1 or sibling; the cgroup=0 keys stay those
-        # of the lines before it.
-        key = f'{fields["op"]} rules={fields["rules"]}'
-        cgroup = fields.get("cgroup", "0")
-        if cgroup != "0":
-            key += f" cgroup={cgroup}"
-        # rule=fs_beneath (ABI version 3 on): the canonical "write only
-        # beneath D" rule (rules=1) or none (rules=0), on a file depth=
-        # directories below D (dir=inside) or below its sibling
-        # (dir=outside, where the open is denied with EPERM).
-        if "rule" in fields:
-            key += f' rule={fields["rule"]} depth={fields["depth"]} dir={fields["dir"]}'
-        lines[key] = float(fields["ns/op"])
-    return lines
-y, n = bench_lines("landlock-y"), bench_lines("landlock-n")
-if y is not None:
-    out["landlock_bpf_ns_per_op"] = {"option_on": y, "option_off": n}
-    ratios = {}
-    for op in ("open+close", "stat"):
-        base = (n or {}).get(f"{op} rules=0")
-        zero, one = y.get(f"{op} rules=0"), y.get(f"{op} rules=1")
-        if base and zero:
-            ratios[f"{op}: 0 rules vs option off"] = round(zero / base, 3)
-        if zero and one:
-            ratios[f"{op}: 1 rule vs 0 rules"] = round(one / zero, 3)
-        # A program on the task's cgroup, or on a sibling only (the static
-        # key on, the task's cgroup empty), against none, with as many
-        # rules of the task's own.
-        for rules in (0, 1):
-            without = y.get(f"{op} rules={rules}")
-            for cgroup in ("1", "sibling"):
-                with_cg = y.get(f"{op} rules={rules} cgroup={cgroup}")
-                if without and with_cg:
-                    noun = "rule" if rules == 1 else "rules"
-                    ratios[f"{op}: cgroup={cgroup} vs cgroup=0, {rules} {noun}"] = round(with_cg / without, 3)
-    # The canonical fs_beneath rule against no rule on the same file, and
-    # a file 8 directories below D against one 1 below (both under the
-    # rule). Outside D the open is the EPERM path.
-    for op in ("open-wronly+close", "stat"):
-        for where in ("inside", "outside"):
-            for depth in (1, 8):
-                base = y.get(f"{op} rules=0 rule=fs_beneath depth={depth} dir={where}")
-                ruled = y.get(f"{op} rules=1 rule=fs_beneath depth={depth} dir={where}")
-                if base and ruled:
-                    ratios[f"{op}: fs_beneath rule vs none, depth={depth} dir={where}"] = round(ruled / base, 3)
-            one = y.get(f"{op} rules=1 rule=fs_beneath depth=1 dir={where}")
-            eight = y.get(f"{op} rules=1 rule=fs_beneath depth=8 dir={where}")
-            if one and eight:
-                ratios[f"{op}: fs_beneath rule, depth=8 vs depth=1, dir={where}"] = round(eight / one, 3)
-    out["landlock_bpf_ratios"] = ratios
-print(json.dumps(out, indent=2))
-PY
+python3 scripts/bench_report.py "$BENCH_DIR" "$cold" "$warm" "$kcold" "$kwarm" "${runs:-0}" "${ICOUNT:-}" "$accel"
+

@@ -1,11 +1,16 @@
 // Package bpfbench measures, in the guest, what Landlock eBPF rules cost
-// on two hot file system paths: open+close and stat of a file in /tmp,
-// with 0, 1 and 16 rules that allow everything (landlockbpf.Allow), and,
-// from ABI version 2 on, with 0 and 1 rules next to a cgroup program that
-// allows everything (BPF_CGROUP_LANDLOCK_FS), and, from version 3 on, the
-// canonical "write only beneath D" rule of package bpfsandbox
-// (fsbeneath_test.go: open(O_WRONLY)+close and stat 1 and 8 directories
-// below D and outside it, rule=fs_beneath rows):
+// on the hot file system paths: open+close and stat of a file 1 and 8
+// path components below a directory fd (openat(2) and newfstatat(2) with
+// a relative path), and a 16-byte pread(2) of an open file, with 0, 1 and
+// 16 rules that allow everything (landlockbpf.Allow), with one rule that
+// only cares about WRITE (rule=write_only: it looks at arg2 and allows
+// whatever is not a write; rule=write_only_triggered: the same rule
+// appended with WRITE as its trigger, ABI version 5), and, from ABI
+// version 2 on, with 0 and 1 rules
+// next to a cgroup program that allows everything (BPF_CGROUP_LANDLOCK_FS),
+// and, from version 3 on, the canonical "write only beneath D" rule of
+// package bpfsandbox (fsbeneath_test.go: open(O_WRONLY)+close and stat 1
+// and 8 directories below D and outside it, rule=fs_beneath rows):
 //
 //   - cgroup=0: no Landlock program on any cgroup (the version-1 figure);
 //   - cgroup=1: the child runs in a cgroup that holds the program;
@@ -17,12 +22,13 @@
 // others. It asserts no timing: it prints what it measured, one t.Logf line
 // per case and operation of the form
 //
-//	bench: op=open+close rules=16 cgroup=0 ns/op=1234.5
+//	bench: op=open+close depth=8 rules=16 cgroup=0 ns/op=1234.5
+//	bench: op=read rules=1 cgroup=0 rule=write_only ns/op=234.5
 //
 // plus "bench: jit=1" and "bench: landlock-bpf=present" (or "absent"), and
 // "bench: cgroup rows skipped: <why>" below version 2 or without cgroup2
-// on /sys/fs/cgroup. Lines without cgroup= (before version 2 was measured)
-// mean cgroup=0. The fs_beneath rows have rule=, depth= and dir= too.
+// on /sys/fs/cgroup. A line without rule= is the allow-everything rule.
+// The fs_beneath rows have rule=, depth= and dir=.
 // Each case runs in a child process (the test binary again), because a rule
 // can never be removed: the child locks its goroutine to its OS thread,
 // appends the rules, warms up, then times LANDLOCK_BENCH_ITER operations
@@ -32,6 +38,11 @@
 // it detaches once the child is done. On a kernel without Landlock eBPF
 // rules (such as one built with CONFIG_SECURITY_LANDLOCK_BPF=n) only the
 // 0-rule case runs, which is the baseline.
+//
+// The ns/op come from the guest's clock. Under QEMU's instruction
+// counting (make bench's default under TCG: ICOUNT=) that clock follows
+// the instructions the guest executes, so a figure is a count of
+// instructions and repeats from one boot to the next.
 package bpfbench
 
 import (
@@ -51,6 +62,7 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -69,11 +81,12 @@ const (
 	defaultRounds = 5
 )
 
-// Environment of a child: how many rules it appends, the file it works on
-// and where it writes its result.
+// Environment of a child: how many rules it appends and which, the tree
+// it works in and where it writes its result.
 const (
 	envChildRules  = "LANDLOCK_BENCH_CHILD_RULES"
-	envChildFile   = "LANDLOCK_BENCH_CHILD_FILE"
+	envChildRule   = "LANDLOCK_BENCH_CHILD_RULE"
+	envChildDir    = "LANDLOCK_BENCH_CHILD_DIR"
 	envChildResult = "LANDLOCK_BENCH_CHILD_RESULT"
 )
 
@@ -103,41 +116,118 @@ const (
 // cgroupRoot is where the runner mounts cgroup2 in the guest.
 const cgroupRoot = landlockbpf.CgroupRoot
 
-// benchCase is one measurement: the rules the child appends to itself and
-// the cgroup mode it runs in.
+// Rule kinds, as printed in rule= (ruleAllow is printed as no rule=).
+// ruleWriteTriggered is the write-only rule appended with WRITE as its
+// only trigger (ABI version 5), so that hooks skip it on every other
+// action; ruleWriteOnly is the same rule appended the version-1 way.
+const (
+	ruleAllow          = "allow"
+	ruleWriteOnly      = "write_only"
+	ruleWriteTriggered = "write_only_triggered"
+)
+
+// benchCase is one measurement: the rules the child appends to itself,
+// which rule, and the cgroup mode it runs in.
 type benchCase struct {
 	rules  int
+	rule   string
 	cgroup string
 }
 
-// name is the subtest's name: the version-1 cases keep theirs.
+// name is the subtest's name.
 func (c benchCase) name() string {
-	if c.cgroup == cgroupNone {
-		return fmt.Sprintf("rules=%d", c.rules)
+	n := fmt.Sprintf("rules=%d", c.rules)
+	if c.rule != ruleAllow {
+		n += ",rule=" + c.rule
 	}
-	return fmt.Sprintf("rules=%d,cgroup=%s", c.rules, c.cgroup)
+	if c.cgroup != cgroupNone {
+		n += ",cgroup=" + c.cgroup
+	}
+	return n
 }
 
 // benchCases returns the cases in the order they are measured: version
-// 1's first, then each cgroup mode with each of cgroupRuleCounts.
+// 1's first (the allow rule, then the write-only one), then each cgroup
+// mode with each of cgroupRuleCounts.
 func benchCases() []benchCase {
 	var cs []benchCase
 	for _, n := range ruleCounts {
-		cs = append(cs, benchCase{n, cgroupNone})
+		cs = append(cs, benchCase{n, ruleAllow, cgroupNone})
 	}
+	cs = append(cs, benchCase{1, ruleWriteOnly, cgroupNone}, benchCase{1, ruleWriteTriggered, cgroupNone})
 	for _, mode := range []string{cgroupOwn, cgroupSibling} {
 		for _, n := range cgroupRuleCounts {
-			cs = append(cs, benchCase{n, mode})
+			cs = append(cs, benchCase{n, ruleAllow, mode})
 		}
 	}
 	return cs
 }
 
-// Operation names, as printed.
+// ruleInsns returns the instructions of a rule kind.
+func ruleInsns(kind string) (asm.Instructions, error) {
+	switch kind {
+	case ruleAllow:
+		return landlockbpf.Allow, nil
+	case ruleWriteOnly, ruleWriteTriggered:
+		return writeOnlyRule, nil
+	}
+	return nil, fmt.Errorf("unknown rule kind %q", kind)
+}
+
+// writeOnlyRule only cares about WRITE: an action without it is allowed
+// at once; a write is denied only on an inode number no file here has
+// (so the workload, which never writes, is never denied either way).
+var writeOnlyRule = asm.Instructions{
+	asm.LoadMem(asm.R2, asm.R1, landlockbpf.CtxOffArg2, asm.DWord),
+	asm.Mov.Imm(asm.R0, 0),
+	asm.And.Imm(asm.R2, landlockbpf.ActionWrite),
+	asm.JEq.Imm(asm.R2, 0, "allow"),
+	asm.LoadMem(asm.R2, asm.R1, landlockbpf.CtxOffArg1, asm.DWord),
+	asm.JNE.Imm(asm.R2, -2, "allow"),
+	asm.Mov.Imm(asm.R0, 1),
+	asm.Return().WithSymbol("allow"),
+}
+
+// Operation names, as printed in op=. Open+close and stat are measured at
+// each of opDepths (depth=: path components below the directory fd).
 const (
 	opOpenClose = "open+close"
 	opStat      = "stat"
+	opRead      = "read"
 )
+
+// opDepths are the path depths of the open+close and stat rows.
+var opDepths = []int{1, 8}
+
+// opKey names one operation in a result's rounds: "open+close depth=8",
+// "read".
+func opKey(op string, depth int) string {
+	if op == opRead {
+		return op
+	}
+	return fmt.Sprintf("%s depth=%d", op, depth)
+}
+
+// opKeys are the operations every child measures, in order.
+func opKeys() []string {
+	var keys []string
+	for _, op := range []string{opOpenClose, opStat} {
+		for _, d := range opDepths {
+			keys = append(keys, opKey(op, d))
+		}
+	}
+	return append(keys, opRead)
+}
+
+// treeFile is the file depth path components below the tree's directory,
+// relative to it: "file", "d1/d2/.../d7/file".
+func treeFile(depth int) string {
+	p := ""
+	for i := 1; i < depth; i++ {
+		p = filepath.Join(p, "d"+strconv.Itoa(i))
+	}
+	return filepath.Join(p, "file")
+}
 
 // result is what a child reports: for each operation, the ns/op of every
 // timed round, and whether its rules were JIT-compiled.
@@ -182,9 +272,12 @@ func TestBenchmark(t *testing.T) {
 	dir, err := os.MkdirTemp("/tmp", "bpfbench-")
 	require.NoError(t, err, "creating a directory in /tmp")
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	file := filepath.Join(dir, "file")
-	require.NoError(t, os.WriteFile(file, []byte("landlock-vmtest bench\n"), 0o644))
-	t.Logf("file %s, %d iterations x %d rounds per case", file, iter, rounds)
+	for _, d := range opDepths {
+		f := filepath.Join(dir, treeFile(d))
+		require.NoError(t, os.MkdirAll(filepath.Dir(f), 0o755))
+		require.NoError(t, os.WriteFile(f, []byte("landlock-vmtest bench\n"), 0o644))
+	}
+	t.Logf("tree %s (files %s), %d iterations x %d rounds per case", dir, strings.Join([]string{treeFile(1), treeFile(8)}, ", "), iter, rounds)
 
 	// The cgroups of the cgroup rows, made once.
 	var cg *benchCgroups
@@ -201,14 +294,17 @@ func TestBenchmark(t *testing.T) {
 			if c.rules > 0 && !present {
 				t.Skip("the kernel has no Landlock eBPF rules: only the 0-rule baseline is measured")
 			}
+			if c.rule == ruleWriteTriggered && abi < landlockbpf.TriggersABI {
+				t.Skipf("the kernel reports Landlock eBPF ABI version %d; rule triggers come with version %d", abi, landlockbpf.TriggersABI)
+			}
 			if c.cgroup != cgroupNone {
 				if cg == nil {
 					t.Skip(cgroupWhy)
 				}
-				res = cg.measure(t, c, file)
+				res = cg.measure(t, c, dir)
 				return
 			}
-			res = spawn(t, c, file, -1)
+			res = spawn(t, c, dir, -1)
 		})
 		if res == nil {
 			continue
@@ -216,9 +312,19 @@ func TestBenchmark(t *testing.T) {
 		if c.rules > 0 {
 			t.Logf("%s: %d of %d rules JIT-compiled", c.name(), res.Jited, c.rules)
 		}
-		for _, op := range []string{opOpenClose, opStat} {
-			t.Logf("rounds op=%s rules=%d cgroup=%s ns/op=%s", op, c.rules, c.cgroup, formatRounds(res.Rounds[op]))
-			t.Logf("bench: op=%s rules=%d cgroup=%s ns/op=%.1f", op, c.rules, c.cgroup, median(res.Rounds[op]))
+		rule := ""
+		if c.rule != ruleAllow {
+			rule = " rule=" + c.rule
+		}
+		for _, op := range []string{opOpenClose, opStat, opRead} {
+			for _, d := range opDepths {
+				k := opKey(op, d)
+				if op == opRead && d != opDepths[0] {
+					break
+				}
+				t.Logf("rounds op=%s rules=%d cgroup=%s%s ns/op=%s", k, c.rules, c.cgroup, rule, formatRounds(res.Rounds[k]))
+				t.Logf("bench: op=%s rules=%d cgroup=%s%s ns/op=%.1f", k, c.rules, c.cgroup, rule, median(res.Rounds[k]))
+			}
 		}
 	}
 
@@ -284,7 +390,7 @@ func openDir(t *testing.T, dir string) int {
 // measure attaches the program for c (to task for cgroup=1, to sibling
 // for cgroup=sibling), checks that the child's cgroup runs what c says,
 // measures in a child started in task, and detaches.
-func (cg *benchCgroups) measure(t *testing.T, c benchCase, file string) *result {
+func (cg *benchCgroups) measure(t *testing.T, c benchCase, dir string) *result {
 	t.Helper()
 	onFD, on := cg.taskFD, cg.task
 	if c.cgroup == cgroupSibling {
@@ -307,7 +413,7 @@ func (cg *benchCgroups) measure(t *testing.T, c benchCase, file string) *result 
 	require.Equal(t, want, cg.effective(t, cg.taskFD), "Landlock programs that run for %s", cg.task)
 	require.Equal(t, 1, cg.effective(t, onFD), "Landlock programs that run for %s", on)
 
-	res := spawn(t, c, file, cg.taskFD)
+	res := spawn(t, c, dir, cg.taskFD)
 	rel, err := filepath.Rel(cgroupRoot, cg.task)
 	require.NoError(t, err)
 	require.Equal(t, "0::/"+rel, res.Cgroup, "the child's cgroup (/proc/self/cgroup)")
@@ -397,13 +503,13 @@ func enableJIT(t *testing.T) string {
 	return now
 }
 
-// spawn runs case c in a child process, started in the cgroup of
-// cgroupFD unless it is -1, and returns its result.
-func spawn(t *testing.T, c benchCase, file string, cgroupFD int) *result {
+// spawn runs case c in a child process on the tree dir, started in the
+// cgroup of cgroupFD unless it is -1, and returns its result.
+func spawn(t *testing.T, c benchCase, dir string, cgroupFD int) *result {
 	t.Helper()
-	what := fmt.Sprintf("%d rules, cgroup=%s", c.rules, c.cgroup)
-	env := []string{envChildRules + "=" + strconv.Itoa(c.rules), envChildFile + "=" + file}
-	return spawnChild(t, what, env, cgroupFD, []string{opOpenClose, opStat})
+	what := fmt.Sprintf("%d rules (%s), cgroup=%s", c.rules, c.rule, c.cgroup)
+	env := []string{envChildRules + "=" + strconv.Itoa(c.rules), envChildRule + "=" + c.rule, envChildDir + "=" + dir}
+	return spawnChild(t, what, env, cgroupFD, opKeys())
 }
 
 // spawnChild runs a child with the extra environment env (which says
@@ -448,9 +554,11 @@ func spawnChildTo(t *testing.T, out, what string, env []string, cgroupFD int, op
 func runChild(t *testing.T, n string) {
 	rules, err := strconv.Atoi(n)
 	require.NoError(t, err, "%s=%q", envChildRules, n)
-	file, out := os.Getenv(envChildFile), os.Getenv(envChildResult)
-	require.NotEmpty(t, file, envChildFile)
+	dir, out, kind := os.Getenv(envChildDir), os.Getenv(envChildResult), os.Getenv(envChildRule)
+	require.NotEmpty(t, dir, envChildDir)
 	require.NotEmpty(t, out, envChildResult)
+	insns, err := ruleInsns(kind)
+	require.NoError(t, err, envChildRule)
 	iter := knob(t, EnvIter, defaultIter)
 	rounds := knob(t, EnvRounds, defaultRounds)
 
@@ -459,50 +567,72 @@ func runChild(t *testing.T, n string) {
 	// terminates the thread with it.
 	runtime.LockOSThread()
 
+	// The directory fd and the file read, opened before any rule.
+	dirFD, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	require.NoError(t, err, "opening %s", dir)
+	defer unix.Close(dirFD)
+	readFD, err := unix.Open(filepath.Join(dir, treeFile(1)), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	require.NoError(t, err, "opening the file read")
+	defer unix.Close(readFD)
+
 	res := result{Rules: rules, Iter: iter, Rounds: map[string][]float64{}}
 	res.Cgroup = ownCgroup()
 	for i := range rules {
-		prog, err := landlockbpf.Load(landlockbpf.Allow)
-		require.NoError(t, err, "loading rule %d", i)
+		prog, err := landlockbpf.Load(insns)
+		require.NoError(t, err, "loading rule %d (%s)", i, kind)
 		defer prog.Close()
 		if jited(prog) {
 			res.Jited++
 		}
-		require.NoError(t, landlockbpf.Append(prog), "appending rule %d", i)
+		if kind == ruleWriteTriggered {
+			require.NoError(t, landlockbpf.AppendTriggered(prog, landlockbpf.ActionWrite), "appending rule %d (%s)", i, kind)
+			continue
+		}
+		require.NoError(t, landlockbpf.Append(prog), "appending rule %d (%s)", i, kind)
 	}
-	t.Logf("%d rules appended, %d JIT-compiled; cgroup %s", rules, res.Jited, res.Cgroup)
+	t.Logf("%d rules (%s) appended, %d JIT-compiled; cgroup %s", rules, kind, res.Jited, res.Cgroup)
 
-	path, err := unix.BytePtrFromString(file)
-	require.NoError(t, err)
-	ops := []struct {
-		name string
-		fn   func(p *byte) error
-	}{
-		{opOpenClose, openClose},
-		{opStat, stat},
+	type benchOp struct {
+		key string
+		fn  func() unix.Errno
 	}
-	// Warm up: caches, the dentry, branch predictors, the JIT images.
+	var ops []benchOp
+	for _, op := range []string{opOpenClose, opStat} {
+		for _, d := range opDepths {
+			p, err := unix.BytePtrFromString(treeFile(d))
+			require.NoError(t, err)
+			fn := func() unix.Errno { return openCloseAt(dirFD, p) }
+			if op == opStat {
+				fn = func() unix.Errno { return statAt(dirFD, p) }
+			}
+			ops = append(ops, benchOp{opKey(op, d), fn})
+		}
+	}
+	ops = append(ops, benchOp{opRead, func() unix.Errno { return pread16(readFD) }})
+
+	// Warm up: caches, the dentries, branch predictors, the JIT images.
 	warm := max(iter/10, 100)
 	for _, op := range ops {
 		for range warm {
-			require.NoError(t, op.fn(path), "%s %s (warm-up)", op.name, file)
+			if errno := op.fn(); errno != 0 {
+				t.Fatalf("%s in %s (warm-up): %v", op.key, dir, errno)
+			}
 		}
 	}
 	for r := range rounds {
 		for _, op := range ops {
 			start := time.Now()
 			for range iter {
-				if err := op.fn(path); err != nil {
-					t.Fatalf("%s %s (round %d): %v", op.name, file, r, err)
+				if errno := op.fn(); errno != 0 {
+					t.Fatalf("%s in %s (round %d): %v", op.key, dir, r, errno)
 				}
 			}
 			ns := float64(time.Since(start).Nanoseconds()) / float64(iter)
-			res.Rounds[op.name] = append(res.Rounds[op.name], ns)
+			res.Rounds[op.key] = append(res.Rounds[op.key], ns)
 		}
 	}
-	runtime.KeepAlive(path)
 	for _, op := range ops {
-		t.Logf("op=%s rules=%d rounds ns/op=%s", op.name, rules, formatRounds(res.Rounds[op.name]))
+		t.Logf("op=%s rules=%d rounds ns/op=%s", op.key, rules, formatRounds(res.Rounds[op.key]))
 	}
 
 	b, err := json.Marshal(res)
@@ -525,18 +655,17 @@ func ownCgroup() string {
 	return strings.TrimSpace(string(b))
 }
 
-// openClose opens the file read-only and closes it, with raw system calls
-// on a path converted once, so that Go allocates nothing per operation.
-func openClose(path *byte) error {
-	fd, _, errno := unix.Syscall6(unix.SYS_OPENAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(path)),
+// openCloseAt opens path (relative to dirFD) read-only and closes it,
+// with raw system calls on a path converted once, so that Go allocates
+// nothing per operation; it returns the errno (0 on success).
+func openCloseAt(dirFD int, path *byte) unix.Errno {
+	fd, _, errno := unix.Syscall6(unix.SYS_OPENAT, uintptr(dirFD), uintptr(unsafe.Pointer(path)),
 		uintptr(unix.O_RDONLY|unix.O_CLOEXEC), 0, 0, 0)
 	if errno != 0 {
-		return fmt.Errorf("openat: %w", errno)
+		return errno
 	}
-	if _, _, errno := unix.Syscall(unix.SYS_CLOSE, fd, 0, 0); errno != 0 {
-		return fmt.Errorf("close: %w", errno)
-	}
-	return nil
+	_, _, errno = unix.Syscall(unix.SYS_CLOSE, fd, 0, 0)
+	return errno
 }
 
 // atFDCWD is AT_FDCWD, in a variable so that it converts to uintptr.
@@ -545,16 +674,27 @@ var atFDCWD = unix.AT_FDCWD
 // statBuf is the buffer of stat; only one goroutine measures.
 var statBuf unix.Stat_t
 
-// stat stats the file (newfstatat(AT_FDCWD, path, &st, 0), which is what
-// stat(2) is on amd64 and arm64: __NR_newfstatat exists on both, 262 and
-// 79, with the native struct stat of unix.Stat_t).
-func stat(path *byte) error {
-	_, _, errno := unix.Syscall6(unix.SYS_NEWFSTATAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(path)),
+// statAt stats path relative to dirFD (newfstatat(dirFD, path, &st, 0),
+// which is what stat(2) is on amd64 and arm64: __NR_newfstatat exists on
+// both, 262 and 79, with the native struct stat of unix.Stat_t).
+func statAt(dirFD int, path *byte) unix.Errno {
+	_, _, errno := unix.Syscall6(unix.SYS_NEWFSTATAT, uintptr(dirFD), uintptr(unsafe.Pointer(path)),
 		uintptr(unsafe.Pointer(&statBuf)), 0, 0, 0)
-	if errno != 0 {
-		return fmt.Errorf("newfstatat: %w", errno)
+	return errno
+}
+
+// readBuf is the buffer of pread16.
+var readBuf [16]byte
+
+// pread16 reads 16 bytes at offset 0 of fd (pread64(2): one
+// file_permission(MAY_READ) check and no change of the file offset).
+func pread16(fd int) unix.Errno {
+	n, _, errno := unix.Syscall6(unix.SYS_PREAD64, uintptr(fd), uintptr(unsafe.Pointer(&readBuf[0])),
+		uintptr(len(readBuf)), 0, 0, 0)
+	if errno == 0 && n == 0 {
+		return unix.EIO // the file is not empty: a short read is wrong
 	}
-	return nil
+	return errno
 }
 
 // jited reports whether the kernel JIT-compiled prog.
@@ -603,4 +743,18 @@ func TestMedian(t *testing.T) {
 	} {
 		require.Equal(t, tc.want, median(tc.in), "median(%v)", tc.in)
 	}
+}
+
+func TestOpKeys(t *testing.T) {
+	require.Equal(t, []string{"open+close depth=1", "open+close depth=8", "stat depth=1", "stat depth=8", "read"}, opKeys())
+	require.Equal(t, "file", treeFile(1))
+	require.Equal(t, "d1/d2/d3/d4/d5/d6/d7/file", treeFile(8))
+	for _, kind := range []string{ruleAllow, ruleWriteOnly, ruleWriteTriggered} {
+		_, err := ruleInsns(kind)
+		require.NoError(t, err, kind)
+	}
+	_, err := ruleInsns("nope")
+	require.Error(t, err)
+	require.Equal(t, "rules=1,rule=write_only", benchCase{1, ruleWriteOnly, cgroupNone}.name())
+	require.Equal(t, "rules=0,cgroup=sibling", benchCase{0, ruleAllow, cgroupSibling}.name())
 }

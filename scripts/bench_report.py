@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""make bench's report: one JSON document on stdout.
+
+Arguments: BENCH_DIR COLD WARM KUNIT_COLD KUNIT_WARM RUNS ICOUNT ACCEL, as
+scripts/bench.sh passes them ("null" for a time that was not measured,
+ICOUNT empty for wall-clock mode). It reads BENCH_DIR/{cold,warm}/results.json
+and, for the rules' cost, BENCH_DIR/landlock-{y,n}-I/results.json for I in
+1..RUNS: the "bench: op=..." lines tests/bpfbench logged.
+
+A row's figure is the median over the runs (each run's own figure is the
+median of its rounds); its spread is (max - min) / median over the runs.
+The ratios compare those medians, and "landlock_bpf_targets" checks each
+of issue 12's targets on every row it applies to.
+"""
+
+import json
+import statistics
+import sys
+
+# Targets of the rules' cost: (name, numerator, denominator, limit); a
+# ratio at or under its limit meets it. Each is checked on every operation
+# row that both sides have.
+TARGETS = [
+    ("option on, 0 rules vs option off", ("y", "rules=0"), ("n", "rules=0"), 1.01),
+    ("1 rule vs 0 rules", ("y", "rules=1"), ("y", "rules=0"), 1.2),
+    ("16 rules vs 0 rules", ("y", "rules=16"), ("y", "rules=0"), 2.0),
+    ("a rule that only cares about WRITE (appended with WRITE as its trigger) vs 0 rules, read-only workload",
+     ("y", "rules=1 rule=write_only_triggered"), ("y", "rules=0"), 1.05),
+]
+
+# Ratios shown next to the targets, with no limit of their own.
+RATIOS = [
+    ("the write-only rule appended the version-1 way vs 0 rules", ("y", "rules=1 rule=write_only"), ("y", "rules=0")),
+]
+
+# The operation rows of the version-1 cases (tests/bpfbench opKeys).
+OPS = ["open+close depth=1", "open+close depth=8", "stat depth=1", "stat depth=8", "read"]
+
+# The order of a key's fields after op=.
+KEY_FIELDS = ("depth", "rules", "cgroup", "rule", "dir")
+
+
+def line_key(fields):
+    """The row's key: op and its other fields but ns/op, cgroup=0 left out."""
+    key = fields["op"]
+    for k in KEY_FIELDS:
+        if k in fields and not (k == "cgroup" and fields[k] == "0"):
+            key += f" {k}={fields[k]}"
+    return key
+
+
+def bench_lines(path):
+    """{key: ns/op} of one run's results.json, None if it has none."""
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return None
+    lines = {}
+    for ev in doc.get("events") or []:
+        out = (ev.get("Test") or {}).get("Output") or ""
+        i = out.find("bench: op=")
+        if i < 0:
+            continue
+        fields = dict(f.split("=", 1) for f in out[i + len("bench: "):].split() if "=" in f)
+        # The op field holds "open+close depth=8" as two fields already.
+        lines[line_key(fields)] = float(fields["ns/op"])
+    return lines or None
+
+
+def combine(runs):
+    """Median over the runs of each row, and each row's spread."""
+    runs = [r for r in runs if r]
+    if not runs:
+        return None, None
+    keys = sorted(set().union(*runs))
+    med, spread = {}, {}
+    for k in keys:
+        vals = [r[k] for r in runs if k in r]
+        m = statistics.median(vals)
+        med[k] = round(m, 1)
+        spread[k] = {
+            "runs": len(vals),
+            "min": round(min(vals), 1),
+            "max": round(max(vals), 1),
+            "spread_pct": round(100 * (max(vals) - min(vals)) / m, 3) if m else None,
+        }
+    return med, spread
+
+
+def row(table, op, rest):
+    """The row of op with the other fields rest ("rules=1 rule=write_only")."""
+    if table is None:
+        return None
+    parts = op.split(" ", 1)
+    fields = {"op": parts[0]}
+    for f in (parts[1].split() if len(parts) > 1 else []) + rest.split():
+        k, v = f.split("=", 1)
+        fields[k] = v
+    return table.get(line_key(fields))
+
+
+def rules_report(d, runs):
+    sides = {}
+    spreads = {}
+    for side in ("y", "n"):
+        med, spread = combine([bench_lines(f"{d}/landlock-{side}-{i}/results.json") for i in range(1, runs + 1)])
+        sides[side], spreads[side] = med, spread
+    y, n = sides["y"], sides["n"]
+    out = {}
+    if y is None:
+        return out
+    out["landlock_bpf_ns_per_op"] = {"option_on": y, "option_off": n}
+    out["landlock_bpf_spread"] = {
+        "option_on": spreads["y"],
+        "option_off": spreads["n"],
+        "max_spread_pct": max(
+            (s["spread_pct"] for side in spreads.values() if side for s in side.values() if s["spread_pct"] is not None),
+            default=None),
+    }
+    ratios, targets = {}, []
+    for name, (num_side, num_rest), (den_side, den_rest), limit in TARGETS:
+        for op in OPS:
+            num = row(sides[num_side], op, num_rest)
+            den = row(sides[den_side], op, den_rest)
+            if not num or not den:
+                continue
+            r = round(num / den, 3)
+            ratios[f"{op}: {name}"] = r
+            targets.append({"target": name, "op": op, "ratio": r, "limit": limit, "met": r <= limit})
+    for name, (num_side, num_rest), (den_side, den_rest) in RATIOS:
+        for op in OPS:
+            num = row(sides[num_side], op, num_rest)
+            den = row(sides[den_side], op, den_rest)
+            if num and den:
+                ratios[f"{op}: {name}"] = round(num / den, 3)
+    # A program on the task's cgroup, or on a sibling only (the static key
+    # on, the task's cgroup empty), against none, with as many rules of the
+    # task's own (version 2).
+    for op in OPS:
+        for rules in (0, 1):
+            without = row(y, op, f"rules={rules}")
+            for cgroup in ("1", "sibling"):
+                with_cg = row(y, op, f"rules={rules} cgroup={cgroup}")
+                if without and with_cg:
+                    noun = "rule" if rules == 1 else "rules"
+                    ratios[f"{op}: cgroup={cgroup} vs cgroup=0, {rules} {noun}"] = round(with_cg / without, 3)
+    # The canonical fs_beneath rule against no rule on the same file, and a
+    # file 8 directories below D against one 1 below (both under the rule).
+    # Outside D the open is the EPERM path (version 3).
+    for op in ("open-wronly+close", "stat"):
+        for where in ("inside", "outside"):
+            for depth in (1, 8):
+                base = y.get(f"{op} depth={depth} rules=0 rule=fs_beneath dir={where}")
+                ruled = y.get(f"{op} depth={depth} rules=1 rule=fs_beneath dir={where}")
+                if base and ruled:
+                    ratios[f"{op}: fs_beneath rule vs none, depth={depth} dir={where}"] = round(ruled / base, 3)
+            one = y.get(f"{op} depth=1 rules=1 rule=fs_beneath dir={where}")
+            eight = y.get(f"{op} depth=8 rules=1 rule=fs_beneath dir={where}")
+            if one and eight:
+                ratios[f"{op}: fs_beneath rule, depth=8 vs depth=1, dir={where}"] = round(eight / one, 3)
+    out["landlock_bpf_ratios"] = ratios
+    out["landlock_bpf_targets"] = {
+        "all_met": bool(targets) and all(t["met"] for t in targets),
+        "rows": targets,
+    }
+    return out
+
+
+def harness_run(d, name, wall):
+    if wall == "null":
+        return None
+    with open(f"{d}/{name}/results.json") as f:
+        md = json.load(f)["metadata"]
+    return {
+        "wall_seconds": round(float(wall), 1),
+        "stages": {s["name"]: round(s["seconds"], 2) for s in md["stages"]},
+        "qemu_start_to_first_test_event_seconds": round(md["first_test_seconds"], 2),
+        "accelerator": md["accelerator"],
+        "exit_code": md["exit_code"],
+    }
+
+
+def num(v):
+    return None if v == "null" else round(float(v), 1)
+
+
+def main(argv):
+    d, cold, warm, kcold, kwarm, runs, icount, accel = argv
+    runs = int(runs)
+    out = {
+        "cold": harness_run(d, "cold", cold),
+        "warm": harness_run(d, "warm", warm),
+        "kunit": {"cold_wall_seconds": num(kcold), "warm_wall_seconds": num(kwarm),
+                  "command": "kunit.py run --arch=x86_64 --kunitconfig=security/landlock --build_dir=..."},
+        "logs": d,
+    }
+    if runs > 0:
+        clock = {"accelerator": accel, "runs": runs}
+        if icount != "":
+            clock.update(mode="icount", icount_shift=int(icount),
+                         note=f"QEMU -icount shift={icount},sleep=off: the guest clock advances "
+                              f"{2 ** int(icount)} ns per instruction executed, so ns/op is "
+                              f"{2 ** int(icount)} x instructions per operation")
+        else:
+            clock.update(mode="wall", note="the guest's clock follows the host's: figures move with the host's load")
+        out["landlock_bpf_clock"] = clock
+        out.update(rules_report(d, runs))
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
