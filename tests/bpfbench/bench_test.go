@@ -25,14 +25,16 @@
 //	bench: op=open+close depth=8 rules=16 cgroup=0 ns/op=1234.5
 //	bench: op=read rules=1 cgroup=0 rule=write_only ns/op=234.5
 //
-// plus "bench: jit=1" and "bench: landlock-bpf=present" (or "absent"), and
+// plus "bench: jit=1" and "bench: landlock-bpf=present" (or "absent"), a
+// second 0-rule case measured once a rule was appended in the boot
+// (hooks=on: see benchCase.hooksOn), and
 // "bench: cgroup rows skipped: <why>" below version 2 or without cgroup2
 // on /sys/fs/cgroup. A line without rule= is the allow-everything rule.
 // The fs_beneath rows have rule=, depth= and dir=.
 // Each case runs in a child process (the test binary again), because a rule
 // can never be removed: the child locks its goroutine to its OS thread,
 // appends the rules, warms up, then times LANDLOCK_BENCH_ITER operations
-// (default 20000) LANDLOCK_BENCH_ROUNDS times (default 5) and the parent
+// (default 5000) LANDLOCK_BENCH_ROUNDS times (default 3) and the parent
 // reports the median round. A cgroup case's child is started in its cgroup
 // (clone3's CLONE_INTO_CGROUP) after the parent attached the program, which
 // it detaches once the child is done. On a kernel without Landlock eBPF
@@ -77,8 +79,11 @@ const (
 	// EnvRounds is the number of timed rounds; the median is reported.
 	EnvRounds = "LANDLOCK_BENCH_ROUNDS"
 
-	defaultIter   = 20000
-	defaultRounds = 5
+	// Under instruction counting (make bench) a round's figure repeats
+	// to within a few parts in 10000, so short rounds do; make vmtest
+	// runs the package too, and should not wait long for it.
+	defaultIter   = 5000
+	defaultRounds = 3
 )
 
 // Environment of a child: how many rules it appends and which, the tree
@@ -132,6 +137,12 @@ type benchCase struct {
 	rules  int
 	rule   string
 	cgroup string
+	// hooksOn marks the second 0-rule case, measured after the 1-rule
+	// case appended a rule in this boot: from the patch that switches
+	// the hooks of actions on with the first rule, the first 0-rule case
+	// measures a kernel where nobody has appended one, this one a kernel
+	// where someone has (printed as hooks=on).
+	hooksOn bool
 }
 
 // name is the subtest's name.
@@ -143,6 +154,9 @@ func (c benchCase) name() string {
 	if c.cgroup != cgroupNone {
 		n += ",cgroup=" + c.cgroup
 	}
+	if c.hooksOn {
+		n += ",hooks=on"
+	}
 	return n
 }
 
@@ -152,12 +166,16 @@ func (c benchCase) name() string {
 func benchCases() []benchCase {
 	var cs []benchCase
 	for _, n := range ruleCounts {
-		cs = append(cs, benchCase{n, ruleAllow, cgroupNone})
+		cs = append(cs, benchCase{rules: n, rule: ruleAllow, cgroup: cgroupNone})
+		if n == 1 {
+			cs = append(cs, benchCase{rules: 0, rule: ruleAllow, cgroup: cgroupNone, hooksOn: true})
+		}
 	}
-	cs = append(cs, benchCase{1, ruleWriteOnly, cgroupNone}, benchCase{1, ruleWriteTriggered, cgroupNone})
+	cs = append(cs, benchCase{rules: 1, rule: ruleWriteOnly, cgroup: cgroupNone},
+		benchCase{rules: 1, rule: ruleWriteTriggered, cgroup: cgroupNone})
 	for _, mode := range []string{cgroupOwn, cgroupSibling} {
 		for _, n := range cgroupRuleCounts {
-			cs = append(cs, benchCase{n, ruleAllow, mode})
+			cs = append(cs, benchCase{rules: n, rule: ruleAllow, cgroup: mode})
 		}
 	}
 	return cs
@@ -315,6 +333,9 @@ func TestBenchmark(t *testing.T) {
 		rule := ""
 		if c.rule != ruleAllow {
 			rule = " rule=" + c.rule
+		}
+		if c.hooksOn {
+			rule += " hooks=on"
 		}
 		for _, op := range []string{opOpenClose, opStat, opRead} {
 			for _, d := range opDepths {
@@ -755,6 +776,10 @@ func TestOpKeys(t *testing.T) {
 	}
 	_, err := ruleInsns("nope")
 	require.Error(t, err)
-	require.Equal(t, "rules=1,rule=write_only", benchCase{1, ruleWriteOnly, cgroupNone}.name())
-	require.Equal(t, "rules=0,cgroup=sibling", benchCase{0, ruleAllow, cgroupSibling}.name())
+	require.Equal(t, "rules=1,rule=write_only", benchCase{rules: 1, rule: ruleWriteOnly, cgroup: cgroupNone}.name())
+	require.Equal(t, "rules=0,cgroup=sibling", benchCase{rules: 0, rule: ruleAllow, cgroup: cgroupSibling}.name())
+	require.Equal(t, "rules=0,hooks=on", benchCase{rules: 0, rule: ruleAllow, cgroup: cgroupNone, hooksOn: true}.name())
+	cs := benchCases()
+	require.Equal(t, "rules=1", cs[1].name())
+	require.True(t, cs[2].hooksOn, "the second 0-rule case comes right after the first rule")
 }

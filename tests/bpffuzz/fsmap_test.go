@@ -354,7 +354,7 @@ func (f *fsFuzz) underRule(fd int) string {
 	var res string
 	landlockbpf.RunOnRuleThread(func() {
 		prog := uint32(fd)
-		if _, errno := seccompAppend(0, &prog); errno != 0 {
+		if _, errno := seccompAppend(0, unsafe.Pointer(&prog)); errno != 0 {
 			res = "appending it: " + errnoName(errno)
 			return
 		}

@@ -374,6 +374,10 @@ type fixtures struct {
 	pipe     [2]int
 	ruleFD   int
 	closedFD int
+	// triggers says the kernel has rule triggers (ABI version 5):
+	// SECCOMP_LANDLOCK_RULE_TRIGGERS is a known flag, whose args is a
+	// struct landlock_rule_attr.
+	triggers bool
 }
 
 // newFixtures creates the fixtures, closed at cleanup.
@@ -383,6 +387,9 @@ func newFixtures(t testing.TB) *fixtures {
 	require.NoError(t, err, "creating an array map")
 	t.Cleanup(func() { m.Close() })
 	fx := &fixtures{mapFD: m.FD()}
+	if v, err := landlockbpf.KernelABIVersion(); err == nil && v >= landlockbpf.TriggersABI {
+		fx.triggers = true
+	}
 
 	fd, errno := load(&loadInput{
 		ProgType: progTypeSocketFilter,
@@ -568,13 +575,28 @@ type seccompCall struct {
 	kind  string // what fd is
 	// rule says fd is a Landlock rule that allows everything.
 	rule bool
+	// triggersKnown says the kernel has SECCOMP_LANDLOCK_RULE_TRIGGERS;
+	// attr says args is then a struct landlock_rule_attr with fd,
+	// attrFlags and trig (flags is that flag alone).
+	triggersKnown, attr bool
+	attrFlags           uint32
+	trig                uint64
 }
 
 func (c seccompCall) String() string {
-	if c.null {
+	switch {
+	case c.null:
 		return fmt.Sprintf("flags=%#x args=NULL", c.flags)
+	case c.attr:
+		return fmt.Sprintf("flags=%#x args=&{prog_fd=%d (%s) flags=%#x triggers=%#x}", c.flags, c.fd, c.kind, c.attrFlags, c.trig)
 	}
 	return fmt.Sprintf("flags=%#x args=&%d (%s)", c.flags, c.fd, c.kind)
+}
+
+// attrValid says the rule attr is one the kernel takes: no flag, and
+// triggers that are a non-empty set of actions.
+func (c seccompCall) attrValid() bool {
+	return c.attrFlags == 0 && c.trig != 0 && c.trig&^landlockbpf.ActionsAll == 0
 }
 
 // seccompCall draws a call; ruleFDs are the fds of Landlock rules (that
@@ -583,15 +605,32 @@ func (c seccompCall) String() string {
 // version flag.
 func (g *gen) seccompCall(fx *fixtures, canAppend bool, ruleFDs []int) seccompCall {
 	var c seccompCall
-	switch g.r.IntN(10) {
-	case 0, 1, 2, 3, 4:
+	c.triggersKnown = fx.triggers
+	switch n := g.r.IntN(12); {
+	case n < 5:
 		c.flags = 0
-	case 5, 6:
+	case n < 7:
 		c.flags = landlockbpf.SeccompLandlockABIVersion
-	case 7, 8:
+	case n < 9:
 		c.flags = 1 << g.r.IntN(32)
+	case n < 10 && fx.triggers:
+		c.flags = landlockbpf.SeccompLandlockRuleTriggers
 	default:
 		c.flags = g.r.Uint32()
+	}
+	if fx.triggers && c.flags == landlockbpf.SeccompLandlockRuleTriggers {
+		c.attr = true
+		if g.chance(0.2) {
+			c.attrFlags = g.r.Uint32() | 1
+		}
+		switch n := g.r.IntN(5); {
+		case n < 3:
+			c.trig = g.r.Uint64N(landlockbpf.ActionsAll) + 1
+		case n < 4:
+			c.trig = 0
+		default:
+			c.trig = g.r.Uint64()
+		}
 	}
 	switch r := g.r.IntN(20); {
 	case r < 4:
@@ -615,8 +654,9 @@ func (g *gen) seccompCall(fx *fixtures, canAppend bool, ruleFDs []int) seccompCa
 	if c.rule && c.kind != "landlock allow rule" {
 		c.kind += ", a landlock allow rule"
 	}
-	if !canAppend && c.rule && c.flags == 0 {
+	if !canAppend && c.rule && (c.flags == 0 || c.attr && c.attrValid()) {
 		c.flags = landlockbpf.SeccompLandlockABIVersion
+		c.attr = false
 	}
 	return c
 }
@@ -625,14 +665,23 @@ func (g *gen) seccompCall(fx *fixtures, canAppend bool, ruleFDs []int) seccompCa
 // appended is how many rules the calling thread holds; it returns whether
 // the call appended one.
 func (c seccompCall) check(rep *report, appended int) bool {
-	var args *uint32
+	var args unsafe.Pointer
 	fd := c.fd
-	if !c.null {
-		args = &fd
+	attr := landlockbpf.RuleAttr{ProgFD: c.fd, Flags: c.attrFlags, Triggers: c.trig}
+	switch {
+	case c.attr && !c.null:
+		args = unsafe.Pointer(&attr)
+	case !c.null:
+		args = unsafe.Pointer(&fd)
 	}
 	open := c.null || fdOpen(c.fd)
 	r, errno := seccompAppend(c.flags, args)
 	runtime.KeepAlive(&fd)
+	runtime.KeepAlive(&attr)
+	known := uint32(landlockbpf.SeccompLandlockABIVersion)
+	if c.triggersKnown {
+		known |= landlockbpf.SeccompLandlockRuleTriggers
+	}
 	name := errnoName(errno)
 	if errno == 0 && c.flags == landlockbpf.SeccompLandlockABIVersion {
 		name = "version"
@@ -643,8 +692,10 @@ func (c seccompCall) check(rep *report, appended int) bool {
 	var want unix.Errno
 	var why string
 	switch {
-	case c.flags&^landlockbpf.SeccompLandlockABIVersion != 0:
+	case c.flags&^known != 0:
 		want, why = unix.EINVAL, "unknown flag"
+	case c.flags&landlockbpf.SeccompLandlockABIVersion != 0 && c.flags != landlockbpf.SeccompLandlockABIVersion:
+		want, why = unix.EINVAL, "the version flag with another"
 	case c.flags == landlockbpf.SeccompLandlockABIVersion && c.null:
 		if errno != 0 || r < 1 || r > landlockbpf.ABIVersion {
 			rep.violate("seccomp(4, %s) = %d, %s: want an ABI version in 1..%d", c, r, name, landlockbpf.ABIVersion)
@@ -654,6 +705,8 @@ func (c seccompCall) check(rep *report, appended int) bool {
 		want, why = unix.EINVAL, "the version query takes NULL"
 	case c.null:
 		want, why = unix.EFAULT, "NULL args (the support probe)"
+	case c.attr && !c.attrValid():
+		want, why = unix.EINVAL, "a rule attr with a flag, no trigger or an unknown one"
 	case !open:
 		want, why = unix.EBADF, "fd not open"
 	case !c.rule:

@@ -246,8 +246,8 @@ func (in *loadInput) String() string {
 }
 
 // seccompAppend calls seccomp(SECCOMP_APPEND_LANDLOCK_RULE, flags, args).
-func seccompAppend(flags uint32, args *uint32) (uintptr, unix.Errno) {
-	r, _, errno := unix.Syscall(unix.SYS_SECCOMP, landlockbpf.SeccompAppendLandlockRule, uintptr(flags), uintptr(unsafe.Pointer(args)))
+func seccompAppend(flags uint32, args unsafe.Pointer) (uintptr, unix.Errno) {
+	r, _, errno := unix.Syscall(unix.SYS_SECCOMP, landlockbpf.SeccompAppendLandlockRule, uintptr(flags), uintptr(args))
 	runtime.KeepAlive(args)
 	return r, errno
 }

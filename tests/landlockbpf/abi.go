@@ -1,5 +1,6 @@
 // Package landlockbpf is the guest tests' side of the Landlock eBPF ABI
-// (../shared/spec/landlock-bpf-abi.md, versions 1, 2 and 3): every number
+// (../shared/spec/landlock-bpf-abi.md, versions 1 to 4, and version 5's
+// rule triggers, which issue 12 added and the spec is to record): every number
 // of the ABI, in this one file, and small helpers to load rules, append
 // them with seccomp(2), attach them to cgroups (version 2) and fill maps
 // of file system paths (version 3, fsmap.go). A host test (abi_test.go)
@@ -37,10 +38,16 @@ const (
 	SeccompAppendLandlockRule = 4
 	// SeccompLandlockABIVersion is SECCOMP_LANDLOCK_ABI_VERSION.
 	SeccompLandlockABIVersion = 1 << 0
+	// SeccompLandlockRuleTriggers is SECCOMP_LANDLOCK_RULE_TRIGGERS
+	// (version 5): args points to a struct landlock_rule_attr, whose
+	// triggers name the actions the rule runs on.
+	SeccompLandlockRuleTriggers = 1 << 1
+	// TriggersABI is the version that has rule triggers.
+	TriggersABI = 5
 	// ABIVersion is the newest version this file describes. A kernel of a
 	// prefix of the series reports an older one (1 <= version <=
 	// ABIVersion); tests skip what it lacks.
-	ABIVersion = 4
+	ABIVersion = 5
 	// MaxRules is how many rules a domain holds at most.
 	MaxRules = 64
 )
@@ -71,4 +78,22 @@ const (
 	ActionIoctl  = 1 << 6
 	ActionLock   = 1 << 7
 	ActionFcntl  = 1 << 8
+
+	// ActionsAll are all of them: the triggers that name every action.
+	ActionsAll = 1<<9 - 1
 )
+
+// struct landlock_rule_attr (version 5), 16 bytes.
+const (
+	RuleAttrSize        = 16
+	RuleAttrOffProgFD   = 0
+	RuleAttrOffFlags    = 4
+	RuleAttrOffTriggers = 8
+)
+
+// RuleAttr is struct landlock_rule_attr.
+type RuleAttr struct {
+	ProgFD   uint32
+	Flags    uint32
+	Triggers uint64
+}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -54,6 +55,13 @@ int main(void)
 	P("ActionFcntl", LANDLOCK_ACTION_FS_FCNTL);
 #ifdef BPF_F_LANDLOCK_DEBUG
 	P("ProgFlagDebug", BPF_F_LANDLOCK_DEBUG);
+#endif
+#ifdef SECCOMP_LANDLOCK_RULE_TRIGGERS
+	P("SeccompLandlockRuleTriggers", SECCOMP_LANDLOCK_RULE_TRIGGERS);
+	P("RuleAttrSize", sizeof(struct landlock_rule_attr));
+	P("RuleAttrOffProgFD", offsetof(struct landlock_rule_attr, prog_fd));
+	P("RuleAttrOffFlags", offsetof(struct landlock_rule_attr, flags));
+	P("RuleAttrOffTriggers", offsetof(struct landlock_rule_attr, triggers));
 #endif
 	return 0;
 }
@@ -151,6 +159,12 @@ func TestABIMatchesPatchedHeaders(t *testing.T) {
 		"ActionIoctl":               ActionIoctl,
 		"ActionLock":                ActionLock,
 		"ActionFcntl":               ActionFcntl,
+		// Version 5.
+		"SeccompLandlockRuleTriggers": SeccompLandlockRuleTriggers,
+		"RuleAttrSize":                RuleAttrSize,
+		"RuleAttrOffProgFD":           RuleAttrOffProgFD,
+		"RuleAttrOffFlags":            RuleAttrOffFlags,
+		"RuleAttrOffTriggers":         RuleAttrOffTriggers,
 	}
 	got := map[string]int64{}
 	for _, line := range strings.Split(string(bytes.TrimSpace(out)), "\n") {
@@ -203,4 +217,14 @@ func checkV3Probe(t *testing.T, dir string) {
 			assert.Equal(t, w, got[name], "%s: abi.go says %d, the patched headers %d", name, w, got[name])
 		}
 	}
+}
+
+// TestRuleAttrLayout: the Go struct is struct landlock_rule_attr's layout
+// (whose numbers TestABIMatchesPatchedHeaders checks against the headers).
+func TestRuleAttrLayout(t *testing.T) {
+	var a RuleAttr
+	assert.EqualValues(t, RuleAttrSize, unsafe.Sizeof(a))
+	assert.EqualValues(t, RuleAttrOffProgFD, unsafe.Offsetof(a.ProgFD))
+	assert.EqualValues(t, RuleAttrOffFlags, unsafe.Offsetof(a.Flags))
+	assert.EqualValues(t, RuleAttrOffTriggers, unsafe.Offsetof(a.Triggers))
 }

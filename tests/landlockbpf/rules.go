@@ -85,6 +85,19 @@ func Append(prog *ebpf.Program) error {
 	return nil
 }
 
+// AppendTriggered appends the rule prog, run only on the actions of
+// triggers (SECCOMP_LANDLOCK_RULE_TRIGGERS, version 5), to the calling
+// thread's domain; the thread rules of Append apply.
+func AppendTriggered(prog *ebpf.Program, triggers uint64) error {
+	attr := RuleAttr{ProgFD: uint32(prog.FD()), Triggers: triggers}
+	_, err := Seccomp(SeccompAppendLandlockRule, SeccompLandlockRuleTriggers, unsafe.Pointer(&attr))
+	runtime.KeepAlive(&attr)
+	if err != nil {
+		return fmt.Errorf("appending Landlock rule with triggers %#x: %w", triggers, err)
+	}
+	return nil
+}
+
 // SkipUnlessSupported returns why the tests of version want cannot run on
 // this kernel, or "" when they can.
 func SkipUnlessSupported(want int) string {

@@ -75,10 +75,19 @@ func seccompCalls(t *testing.T, rule *ebpf.Program) []seccompCall {
 	closedFD := int(closed.Fd())
 	require.NoError(t, closed.Close())
 
+	abi, err := landlockbpf.KernelABIVersion()
+	require.NoError(t, err, "the ABI version")
+	unknown := []uintptr{1 << 2, 1 << 31, landlockbpf.SeccompLandlockABIVersion | 1<<1, ^uintptr(0) &^ landlockbpf.SeccompLandlockABIVersion}
+	if abi < landlockbpf.TriggersABI {
+		// From version 5 this is SECCOMP_LANDLOCK_RULE_TRIGGERS
+		// (triggers_test.go), never with the version flag.
+		unknown = append([]uintptr{1 << 1}, unknown...)
+	}
 	var calls []seccompCall
-	// Any flag bit but SECCOMP_LANDLOCK_ABI_VERSION: EINVAL, with no
-	// argument and with a valid rule.
-	for _, flags := range []uintptr{1 << 1, 1 << 2, 1 << 31, landlockbpf.SeccompLandlockABIVersion | 1<<1, ^uintptr(0) &^ landlockbpf.SeccompLandlockABIVersion} {
+	// Any flag bit but SECCOMP_LANDLOCK_ABI_VERSION (and, from version 5,
+	// SECCOMP_LANDLOCK_RULE_TRIGGERS alone): EINVAL, with no argument and
+	// with a valid rule.
+	for _, flags := range unknown {
 		calls = append(calls,
 			seccompCall{fmt.Sprintf("flags_%#x_NULL", uint32(flags)), flags, nil, unix.EINVAL},
 			seccompCall{fmt.Sprintf("flags_%#x_rule", uint32(flags)), flags, u32(rule.FD()), unix.EINVAL},
