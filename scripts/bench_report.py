@@ -31,13 +31,19 @@ TARGETS = [
 # Ratios shown next to the targets, with no limit of their own.
 RATIOS = [
     ("the write-only rule appended the version-1 way vs 0 rules", ("y", "rules=1 rule=write_only"), ("y", "rules=0")),
+    # A task without rules once someone appended one in the boot (the
+    # hooks of actions are then on), against option off and against a
+    # boot where nobody has.
+    ("option on, 0 rules, hooks on vs option off", ("y", "rules=0 hooks=on"), ("n", "rules=0")),
+    ("0 rules, hooks on vs 0 rules", ("y", "rules=0 hooks=on"), ("y", "rules=0")),
+    ("1 rule vs 0 rules, hooks on", ("y", "rules=1"), ("y", "rules=0 hooks=on")),
 ]
 
 # The operation rows of the version-1 cases (tests/bpfbench opKeys).
 OPS = ["open+close depth=1", "open+close depth=8", "stat depth=1", "stat depth=8", "read"]
 
 # The order of a key's fields after op=.
-KEY_FIELDS = ("depth", "rules", "cgroup", "rule", "dir")
+KEY_FIELDS = ("depth", "rules", "cgroup", "rule", "dir", "hooks")
 
 
 def line_key(fields):
