@@ -94,12 +94,13 @@ if [ -z "${ICOUNT+set}" ]; then
 	[ "$accel" = tcg ] && ICOUNT=${BENCH_ICOUNT_SHIFT:-1}
 fi
 runs=${BENCH_RUNS:-5}
+if [ "${BENCH_HARNESS:-1}" = 1 ]; then
+	# The rules' runs reuse the cold run's cache.
+	export CACHE_DIR="$BENCH_DIR/cache" GOCACHE="$BENCH_DIR/gocache"
+fi
 landlock_bench() {
 	local name=$1 series=$2
 	set +e
-	if [ "${BENCH_HARNESS:-1}" = 1 ]; then
-		export CACHE_DIR="$BENCH_DIR/cache" GOCACHE="$BENCH_DIR/gocache"
-	fi
 	OUT="$BENCH_DIR/$name" ICOUNT="$ICOUNT" SERIES="$series" TESTS=./tests/bpfbench KSELFTESTS=none "$BIN" run >"$BENCH_DIR/$name.log" 2>&1
 	local rc=$?
 	set -e

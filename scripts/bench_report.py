@@ -125,21 +125,15 @@ def rules_report(d, runs):
             default=None),
     }
     ratios, targets = {}, []
-    for name, (num_side, num_rest), (den_side, den_rest), limit in TARGETS:
+    for name, num, den, limit in TARGETS + [r + (None,) for r in RATIOS]:
         for op in OPS:
-            num = row(sides[num_side], op, num_rest)
-            den = row(sides[den_side], op, den_rest)
-            if not num or not den:
+            n, m = row(sides[num[0]], op, num[1]), row(sides[den[0]], op, den[1])
+            if not n or not m:
                 continue
-            r = round(num / den, 3)
+            r = round(n / m, 3)
             ratios[f"{op}: {name}"] = r
-            targets.append({"target": name, "op": op, "ratio": r, "limit": limit, "met": r <= limit})
-    for name, (num_side, num_rest), (den_side, den_rest) in RATIOS:
-        for op in OPS:
-            num = row(sides[num_side], op, num_rest)
-            den = row(sides[den_side], op, den_rest)
-            if num and den:
-                ratios[f"{op}: {name}"] = round(num / den, 3)
+            if limit is not None:
+                targets.append({"target": name, "op": op, "ratio": r, "limit": limit, "met": r <= limit})
     # A program on the task's cgroup, or on a sibling only (the static key
     # on, the task's cgroup empty), against none, with as many rules of the
     # task's own (version 2).

@@ -337,15 +337,9 @@ func TestBenchmark(t *testing.T) {
 		if c.hooksOn {
 			rule += " hooks=on"
 		}
-		for _, op := range []string{opOpenClose, opStat, opRead} {
-			for _, d := range opDepths {
-				k := opKey(op, d)
-				if op == opRead && d != opDepths[0] {
-					break
-				}
-				t.Logf("rounds op=%s rules=%d cgroup=%s%s ns/op=%s", k, c.rules, c.cgroup, rule, formatRounds(res.Rounds[k]))
-				t.Logf("bench: op=%s rules=%d cgroup=%s%s ns/op=%.1f", k, c.rules, c.cgroup, rule, median(res.Rounds[k]))
-			}
+		for _, k := range opKeys() {
+			t.Logf("rounds op=%s rules=%d cgroup=%s%s ns/op=%s", k, c.rules, c.cgroup, rule, formatRounds(res.Rounds[k]))
+			t.Logf("bench: op=%s rules=%d cgroup=%s%s ns/op=%.1f", k, c.rules, c.cgroup, rule, median(res.Rounds[k]))
 		}
 	}
 

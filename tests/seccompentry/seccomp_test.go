@@ -56,24 +56,14 @@ func seccompCalls(t *testing.T, rule *ebpf.Program) []seccompCall {
 	t.Helper()
 	u32 := func(fd int) *uint32 { v := uint32(fd); return &v }
 
-	sockFilter, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:         "not_landlock",
-		Type:         ebpf.SocketFilter,
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-		License:      "GPL",
-	})
-	require.NoError(t, err, "loading a socket filter")
-	t.Cleanup(func() { sockFilter.Close() })
 	arrayMap, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1})
 	require.NoError(t, err, "creating an array map")
 	t.Cleanup(func() { arrayMap.Close() })
 	devNull, err := os.Open(os.DevNull)
 	require.NoError(t, err)
 	t.Cleanup(func() { devNull.Close() })
-	closed, err := os.Open(os.DevNull)
-	require.NoError(t, err)
-	closedFD := int(closed.Fd())
-	require.NoError(t, closed.Close())
+	// Last: nothing the table opens may take the closed fd's number.
+	sockFilter, closedFD := notRules(t)
 
 	abi, err := landlockbpf.KernelABIVersion()
 	require.NoError(t, err, "the ABI version")
@@ -184,6 +174,27 @@ func seccompTableScenario(canAppend bool) func(t *testing.T) {
 		assert.ErrorIs(t, fill[landlockbpf.MaxRules-1], unix.E2BIG,
 			"the 65th rule: if it succeeded, a failed call of the table appended nothing but the domain is bigger than 64; if an earlier append failed with E2BIG, a failed call appended a rule")
 	}
+}
+
+// notRules returns what the append tables offer instead of a rule: a
+// socket filter program (closed when t ends) and an fd that was just
+// closed. Call it after opening anything else: the next fd opened may
+// take the closed one's number.
+func notRules(t *testing.T) (*ebpf.Program, int) {
+	t.Helper()
+	sockFilter, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name:         "not_landlock",
+		Type:         ebpf.SocketFilter,
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+		License:      "GPL",
+	})
+	require.NoError(t, err, "loading a socket filter")
+	t.Cleanup(func() { sockFilter.Close() })
+	closed, err := os.Open(os.DevNull)
+	require.NoError(t, err)
+	closedFD := int(closed.Fd())
+	require.NoError(t, closed.Close())
+	return sockFilter, closedFD
 }
 
 func argsString(fd *uint32) string {

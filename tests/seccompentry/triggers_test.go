@@ -9,14 +9,12 @@ package seccompentry
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -52,17 +50,8 @@ type triggersCall struct {
 // everything); the last one, the only valid call, appends it.
 func triggersCalls(t *testing.T, rule *ebpf.Program) []triggersCall {
 	t.Helper()
-	sockFilter, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type:         ebpf.SocketFilter,
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-		License:      "GPL",
-	})
-	require.NoError(t, err, "loading a socket filter")
-	t.Cleanup(func() { sockFilter.Close() })
-	closed, err := os.Open(os.DevNull)
-	require.NoError(t, err)
-	closedFD := uint32(closed.Fd())
-	require.NoError(t, closed.Close())
+	sockFilter, closed := notRules(t)
+	closedFD := uint32(closed)
 
 	fd := uint32(rule.FD())
 	attr := func(progFD, flags uint32, triggers uint64) *landlockbpf.RuleAttr {
