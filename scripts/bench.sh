@@ -109,9 +109,17 @@ landlock_bench() {
 	fi
 }
 if [ "${LANDLOCK_BENCH:-1}" = 1 ] && [ -d tests/bpfbench ]; then
+	# The series with only the option off, as e2e.SeriesWithOptionOff
+	# makes it: the fragment's other symbols (CGROUP_BPF, MEMCG, ...) stay,
+	# so the two kernels differ by the option alone (and the e2e test's
+	# kernel is this one, built once).
 	off="$BENCH_DIR/series-off"
 	rm -rf "$off" && cp -r patches "$off"
-	printf '# CONFIG_SECURITY_LANDLOCK_BPF is not set\n' >"$off/landlock-bpf.config"
+	sed -i 's/^CONFIG_SECURITY_LANDLOCK_BPF=y$/# CONFIG_SECURITY_LANDLOCK_BPF is not set/' "$off"/*.config
+	if [ "$(grep -c '^# CONFIG_SECURITY_LANDLOCK_BPF is not set$' "$off"/*.config | awk -F: '{n += $NF} END {print n}')" != 1 ]; then
+		echo "bench: the series' fragments must set CONFIG_SECURITY_LANDLOCK_BPF=y exactly once" >&2
+		exit 1
+	fi
 	clock="wall clock"
 	[ -n "$ICOUNT" ] && clock="instruction counting, ICOUNT=$ICOUNT"
 	for i in $(seq 1 "$runs"); do
