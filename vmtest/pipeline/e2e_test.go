@@ -417,6 +417,26 @@ func TestE2EUnprivBPFDisabledOne(t *testing.T) {
 	assert.NotContains(t, string(console), "sysctl parameter 'kernel.unprivileged_bpf_disabled=1", "the kernel refused or failed to set the parameter")
 }
 
+// TestE2EFirstRuleOfTheBoot: the hooks of actions stay off until the first
+// rule is appended or the first Landlock program is attached to a cgroup
+// (patch 0026), so each of these must be the first of its boot to show
+// that the switch comes before the rule takes effect: a boot that runs
+// only TestDeniedOpenOnlyInTheThreadThatAppended (the open right after
+// the boot's first append is EPERM), and one that runs only
+// TestExistingTask (a task started before the boot's first cgroup attach
+// is denied its next write). In make vmtest other tests come first.
+func TestE2EFirstRuleOfTheBoot(t *testing.T) {
+	for _, c := range []struct{ pkg, test string }{
+		{"./tests/seccompentry", "TestDeniedOpenOnlyInTheThreadThatAppended"},
+		{"./tests/cgroupmgr", "TestExistingTask"},
+	} {
+		t.Run(c.test, func(t *testing.T) {
+			r := runHarness(t, "TESTS="+c.pkg, "RUN=^"+c.test+"$")
+			r.checkAllPassed(t, c.test, "the kernel lacks the ABI version the test needs")
+		})
+	}
+}
+
 // TestE2ESeriesWithTheOptionOff builds the kernel with the whole series
 // applied but CONFIG_SECURITY_LANDLOCK_BPF=n, from a scratch copy of the
 // series whose own fragment unsets the option (e2e.SeriesWithOptionOff),
