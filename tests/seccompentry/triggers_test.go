@@ -250,3 +250,65 @@ func triggersRecordScenario(t *testing.T, trig uint64) {
 	assert.Equal(t, len(want), someN, "runs of the rule with triggers %#x (the other rule ran %d times)", trig, allN)
 	assert.True(t, slices.Equal(want, someRecs), "what the rule with triggers %#x saw:\n got %v\nwant %v", trig, someRecs, want)
 }
+
+// TestTriggersOfEachRuleReachTheChildren: the triggers a thread's rules
+// have are those of every rule it appended, and its children (forked, and
+// forked and executed) have the same. A rule denying the open of A,
+// appended with WRITE as its trigger, never runs on an open for reading:
+// A opens, in the thread and in its children. A second rule denying the
+// open of B, appended with GET as its trigger, runs from then on: B no
+// longer opens, in the thread and in the children it starts afterwards,
+// and A still does.
+func TestTriggersOfEachRuleReachTheChildren(t *testing.T) {
+	skipUnlessTriggers(t)
+	privdrop.Run(t, keepRoot, triggersReachTheChildrenScenario)
+}
+
+// triggersReachTheChildrenScenario is
+// TestTriggersOfEachRuleReachTheChildren's scenario.
+func triggersReachTheChildrenScenario(t *testing.T) {
+	dir := t.TempDir()
+	a, b := writeFile(t, dir, "a"), writeFile(t, dir, "b")
+	inoA, inoB := inodeOf(t, a), inodeOf(t, b)
+	requireDistinctInode(t, inoA, executable(t), "/dev/null", b)
+	requireDistinctInode(t, inoB, executable(t), "/dev/null", a)
+	denyA := loadRule(t, landlockbpf.DenyActionsOn(inoA, landlockbpf.ActionGet))
+	denyB := loadRule(t, landlockbpf.DenyActionsOn(inoB, landlockbpf.ActionGet))
+
+	openers := []struct {
+		how  string
+		open func(path string) error
+	}{
+		{"in the thread itself", openClose},
+		{"in a forked child (no execve)", forkOpen},
+		{"in an executed child (fork and execve of this test binary)", execOpen},
+	}
+	type outcome struct{ a, b error }
+	first := make([]outcome, len(openers))
+	both := make([]outcome, len(openers))
+	var firstErr, secondErr error
+	landlockbpf.OnLockedThread(func() {
+		if firstErr = landlockbpf.AppendTriggered(denyA, landlockbpf.ActionWrite); firstErr != nil {
+			return
+		}
+		for i, o := range openers {
+			first[i] = outcome{o.open(a), o.open(b)}
+		}
+		if secondErr = landlockbpf.AppendTriggered(denyB, landlockbpf.ActionGet); secondErr != nil {
+			return
+		}
+		for i, o := range openers {
+			both[i] = outcome{o.open(a), o.open(b)}
+		}
+	})
+	require.NoError(t, firstErr, "the rule denying A, triggered by WRITE")
+	for i, o := range openers {
+		assert.NoError(t, first[i].a, "open of A for reading %s: its rule is triggered by WRITE only", o.how)
+		assert.NoError(t, first[i].b, "open of B %s, before B's rule", o.how)
+	}
+	require.NoError(t, secondErr, "the rule denying B, triggered by GET")
+	for i, o := range openers {
+		assert.NoError(t, both[i].a, "open of A for reading %s, with B's rule too", o.how)
+		assert.ErrorIs(t, both[i].b, unix.EPERM, "open of B %s: B's rule is triggered by GET", o.how)
+	}
+}
