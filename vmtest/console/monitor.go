@@ -33,6 +33,18 @@ type Splat struct {
 	// Title is the headline without its timestamp prefix, e.g.
 	// "BUG: kernel NULL pointer dereference, address: 0000000000000000".
 	Title string
+	// Signature is the report's title as syzkaller writes it, e.g.
+	// "BUG: kernel NULL pointer dereference in landlock_merge_ruleset":
+	// free of timestamps, PIDs, CPU numbers and addresses, so that the
+	// same bug has the same Signature in every test and run (see
+	// [Signature]).
+	Signature string
+	// Fingerprint is a short hash of Signature (see [Fingerprint]):
+	// reports with equal fingerprints are one bug.
+	Fingerprint string
+	// Frames are the frames of the report's first stack trace, as
+	// "function+0xoffset/0xsize" (see [Frames]).
+	Frames []string
 	// Text is the quoted report: the lines of the report as they came,
 	// timestamps included, joined by newlines. It may start with the
 	// "cut here" or '=' separator printed just before the headline.
@@ -81,15 +93,18 @@ type Monitor struct {
 	running func() string
 	fatal   chan struct{}
 
-	mu      sync.Mutex
-	splats  []Splat
-	dropped int
-	failed  bool
-	closed  bool // fatal has been closed
-	stamped bool // a line with a printk timestamp has been seen
-	lineNo  int
-	cur     *report
-	prelude []line
+	mu     sync.Mutex
+	splats []Splat
+	// described[i] tells whether splats[i]'s Signature, Fingerprint and
+	// Frames are up to date with its Text.
+	described []bool
+	dropped   int
+	failed    bool
+	closed    bool // fatal has been closed
+	stamped   bool // a line with a printk timestamp has been seen
+	lineNo    int
+	cur       *report
+	prelude   []line
 }
 
 // New returns a Monitor that asks running for the name of the test running
@@ -115,12 +130,25 @@ func (m *Monitor) Failed() bool {
 	return m.failed
 }
 
-// Splats returns a copy of the reports seen so far, in console order. The
-// last one may still be collecting lines.
+// Splats returns a copy of the reports seen so far, in console order, with
+// their signatures, fingerprints and frames. The last one may still be
+// collecting lines.
 func (m *Monitor) Splats() []Splat {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]Splat(nil), m.splats...)
+	out := make([]Splat, len(m.splats))
+	for i := range m.splats {
+		if !m.described[i] {
+			describe(&m.splats[i])
+			m.described[i] = true
+		}
+		out[i] = m.splats[i]
+		out[i].Frames = append([]string(nil), m.splats[i].Frames...)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // Dropped returns how many reports were not kept because MaxSplats had been
@@ -254,6 +282,7 @@ func (m *Monitor) start(l line, pat *Pattern, test string) {
 		Fails: pat.Fails,
 		Line:  m.lineNo,
 	})
+	m.described = append(m.described, false)
 }
 
 // appendLine adds l to the text of the open report.
@@ -263,6 +292,7 @@ func (m *Monitor) appendLine(l line) {
 	}
 	s := &m.splats[m.cur.idx]
 	s.Text += "\n" + clip(l.raw)
+	m.described[m.cur.idx] = false
 }
 
 // notePrelude remembers the lines that follow a separator while no report

@@ -395,12 +395,14 @@ func TestSplatFields(t *testing.T) {
 	splats := m.Splats()
 	require.Len(t, splats, 1)
 	assert.Equal(t, Splat{
-		Kind:  KindNullDeref,
-		Test:  "TestX",
-		Title: "BUG: kernel NULL pointer dereference, address: 0000000000000010",
-		Text:  "[    2.000000] BUG: kernel NULL pointer dereference, address: 0000000000000010",
-		Fails: true,
-		Line:  2,
+		Kind:        KindNullDeref,
+		Test:        "TestX",
+		Title:       "BUG: kernel NULL pointer dereference, address: 0000000000000010",
+		Signature:   "BUG: kernel NULL pointer dereference",
+		Fingerprint: Fingerprint("BUG: kernel NULL pointer dereference"),
+		Text:        "[    2.000000] BUG: kernel NULL pointer dereference, address: 0000000000000010",
+		Fails:       true,
+		Line:        2,
 	}, splats[0])
 }
 
@@ -459,7 +461,25 @@ func TestSplatsReturnsACopy(t *testing.T) {
 	feed(m, warning(1)...)
 	s := m.Splats()
 	s[0].Kind = "changed"
+	s[0].Frames[0] = "changed"
 	assert.Equal(t, KindWarning, m.Splats()[0].Kind)
+	assert.Equal(t, "__warn+0x84/0x130", m.Splats()[0].Frames[0])
+}
+
+func TestSignatureFollowsTheReport(t *testing.T) {
+	// A report read while it is still printing gets the signature of
+	// what has come so far, then of the whole report.
+	m := New(nil)
+	w := warning(1)
+	feed(m, w[:2]...)
+	s := m.Splats()
+	require.Len(t, s, 1)
+	assert.Equal(t, "WARNING in hook_file_open", s[0].Signature)
+	assert.Empty(t, s[0].Frames)
+	feed(m, w[2:]...)
+	s = m.Splats()
+	assert.Equal(t, "WARNING in hook_file_open", s[0].Signature)
+	assert.Equal(t, []string{"__warn+0x84/0x130", "security_file_open+0x45/0x100"}, s[0].Frames)
 }
 
 func TestConcurrentFeedAndRead(t *testing.T) {

@@ -7,6 +7,11 @@
 // report's kind, the name of the test that was running at that moment and
 // the quoted text of the report, so that the host can fail the run even if
 // every test passed. [Scan] does the same for a console log saved to a file.
+//
+// Each report also gets a [Signature], a title in syzkaller's style ("WARNING
+// in insert_rule") free of what varies between runs, its [Fingerprint], and
+// the [Frames] of its stack trace, so that one bug seen in several tests or
+// runs can be counted once.
 package console
 
 import (
@@ -34,9 +39,13 @@ const (
 	// but says nothing about the code under test, so it does not fail the
 	// run.
 	KindLockdepLimit Kind = "lockdep-limit"
-	// KindNullDeref is "BUG: kernel NULL pointer dereference, address: ...".
+	// KindNullDeref is "BUG: kernel NULL pointer dereference, address: ..."
+	// (arm64: "Unable to handle kernel NULL pointer dereference at virtual
+	// address ...").
 	KindNullDeref Kind = "null-deref"
-	// KindPageFault is "BUG: unable to handle page fault for address: ...".
+	// KindPageFault is "BUG: unable to handle page fault for address: ..."
+	// (arm64: "Unable to handle kernel paging request at virtual address
+	// ..." and the like).
 	KindPageFault Kind = "page-fault"
 	// KindBug is any other line starting with "BUG: ", e.g. "BUG: scheduling
 	// while atomic" or "BUG: sleeping function called from invalid context".
@@ -128,9 +137,12 @@ var patterns = []Pattern{
 	{Kind: KindLockdepLimit,
 		Re: regexp.MustCompile(`^BUG: MAX_\w+ too low!`)},
 	{Kind: KindNullDeref, Fails: true,
-		Re: regexp.MustCompile(`^BUG: (?:unable to handle )?kernel NULL pointer dereference`)},
+		Re: regexp.MustCompile(`^(?:BUG: (?:unable to handle )?kernel NULL pointer dereference` +
+			`|Unable to handle kernel NULL pointer dereference at virtual address )`)},
 	{Kind: KindPageFault, Fails: true,
-		Re: regexp.MustCompile(`^BUG: unable to handle (?:page fault|kernel paging request)`)},
+		Re: regexp.MustCompile(`^(?:BUG: unable to handle (?:page fault|kernel paging request)` +
+			`|Unable to handle kernel (?:paging request|access to user memory|execute from non-executable memory` +
+			`|write to read-only memory|read from unreadable memory)\b.* at virtual address )`)},
 	{Kind: KindBug, Fails: true,
 		Re: regexp.MustCompile(`^BUG: \S`)},
 	{Kind: KindKernelBUG, Fails: true,

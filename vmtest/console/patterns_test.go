@@ -69,14 +69,20 @@ var patternCases = []struct {
 			"BUG: kernel NULL pointer dereference, address: 0000000000000010",
 			"[    1.733512] BUG: kernel NULL pointer dereference, address: 0000000000000000\r",
 			"BUG: unable to handle kernel NULL pointer dereference at 0000000000000008",
+			"[    1.733512] Unable to handle kernel NULL pointer dereference at virtual address 0000000000000010",
 		},
+		neg: []string{"Unable to handle kernel NULL pointer dereference"},
 	},
 	{
 		kind: KindPageFault,
 		pos: []string{
 			"BUG: unable to handle page fault for address: ffffffffff600000",
 			"BUG: unable to handle kernel paging request at ffffc90000000000",
+			"Unable to handle kernel paging request at virtual address ffff800080000000",
+			"Unable to handle kernel access to user memory outside uaccess routines at virtual address 0000aaaad8a1e000",
+			"Unable to handle kernel execute from non-executable memory at virtual address ffff0000c1a2b000",
 		},
+		neg: []string{"[    1.000000] test: Unable to handle kernel paging request at virtual address 0"},
 	},
 	{
 		kind: KindBug,

@@ -32,16 +32,19 @@ func WriteFiles(dir string, md Metadata, r Report, events []event.Event) error {
 }
 
 // PrintEnd prints the end of a run on the terminal: the summary of the
-// report, the splats, what more (the coverage summary) writes, the
-// verdict with the output directory, and last the closing line "N passed,
-// N failed, N skipped" that scripts read.
+// report, the splats grouped by bug (each bug's signature, kind,
+// fingerprint, count and tests, and the text of its first splat), what
+// more (the coverage summary) writes, the verdict with the output
+// directory, and last the closing line "N passed, N failed, N skipped"
+// that scripts read.
 func PrintEnd(w io.Writer, md Metadata, r Report, out string, more func(io.Writer)) {
 	var sum bytes.Buffer
 	_ = WriteSummary(&sum, r)
 	body, last := splitLast(sum.String())
 	fmt.Fprint(w, body)
-	for _, s := range md.Splats {
-		fmt.Fprintf(w, "\nkernel splat (%s) while running %q:\n%s\n", s.Kind, s.Test, textutil.Indent(s.Text))
+	splats := DescribeSplats(md.Splats)
+	for _, g := range GroupSplats(splats) {
+		fmt.Fprintf(w, "\n%s:\n%s\n", g.headline(), textutil.Indent(splats[g.Splats[0]].Text))
 	}
 	if more != nil {
 		more(w)

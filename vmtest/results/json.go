@@ -36,6 +36,9 @@ type Metadata struct {
 	// Splats lists kernel warnings, oopses and the like found on the
 	// guest console.
 	Splats []Splat `json:"splats"`
+	// SplatGroups groups Splats by fingerprint: one entry per bug, in the
+	// order of its first splat. WriteJSON fills it from Splats.
+	SplatGroups []SplatGroup `json:"splat_groups"`
 	// Coverage is the kernel coverage summary of a COVERAGE=1 run
 	// (coverage.Summary), absent otherwise.
 	Coverage any `json:"coverage,omitempty"`
@@ -61,6 +64,32 @@ type Splat struct {
 	Test string `json:"test"`
 	// Text is the splat's console text.
 	Text string `json:"text"`
+	// Signature is the splat's title the way syzkaller writes it, e.g.
+	// "WARNING in insert_rule": the same for one bug in every test and
+	// run (console.Signature of Text when left empty).
+	Signature string `json:"signature"`
+	// Fingerprint is a short hash of Signature (console.Fingerprint):
+	// splats with equal fingerprints are one bug.
+	Fingerprint string `json:"fingerprint"`
+	// Frames are the frames of the splat's first stack trace, as
+	// "function+0xoffset/0xsize" (console.Frames of Text when left nil).
+	Frames []string `json:"frames,omitempty"`
+}
+
+// SplatGroup is one bug: the splats that share a fingerprint.
+type SplatGroup struct {
+	// Signature and Fingerprint are the splats' own.
+	Signature   string `json:"signature"`
+	Fingerprint string `json:"fingerprint"`
+	// Kind is the kind of the group's first splat.
+	Kind string `json:"kind"`
+	// Count is the number of splats in the group.
+	Count int `json:"count"`
+	// Tests holds, for each splat of the group in order, the test running
+	// when it appeared ("" when none was).
+	Tests []string `json:"tests"`
+	// Splats holds the indexes of the group's splats in Metadata.Splats.
+	Splats []int `json:"splats"`
 }
 
 // Summary holds the counts and flags of a Report in the JSON document.
@@ -90,8 +119,11 @@ type Document struct {
 
 // WriteJSON writes one JSON document (see Document) to w holding the run's
 // metadata, the report's counts, flags and packages, and every event as it
-// arrived.
+// arrived. The metadata's splats get their signatures, fingerprints and
+// frames (DescribeSplats) and their groups (GroupSplats).
 func WriteJSON(w io.Writer, md Metadata, r Report, events []event.Event) error {
+	md.Splats = DescribeSplats(md.Splats)
+	md.SplatGroups = GroupSplats(md.Splats)
 	doc := Document{
 		Metadata: md,
 		Summary: Summary{

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
 )
 
 // mixedRun is a run of three binaries: the fixture (failing tests), one that
@@ -191,9 +192,20 @@ func TestWriteJSONRoundTrip(t *testing.T) {
 	assert.Contains(t, string(raw["metadata"]), `"kernel_release": "6.99.0-test"`)
 	assert.Contains(t, string(raw["metadata"]), `"exit_reason": "tests failed"`)
 
+	for _, key := range []string{`"splats"`, `"kind": "WARNING"`, `"test": "example.com/crash TestFail"`, `"text": "WARNING: CPU: 0 PID: 1 at fs/x.c:1"`, `"signature": "WARNING in x.c"`, `"fingerprint"`, `"splat_groups"`} {
+		assert.Contains(t, string(raw["metadata"]), key)
+	}
+
 	var doc Document
 	require.NoError(t, json.Unmarshal(buf.Bytes(), &doc))
-	assert.Equal(t, md, doc.Metadata)
+	// The splats come back described and grouped; md itself is left as
+	// it was.
+	wantMD := md
+	fp := console.Fingerprint("WARNING in x.c")
+	wantMD.Splats = []Splat{{Kind: "WARNING", Test: "example.com/crash TestFail", Text: "WARNING: CPU: 0 PID: 1 at fs/x.c:1", Signature: "WARNING in x.c", Fingerprint: fp}}
+	wantMD.SplatGroups = []SplatGroup{{Signature: "WARNING in x.c", Fingerprint: fp, Kind: "WARNING", Count: 1, Tests: []string{"example.com/crash TestFail"}, Splats: []int{0}}}
+	assert.Equal(t, wantMD, doc.Metadata)
+	assert.Empty(t, md.Splats[0].Signature)
 	assert.Equal(t, r.Packages, doc.Packages)
 	assert.Equal(t, Summary{
 		Passed: 4, Failed: 4, Skipped: 2,
@@ -223,6 +235,7 @@ func TestWriteJSONEmpty(t *testing.T) {
 	require.NoError(t, WriteJSON(&buf, Metadata{}, Report{}, nil))
 	assert.Contains(t, buf.String(), `"packages": []`)
 	assert.Contains(t, buf.String(), `"events": []`)
+	assert.Contains(t, buf.String(), `"splat_groups": []`)
 }
 
 func TestParseTest2JSONSaved(t *testing.T) {

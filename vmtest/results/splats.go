@@ -1,0 +1,99 @@
+package results
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
+)
+
+// DescribeSplats returns a copy of splats in which a splat without a
+// signature has the signature of its text, one without a fingerprint the
+// fingerprint of its signature, and one without frames the frames of its
+// text (console.Signature, console.Fingerprint, console.Frames). Splats
+// already described are left as they are.
+func DescribeSplats(splats []Splat) []Splat {
+	if splats == nil {
+		return nil
+	}
+	out := make([]Splat, len(splats))
+	for i, s := range splats {
+		if s.Signature == "" {
+			s.Signature = console.Signature(s.Text)
+		}
+		if s.Fingerprint == "" {
+			s.Fingerprint = console.Fingerprint(s.Signature)
+		}
+		if s.Frames == nil {
+			s.Frames = console.Frames(s.Text)
+		} else {
+			s.Frames = slices.Clone(s.Frames)
+		}
+		out[i] = s
+	}
+	return out
+}
+
+// GroupSplats groups splats by fingerprint, in the order of each group's
+// first splat; splats not yet described are described first (see
+// DescribeSplats). It returns an empty, non-nil slice when there is no
+// splat.
+func GroupSplats(splats []Splat) []SplatGroup {
+	groups := []SplatGroup{}
+	at := map[string]int{}
+	for i, s := range DescribeSplats(splats) {
+		g, ok := at[s.Fingerprint]
+		if !ok {
+			g = len(groups)
+			at[s.Fingerprint] = g
+			groups = append(groups, SplatGroup{Signature: s.Signature, Fingerprint: s.Fingerprint, Kind: s.Kind, Tests: []string{}, Splats: []int{}})
+		}
+		groups[g].Count++
+		groups[g].Tests = append(groups[g].Tests, s.Test)
+		groups[g].Splats = append(groups[g].Splats, i)
+	}
+	return groups
+}
+
+// where says in which tests a group's splats appeared: `while running
+// "p TestA", "p TestB" (2)`, each test once with its count when above one,
+// "(no test)" for splats seen while no test ran; "" when no test ran for
+// any.
+func (g SplatGroup) where() string {
+	var names []string
+	n := map[string]int{}
+	for _, t := range g.Tests {
+		if n[t] == 0 {
+			names = append(names, t)
+		}
+		n[t]++
+	}
+	if len(names) == 1 && names[0] == "" {
+		return ""
+	}
+	var parts []string
+	for _, t := range names {
+		p := "(no test)"
+		if t != "" {
+			p = fmt.Sprintf("%q", t)
+		}
+		if n[t] > 1 {
+			p += fmt.Sprintf(" (%d)", n[t])
+		}
+		parts = append(parts, p)
+	}
+	return " while running " + strings.Join(parts, ", ")
+}
+
+// headline is the line PrintEnd prints before a group's quoted splat:
+// `kernel splat WARNING in f (warning, fingerprint 0123456789abcdef) while
+// running "p TestA"`, with ", N times" after the parenthesis when the bug
+// appeared more than once.
+func (g SplatGroup) headline() string {
+	times := ""
+	if g.Count > 1 {
+		times = fmt.Sprintf(", %d times", g.Count)
+	}
+	return fmt.Sprintf("kernel splat %s (%s, fingerprint %s)%s%s", g.Signature, g.Kind, g.Fingerprint, times, g.where())
+}
