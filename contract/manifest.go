@@ -45,6 +45,11 @@ type Manifest struct {
 	// show it (fixture.test, fixture.variant.test); a binary with no
 	// matching test is not run. Other kselftest binaries run whole.
 	Run string `json:"run,omitempty"`
+	// Retry, when above 0, is how many more times the runner runs each
+	// top-level Go test that failed (RETRY=), in the same boot, alone
+	// (-test.run=^Name$), until it passes: one that then passes is flaky.
+	// Each rerun has the per-binary timeout. Kselftests are not rerun.
+	Retry int `json:"retry,omitempty"`
 	// Env is added to every binary's environment.
 	Env map[string]string `json:"env,omitempty"`
 	// Coverage asks the runner to send the kernel's GCOV counters after

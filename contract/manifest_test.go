@@ -33,6 +33,7 @@ func TestManifestRoundTrip(t *testing.T) {
 		},
 		Timeout: Duration(5 * time.Minute),
 		Args:    []string{"-test.run=^TestX$", "-test.count=1"},
+		Retry:   2,
 		Env:     map[string]string{"A": "1", ReleaseEnv: "6.12.0"},
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
@@ -44,6 +45,7 @@ func TestManifestRoundTrip(t *testing.T) {
 	assert.Contains(t, raw, "binaries")
 	assert.Contains(t, raw, "args")
 	assert.Contains(t, raw, "env")
+	assert.Equal(t, 2.0, raw["retry"])
 
 	p := filepath.Join(t.TempDir(), "manifest.json")
 	require.NoError(t, os.WriteFile(p, b, 0o644))
@@ -51,7 +53,7 @@ func TestManifestRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, m, *got)
 
-	// Args and Env are optional and left out when empty.
+	// Args, Retry and Env are optional and left out when empty.
 	b, err = json.Marshal(Manifest{Timeout: Duration(time.Second)})
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"binaries":null,"timeout":"1s"}`, string(b))

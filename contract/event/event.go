@@ -14,7 +14,8 @@ const (
 	// KindHello is the first event: the runner is up. It carries guest
 	// facts in Info (kernel release, ...).
 	KindHello Kind = "hello"
-	// KindBinaryStart says a test binary is about to run.
+	// KindBinaryStart says a test binary is about to run; with Retry
+	// set, that it runs again for one failed test (RETRY=).
 	KindBinaryStart Kind = "binary-start"
 	// KindTest carries one test2json event of the running binary.
 	KindTest Kind = "test"
@@ -51,6 +52,10 @@ type Event struct {
 	Test *TestEvent `json:",omitempty"`
 	// Exit is set for KindBinaryEnd.
 	Exit *Exit `json:",omitempty"`
+	// Retry is set for the KindBinaryStart of a rerun of one failed
+	// test; the test events up to the next KindBinaryEnd are that
+	// rerun's.
+	Retry *Retry `json:",omitempty"`
 	// Info carries facts (KindHello) or details.
 	Info map[string]string `json:",omitempty"`
 	// Error is set for KindError (and for KindCoverage when the counters
@@ -68,6 +73,19 @@ type Chunk struct {
 	Parts int
 	// Data is the chunk's bytes (base64 in JSON).
 	Data []byte
+}
+
+// Retry names a rerun of a failed top-level Go test (RETRY=): the
+// binary runs again with -test.run matching only Test (and the subtests
+// RUN= chose of it).
+type Retry struct {
+	// Test is the top-level test run again.
+	Test string
+	// Attempt is the rerun's number, 1 to Of; the first run of the
+	// binary is attempt 0 and has no Retry.
+	Attempt int
+	// Of is the most reruns the test may get (RETRY=).
+	Of int
 }
 
 // Exit says how a test binary ended.

@@ -103,6 +103,52 @@ func TestOwnSession(t *testing.T) {
 }
 `,
 
+	// flaky is for RETRY=: TestFlaky fails on its first run and passes
+	// once $FLAKY_MARKER exists (its first run creates it);
+	// TestAlwaysFails fails every time, through its subtest sub.
+	"flaky/flaky_test.go": `package flaky
+
+import (
+	"os"
+	"testing"
+)
+
+func TestPasses(t *testing.T) {}
+
+func TestFlaky(t *testing.T) {
+	marker := os.Getenv("FLAKY_MARKER")
+	if marker == "" {
+		t.Fatal("FLAKY_MARKER is not set")
+	}
+	if _, err := os.Stat(marker); err != nil {
+		if err := os.WriteFile(marker, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Fatal("failing on the first run")
+	}
+	t.Log("passing on a later run")
+}
+
+func TestAlwaysFails(t *testing.T) {
+	t.Run("sub", func(t *testing.T) { t.Error("the subtest fails every time") })
+	t.Run("other", func(t *testing.T) {})
+}
+`,
+
+	// hangs has a failing test, then one that runs past any short
+	// timeout: a binary that crashed, whose failed test is not rerun.
+	"hangs/hangs_test.go": `package hangs
+
+import (
+	"testing"
+	"time"
+)
+
+func TestFails(t *testing.T) { t.Error("failing before the hang") }
+
+func TestHangs(t *testing.T) { time.Sleep(time.Hour) }
+`,
+
 	// crash kills itself with SIGKILL in the middle of a test.
 	"crash/crash_test.go": `package crash
 

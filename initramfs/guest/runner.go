@@ -9,7 +9,8 @@
 // with a per-binary timeout, all on one execution path (execute): the
 // converter for the binary's kind turns what it prints into result events,
 // test2json for Go test binaries (test2json.go), package ktap for
-// kselftests (tap.go).
+// kselftests (tap.go). With the manifest's Retry, the top-level Go tests
+// that failed run again, alone, until they pass (retry.go).
 package guest
 
 import (
@@ -104,7 +105,13 @@ func (r *Runner) runOne(ctx context.Context, m *contract.Manifest, b contract.Bi
 	}
 	exit.Seconds = time.Since(start).Seconds()
 	r.logf("landlock-vmtest: %s ended: %s", b.Package, describe(exit))
-	return r.Emit(event.Event{Kind: event.KindBinaryEnd, Time: time.Now(), Binary: b.Package, Exit: &exit})
+	if eerr := r.Emit(event.Event{Kind: event.KindBinaryEnd, Time: time.Now(), Binary: b.Package, Exit: &exit}); eerr != nil {
+		return eerr
+	}
+	if err != nil {
+		return nil
+	}
+	return r.retry(ctx, m, b, j.tally, exit)
 }
 
 func describe(e event.Exit) string {
@@ -132,6 +139,9 @@ type job struct {
 	what string
 	// conv turns the binary's output into test events.
 	conv converter
+	// tally, for a Go test binary, counts its tests' results as conv
+	// forwards them (RETRY= reruns the failed ones).
+	tally *tally
 }
 
 // A converter turns the output of one kind of test binary into test
@@ -161,12 +171,7 @@ func (r *Runner) job(m *contract.Manifest, b contract.Binary, tapArgs []string) 
 	timeout := time.Duration(m.Timeout)
 	switch b.Kind {
 	case contract.KindGoTest:
-		return job{
-			args:  append([]string{"-test.v=test2json", "-test.timeout=" + timeout.String()}, m.Args...),
-			limit: timeout + killGrace,
-			what:  "test binary",
-			conv:  &test2jsonConverter{r: r, pkg: b.Package},
-		}, nil
+		return r.goJob(m, b, m.Args, &tally{}), nil
 	case contract.KindKselftest:
 		return job{
 			args:  tapArgs,
@@ -177,6 +182,20 @@ func (r *Runner) job(m *contract.Manifest, b contract.Binary, tapArgs []string) 
 		}, nil
 	}
 	return job{}, fmt.Errorf("unknown kind of test binary %q", b.Kind)
+}
+
+// goJob is how Go test binary b runs with args (the manifest's, or a
+// rerun's): under test2json with -test.timeout, killed killGrace after
+// it, its tests' results counted in t.
+func (r *Runner) goJob(m *contract.Manifest, b contract.Binary, args []string, t *tally) job {
+	timeout := time.Duration(m.Timeout)
+	return job{
+		args:  append([]string{"-test.v=test2json", "-test.timeout=" + timeout.String()}, args...),
+		limit: timeout + killGrace,
+		what:  "test binary",
+		conv:  &test2jsonConverter{r: r, pkg: b.Package, tally: t},
+		tally: t,
+	}
 }
 
 // execute runs binary b as j says, its output (stdout and stderr on one

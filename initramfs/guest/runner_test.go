@@ -386,7 +386,7 @@ func TestForwardWrapsNonJSONLines(t *testing.T) {
 	in := `{"Action":"run","Package":"p","Test":"TestA"}` + "\n" +
 		"not json at all\n" +
 		`{"Action":"output","Package":"p","Test":"TestA","Output":"panic: test timed out after 5s\n"}` + "\n"
-	timedOut, err := r.forward(strings.NewReader(in), "p")
+	timedOut, err := r.forward(strings.NewReader(in), "p", nil)
 	require.NoError(t, err)
 	assert.True(t, timedOut)
 	events := rec.all()
@@ -399,7 +399,7 @@ func TestForwardWrapsNonJSONLines(t *testing.T) {
 		assert.Equal(t, "p", e.Binary)
 	}
 
-	timedOut, err = r.forward(strings.NewReader(`{"Action":"output","Output":"all good\n"}`+"\n"), "p")
+	timedOut, err = r.forward(strings.NewReader(`{"Action":"output","Output":"all good\n"}`+"\n"), "p", nil)
 	require.NoError(t, err)
 	assert.False(t, timedOut)
 }
@@ -409,7 +409,7 @@ func TestForwardKeepsReadingAfterEmitError(t *testing.T) {
 	r := &Runner{Emit: rec.emit}
 	in := strings.Repeat(`{"Action":"output","Output":"x\n"}`+"\n", 3) +
 		`{"Action":"output","Output":"panic: test timed out after 1s\n"}` + "\n"
-	timedOut, err := r.forward(strings.NewReader(in), "p")
+	timedOut, err := r.forward(strings.NewReader(in), "p", nil)
 	require.ErrorIs(t, err, errEmit)
 	assert.True(t, timedOut, "the output is drained (so the binary never blocks) and still scanned")
 	assert.Len(t, rec.all(), 0, "no event is emitted after the first failure")

@@ -19,6 +19,8 @@ import (
 type test2jsonConverter struct {
 	r   *Runner
 	pkg string
+	// tally, when set, counts the tests' results.
+	tally *tally
 
 	cmd      *exec.Cmd
 	done     chan struct{} // closed when forward has read test2json's output to its end
@@ -42,7 +44,7 @@ func (c *test2jsonConverter) start(out *os.File) error {
 	c.done = make(chan struct{})
 	go func() {
 		defer close(c.done)
-		c.timedOut, c.emitErr = c.r.forward(events, c.pkg)
+		c.timedOut, c.emitErr = c.r.forward(events, c.pkg, c.tally)
 	}()
 	return nil
 }
@@ -68,9 +70,10 @@ func (c *test2jsonConverter) finish(exit *event.Exit) error {
 	return nil
 }
 
-// forward turns test2json's output lines into test events. It reports
-// whether Go's own test timeout fired.
-func (r *Runner) forward(out io.Reader, pkg string) (bool, error) {
+// forward turns test2json's output lines into test events, counting the
+// tests' results in t when it is set. It reports whether Go's own test
+// timeout fired.
+func (r *Runner) forward(out io.Reader, pkg string, t *tally) (bool, error) {
 	var (
 		firstErr error
 		timedOut bool
@@ -84,6 +87,9 @@ func (r *Runner) forward(out io.Reader, pkg string) (bool, error) {
 		}
 		if te.Action == "output" && strings.HasPrefix(te.Output, "panic: test timed out after") {
 			timedOut = true
+		}
+		if t != nil {
+			t.add(te)
 		}
 		if firstErr == nil {
 			firstErr = r.Emit(event.Event{Kind: event.KindTest, Time: time.Now(), Binary: pkg, Test: &te})

@@ -112,7 +112,11 @@ func (t *tester) run(ctx context.Context, id, label, dir string) *StepResult {
 		if len(lines) > 0 {
 			sr.Output = lines
 		}
-		fmt.Fprintf(t.log, "  run %d/%d: %s; matching tests: %d failed, %d passed, %d skipped\n", k, t.runs, o.Code, r.Failed, r.Passed, r.Skipped)
+		flaky := ""
+		if r.Flaky > 0 {
+			flaky = fmt.Sprintf(" (%d flaky)", r.Flaky)
+		}
+		fmt.Fprintf(t.log, "  run %d/%d: %s; matching tests: %d failed, %d passed%s, %d skipped\n", k, t.runs, o.Code, r.Failed, r.Passed, flaky, r.Skipped)
 		if o.Code == exitcode.Infra {
 			break
 		}
@@ -140,6 +144,11 @@ func (t *tester) match(o step.Outcome) (Run, []string) {
 				failing = append(append(failing, head), tc.Output...)
 			case results.StatusPass:
 				r.Passed++
+				other = append(append(other, head), tc.Output...)
+			case results.StatusFlaky:
+				// Passed in the end; its output shows the failed run.
+				r.Passed++
+				r.Flaky++
 				other = append(append(other, head), tc.Output...)
 			case results.StatusSkip:
 				r.Skipped++

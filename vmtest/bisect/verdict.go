@@ -15,11 +15,13 @@ type Run struct {
 	// Code is the pipeline's exit code for the run.
 	Code exitcode.Code `json:"code"`
 	// Matched counts the tests whose name matched TEST; Failed, Passed
-	// and Skipped count those among them.
+	// and Skipped count those among them, Passed the flaky ones too
+	// (RETRY=: failed, then passed on a retry), which Flaky counts alone.
 	Matched int `json:"matched"`
 	Failed  int `json:"failed"`
 	Passed  int `json:"passed"`
 	Skipped int `json:"skipped"`
+	Flaky   int `json:"flaky,omitempty"`
 }
 
 // Decision is a step's verdict, as git bisect run understands it.
@@ -77,7 +79,9 @@ type Verdict struct {
 //   - otherwise the step is bad if the test failed in any run (a flaky
 //     failure appears only from the culprit on, so one failure is
 //     evidence; a pass is not), and good if it passed in every run that
-//     could tell.
+//     could tell. A test that failed and then passed when RETRY= ran it
+//     again is flaky, not failed: a run where it was is good, and the
+//     reason says how many runs had it flaky.
 //
 // Agreed counts the runs that support the decision.
 func Decide(runs []Run) Verdict {
@@ -87,7 +91,7 @@ func Decide(runs []Run) Verdict {
 	if len(runs) == 0 {
 		return v(Stop, 0, "no run")
 	}
-	var good, bad, noBoot, notFound int
+	var good, bad, noBoot, notFound, flaky int
 	for _, r := range runs {
 		switch r.Code {
 		case exitcode.Infra, exitcode.Usage:
@@ -104,11 +108,16 @@ func Decide(runs []Run) Verdict {
 			notFound++
 		default:
 			good++
+			if r.Flaky > 0 {
+				flaky++
+			}
 		}
 	}
 	switch {
 	case bad > 0:
 		return v(Bad, bad, fmt.Sprintf("the test failed in %d of %d run(s)", bad, len(runs)))
+	case good > 0 && flaky > 0:
+		return v(Good, good, fmt.Sprintf("the test passed in %d of %d run(s), flaky (failed, then passed on a retry) in %d", good, len(runs), flaky))
 	case good > 0:
 		return v(Good, good, fmt.Sprintf("the test passed in %d of %d run(s)", good, len(runs)))
 	case noBoot > 0:

@@ -11,6 +11,7 @@ import (
 func TestDecide(t *testing.T) {
 	pass := Run{Code: exitcode.OK, Matched: 1, Passed: 1}
 	fail := Run{Code: exitcode.TestsFailed, Matched: 1, Failed: 1}
+	flaky := Run{Code: exitcode.OK, Matched: 1, Passed: 1, Flaky: 1}
 	for _, c := range []struct {
 		name   string
 		runs   []Run
@@ -34,6 +35,9 @@ func TestDecide(t *testing.T) {
 		{"infrastructure stops even after a failure", []Run{fail, {Code: exitcode.Infra}}, Stop, 0},
 		{"a pass beats a failed boot", []Run{{Code: exitcode.KernelCrashed}, pass}, Good, 1},
 		{"a failure beats a failed boot", []Run{{Code: exitcode.KernelCrashed}, fail}, Bad, 1},
+		{"flaky only is good", []Run{flaky}, Good, 1},
+		{"flaky and passing runs are good", []Run{pass, flaky, pass}, Good, 3},
+		{"a failure beats flaky runs", []Run{flaky, fail}, Bad, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			v := Decide(c.runs)
@@ -43,6 +47,15 @@ func TestDecide(t *testing.T) {
 			assert.Equal(t, c.want.String(), v.Name)
 		})
 	}
+}
+
+// The reason says when runs had the test flaky, and only then.
+func TestDecideSaysFlaky(t *testing.T) {
+	pass := Run{Code: exitcode.OK, Matched: 1, Passed: 1}
+	flaky := Run{Code: exitcode.OK, Matched: 1, Passed: 1, Flaky: 1}
+	assert.Equal(t, "the test passed in 1 of 1 run(s), flaky (failed, then passed on a retry) in 1", Decide([]Run{flaky}).Why)
+	assert.Equal(t, "the test passed in 3 of 3 run(s), flaky (failed, then passed on a retry) in 2", Decide([]Run{flaky, pass, flaky}).Why)
+	assert.Equal(t, "the test passed in 2 of 2 run(s)", Decide([]Run{pass, pass}).Why)
 }
 
 func TestExitCodes(t *testing.T) {

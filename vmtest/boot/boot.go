@@ -143,11 +143,18 @@ func Boot(ctx context.Context, req Request) Result {
 	}
 	cfg.Timeout = req.VMTimeout
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = cfg.BootTimeout + (scaled(req.Timeout, DefaultTimeout, acc)+30*time.Second)*time.Duration(binaries)
+		cfg.Timeout = vmTimeout(cfg.BootTimeout, scaled(req.Timeout, DefaultTimeout, acc), binaries, img.retries())
 	}
 	r := run(ctx, req, cfg)
 	r.Accel, r.Icount, r.Booted = acc, req.Icount, true
 	return r
+}
+
+// vmTimeout is the whole VM's limit when VM_TIMEOUT does not set it: the
+// boot, then for each binary its timeout and 30 s, once for its run and
+// once more for each of the retries RETRY= allows a failed test.
+func vmTimeout(boot, perBinary time.Duration, binaries, retries int) time.Duration {
+	return boot + (perBinary+30*time.Second)*time.Duration(binaries*(1+retries))
 }
 
 // run is the boot and tests stages: the VM, its events and the verdict.

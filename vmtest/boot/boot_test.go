@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -57,4 +58,11 @@ func TestVMConfigAppendsCmdlineLast(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The VM's derived limit gives each binary one more run for each retry
+// RETRY= allows; without RETRY it is as it was.
+func TestVMTimeout(t *testing.T) {
+	assert.Equal(t, 15*time.Second+3*90*time.Second, vmTimeout(15*time.Second, time.Minute, 3, 0))
+	assert.Equal(t, 15*time.Second+3*3*90*time.Second, vmTimeout(15*time.Second, time.Minute, 3, 2))
 }

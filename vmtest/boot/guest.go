@@ -27,10 +27,12 @@ type GuestRequest struct {
 	Cache   *cache.Cache
 	Machine machine.Machine
 	// Tests are the Go test packages (patterns, import paths,
-	// directories); Run and Count go to every Go test binary.
+	// directories); Run and Count go to every Go test binary; Retry
+	// reruns each failed top-level Go test up to that many times.
 	Tests []string
 	Run   string
 	Count int
+	Retry int
 	// Kselftests are the directories of Tree's selftests to build and
 	// run; Tree is needed only with them.
 	Kselftests []string
@@ -114,7 +116,7 @@ func prepare(ctx context.Context, req GuestRequest) guestImage {
 	if req.Count > 1 {
 		args = append(args, "-test.count="+strconv.Itoa(req.Count))
 	}
-	img.manifest, img.files, err = initramfs.Tests(img.work, req.Machine.GOARCH, pkgs, contract.Manifest{Args: args, Run: req.Run})
+	img.manifest, img.files, err = initramfs.Tests(img.work, req.Machine.GOARCH, pkgs, contract.Manifest{Args: args, Run: req.Run, Retry: max(req.Retry, 0)})
 	if err != nil {
 		img.err = fail(exitcode.TestsFailed, err)
 		return img
@@ -137,6 +139,14 @@ func prepare(ctx context.Context, req GuestRequest) guestImage {
 		}
 	}
 	return img
+}
+
+// retries is the manifest's Retry, 0 before the manifest is made.
+func (img guestImage) retries() int {
+	if img.manifest == nil {
+		return 0
+	}
+	return img.manifest.Retry
 }
 
 // finish writes the initramfs at initrd: the base image and the test

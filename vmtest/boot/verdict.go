@@ -26,7 +26,7 @@ type Seen struct {
 // Verdict decides the exit code of a run that booted, from what the guest
 // did and the test report. Kernel trouble comes first (a splat fails the
 // run even when every test passed), then crashed binaries, then failed
-// tests.
+// tests; flaky tests (RETRY=) passed in the end, and the reason says so.
 func Verdict(g Seen, r results.Report) (exitcode.Code, string) {
 	var failing []string
 	for _, s := range g.Splats {
@@ -71,6 +71,8 @@ func Verdict(g Seen, r results.Report) (exitcode.Code, string) {
 		return exitcode.Infra, "guest runner error: " + strings.Join(r.Errors, "; ")
 	case r.Passed+r.Skipped == 0:
 		return exitcode.Infra, "no test ran"
+	case r.Flaky > 0:
+		return exitcode.OK, fmt.Sprintf("all tests passed, %d of them flaky (failed, then passed on a retry)", r.Flaky)
 	}
 	return exitcode.OK, "all tests passed"
 }

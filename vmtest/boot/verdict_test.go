@@ -41,10 +41,15 @@ func TestVerdict(t *testing.T) {
 		{"non-failing splat ignored", Seen{Done: true, Hello: true, Splats: []console.Splat{{Kind: console.KindLockdepLimit}}}, passed, exitcode.OK, "all tests passed"},
 		{"runner error", booted, results.Report{Passed: 1, Errors: []string{"reading test manifest"}}, exitcode.Infra, "guest runner error"},
 		{"nothing ran", booted, results.Report{Complete: true}, exitcode.Infra, "no test ran"},
+		{"flaky tests passed", booted, results.Report{Passed: 3, Flaky: 1, Complete: true}, exitcode.OK, "all tests passed, 1 of them flaky (failed, then passed on a retry)"},
+		{"a failure beats flaky tests", booted, results.Report{Passed: 3, Flaky: 1, Failed: 1, TestsFailed: true, Complete: true}, exitcode.TestsFailed, "1 test(s) failed"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			code, why := Verdict(tc.g, tc.r)
+			if tc.want == exitcode.OK && tc.r.Flaky == 0 {
+				assert.Equal(t, "all tests passed", why, "without flaky tests the reason is as it was")
+			}
 			assert.Equal(t, tc.want, code, why)
 			assert.Contains(t, why, tc.reason)
 		})

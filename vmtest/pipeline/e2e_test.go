@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
 
 	"github.com/stretchr/testify/assert"
@@ -501,4 +502,148 @@ func TestE2EArm64(t *testing.T) {
 	console, err := os.ReadFile(filepath.Join(r.out, "console.log"))
 	require.NoError(t, err)
 	assert.Contains(t, string(console), "Machine model: linux,dummy-virt")
+}
+
+// flakyPkg is the import path of the flaky guest fixture.
+const flakyPkg = "github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline/testdata/guest/flaky"
+
+// junit reads the run's junit.xml.
+func (r e2eRun) junit(t *testing.T) results.JUnitTestSuites {
+	t.Helper()
+	var ju results.JUnitTestSuites
+	b, err := os.ReadFile(filepath.Join(r.out, "junit.xml"))
+	require.NoError(t, err, "output:\n%s", r.output)
+	require.NoError(t, xml.Unmarshal(b, &ju))
+	return ju
+}
+
+// testOf returns the named test of the named package of doc.
+func testOf(t *testing.T, doc results.Document, pkg, name string) results.Test {
+	t.Helper()
+	for _, p := range doc.Packages {
+		if p.Name != pkg {
+			continue
+		}
+		for _, tc := range p.Tests {
+			if tc.Name == name {
+				return tc
+			}
+		}
+	}
+	require.FailNow(t, "test not in results.json", "%s %s", pkg, name)
+	return results.Test{}
+}
+
+// caseOf returns the named test case of ju.
+func caseOf(t *testing.T, ju results.JUnitTestSuites, name string) results.JUnitTestCase {
+	t.Helper()
+	for _, s := range ju.Suites {
+		for _, c := range s.TestCases {
+			if c.Name == name {
+				return c
+			}
+		}
+	}
+	require.FailNow(t, "test case not in junit.xml", name)
+	return results.JUnitTestCase{}
+}
+
+// TestE2EFlakyTestRetried: with RETRY=1 the fixture's TestFlaky, which
+// fails on its first run in a boot, runs again alone in the same boot
+// and passes: it is flaky, the run exits 0, the closing line counts it
+// among the passed and the line before names it; results.json keeps both
+// runs (the failed one's output too) and junit.xml has it as a passing
+// test case with a Surefire flakyFailure.
+func TestE2EFlakyTestRetried(t *testing.T) {
+	r := runHarness(t, guestPkg("flaky"), "RETRY=1")
+	r.check(t, exitcode.OK, "2 passed, 0 failed, 0 skipped",
+		"1 flaky (failed, then passed on a retry; counted as passed): "+flakyPkg+" TestFlaky\n2 passed, 0 failed, 0 skipped",
+		"--- FLAKY: "+flakyPkg+" TestFlaky",
+		"this fixture test fails on its first run in a boot",
+		"result: ok (exit 0): all tests passed, 1 of them flaky")
+
+	doc := r.document(t)
+	assert.Equal(t, 1, doc.Summary.Flaky)
+	assert.Equal(t, 2, doc.Summary.Passed)
+	assert.Zero(t, doc.Summary.Failed)
+	assert.False(t, doc.Summary.TestsFailed)
+	fl := testOf(t, doc, flakyPkg, "TestFlaky")
+	assert.Equal(t, results.StatusFlaky, fl.Status)
+	require.Len(t, fl.Attempts, 2, "the first run and one retry")
+	assert.Equal(t, results.StatusFail, fl.Attempts[0].Status)
+	assert.Contains(t, strings.Join(fl.Attempts[0].Output, "\n"), "this fixture test fails on its first run in a boot")
+	assert.Equal(t, results.StatusPass, fl.Attempts[1].Status)
+	assert.Contains(t, strings.Join(fl.Attempts[1].Output, "\n"), "this fixture test passes on its second run in a boot")
+	assert.Contains(t, fl.Output, "=== RETRY TestFlaky (retry 1 of 1)")
+	passes := testOf(t, doc, flakyPkg, "TestPasses")
+	assert.Equal(t, results.StatusPass, passes.Status)
+	assert.Empty(t, passes.Attempts, "a passing test is not run again")
+	var retries []event.Retry
+	for _, e := range doc.Events {
+		if e.Kind == event.KindBinaryStart && e.Retry != nil {
+			retries = append(retries, *e.Retry)
+		}
+	}
+	assert.Equal(t, []event.Retry{{Test: "TestFlaky", Attempt: 1, Of: 1}}, retries)
+
+	ju := r.junit(t)
+	assert.Zero(t, ju.Failures)
+	assert.Equal(t, 2, ju.Tests)
+	c := caseOf(t, ju, "TestFlaky")
+	assert.Nil(t, c.Failure, "a flaky test is a passing test case")
+	require.Len(t, c.FlakyFailures, 1)
+	assert.Equal(t, "flaky", c.FlakyFailures[0].Type)
+	assert.Contains(t, c.FlakyFailures[0].SystemOut, "this fixture test fails on its first run in a boot")
+
+	console, err := os.ReadFile(filepath.Join(r.out, "console.log"))
+	require.NoError(t, err)
+	assert.Contains(t, string(console), "landlock-vmtest: retrying "+flakyPkg+" TestFlaky (retry 1 of 1, timeout ")
+}
+
+// TestE2EFlakyTestWithoutRetry is the companion of the test above: with
+// RETRY=0 (the default) the same test fails the run, and nothing of
+// RETRY= shows in the files.
+func TestE2EFlakyTestWithoutRetry(t *testing.T) {
+	r := runHarness(t, guestPkg("flaky"), "RETRY=0")
+	r.check(t, exitcode.TestsFailed, "1 passed, 1 failed, 0 skipped",
+		"--- FAIL: "+flakyPkg+" TestFlaky",
+		"this fixture test fails on its first run in a boot")
+	assert.NotContains(t, r.output, "flaky (failed, then passed on a retry")
+
+	doc := r.document(t)
+	assert.Zero(t, doc.Summary.Flaky)
+	fl := testOf(t, doc, flakyPkg, "TestFlaky")
+	assert.Equal(t, results.StatusFail, fl.Status)
+	assert.Empty(t, fl.Attempts)
+	for _, e := range doc.Events {
+		assert.Nil(t, e.Retry, "no rerun")
+	}
+	b, err := os.ReadFile(filepath.Join(r.out, "results.json"))
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), `"flaky"`)
+	assert.NotContains(t, string(b), `"attempts"`)
+
+	ju := r.junit(t)
+	assert.Equal(t, 1, ju.Failures)
+	c := caseOf(t, ju, "TestFlaky")
+	require.NotNil(t, c.Failure)
+	assert.Empty(t, c.FlakyFailures)
+	assert.Empty(t, c.RerunFailures)
+}
+
+// TestE2ERetryStillFailing: a test that fails every time runs RETRY times
+// more and still fails the run, with every run's output kept.
+func TestE2ERetryStillFailing(t *testing.T) {
+	r := runHarness(t, guestPkg("failing"), "RETRY=2")
+	r.check(t, exitcode.TestsFailed, "1 passed, 1 failed, 0 skipped",
+		"--- FAIL: github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline/testdata/guest/failing TestFails",
+		"note: failed in every run: the first and 2 retry(s)")
+	doc := r.document(t)
+	fails := testOf(t, doc, "github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline/testdata/guest/failing", "TestFails")
+	assert.Equal(t, results.StatusFail, fails.Status)
+	require.Len(t, fails.Attempts, 3)
+	assert.Equal(t, 3, strings.Count(strings.Join(fails.Output, "\n"), "this fixture test fails on purpose"), "every run's output")
+	c := caseOf(t, r.junit(t), "TestFails")
+	require.NotNil(t, c.Failure)
+	assert.Len(t, c.RerunFailures, 2)
 }

@@ -46,6 +46,10 @@ type Options struct {
 	// Count, when above 1, runs every Go test that many times
 	// (-test.count), to shake out a flaky one.
 	Count int
+	// Retry, when above 0, runs each top-level Go test that failed again,
+	// alone, up to that many times in the same boot (RETRY=); one that
+	// then passes is reported flaky, not failed.
+	Retry int
 	// Kselftests are directories of the tree's tools/testing/selftests
 	// to build and run in the guest (package kselftest); none when empty.
 	Kselftests []string
@@ -185,7 +189,7 @@ func (r *Run) execute(ctx context.Context) boot.Result {
 func GuestRequest(o Options, c *cache.Cache, tree *source.Tree) boot.GuestRequest {
 	return boot.GuestRequest{
 		Repo: o.Repo, Cache: c, Machine: o.Mach(),
-		Tests: o.Tests, Run: o.Run, Count: o.Count,
+		Tests: o.Tests, Run: o.Run, Count: o.Count, Retry: o.Retry,
 		Kselftests: o.Kselftests, Tree: tree, Jobs: o.Jobs, Shell: o.Shell,
 	}
 }

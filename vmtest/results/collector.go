@@ -1,6 +1,7 @@
 package results
 
 import (
+	"fmt"
 	"maps"
 	"regexp"
 	"slices"
@@ -43,6 +44,19 @@ type pkgState struct {
 	order   []string // test names in the order first seen
 	running []string // started, unended tests, most recently active last
 	errors  []string
+	// retry is the rerun of one failed test (RETRY=) running now, nil
+	// during the binary's first run; retries are the reruns that ended.
+	retry   *event.Retry
+	retries []retryRun
+}
+
+// retryRun is a rerun of a failed test that ended.
+type retryRun struct {
+	retry event.Retry
+	exit  *event.Exit
+	// status is the rerun test's at the end of the rerun ("" when the
+	// rerun did not run it to its end).
+	status Status
 }
 
 // testState is what the collector knows about one test.
@@ -52,8 +66,17 @@ type testState struct {
 	output  []string
 	runAt   time.Time
 	// failedBefore is set when an earlier run of the same test (go test
-	// -count=N) failed, so that a later pass does not hide it.
+	// -count=N) in the same run of the binary failed, so that a later pass
+	// does not hide it.
 	failedBefore bool
+	// attempt is the run of the binary the test last ran in: 0 for the
+	// first, k for the k-th rerun of a failed test (RETRY=).
+	attempt int
+	// attempts are the test's runs before the current one, when a rerun
+	// ran it again; from is where the current one's lines begin in
+	// output.
+	attempts []Attempt
+	from     int
 }
 
 // NewCollector returns an empty Collector.
@@ -74,11 +97,27 @@ func (c *Collector) Add(ev event.Event) {
 		p := c.pkg(ev.Binary)
 		p.started = true
 		p.ended = false
+		p.retry = nil
+		if ev.Retry != nil {
+			rt := *ev.Retry
+			p.retry = &rt
+			p.output = append(p.output, retryMarker(rt))
+		}
 		c.current = p.name
 	case event.KindBinaryEnd:
 		p := c.pkg(ev.Binary)
 		p.ended = true
-		p.exit = ev.Exit
+		if p.retry != nil {
+			// The binary's exit is its first run's; a rerun's is its own.
+			rr := retryRun{retry: *p.retry, exit: ev.Exit}
+			if t := p.tests[p.retry.Test]; t != nil && t.attempt == p.retry.Attempt {
+				rr.status = t.status
+			}
+			p.retries = append(p.retries, rr)
+			p.retry = nil
+		} else {
+			p.exit = ev.Exit
+		}
 		p.endAt = ev.Time
 		p.running = nil
 		if c.current == p.name {
@@ -161,6 +200,7 @@ func (c *Collector) Report() Report {
 		r.Passed += p.Passed
 		r.Failed += p.Failed
 		r.Skipped += p.Skipped
+		r.Flaky += p.Flaky
 		if p.Crashed {
 			r.BinaryCrashed = true
 		}
@@ -195,6 +235,17 @@ func eventTime(ev event.Event) time.Time {
 	return ev.Time
 }
 
+// retryMarker is the output line that heads a rerun's lines.
+func retryMarker(r event.Retry) string {
+	return fmt.Sprintf("=== RETRY %s (retry %d of %d)\n", r.Test, r.Attempt, r.Of)
+}
+
+// inRetry reports whether test is the rerun test of r or one of its
+// subtests.
+func inRetry(r *event.Retry, test string) bool {
+	return r != nil && (test == r.Test || strings.HasPrefix(test, r.Test+"/"))
+}
+
 // addTest applies one test2json record to the package.
 func (p *pkgState) addTest(ev event.Event) {
 	te := ev.Test
@@ -207,6 +258,23 @@ func (p *pkgState) addTest(ev event.Event) {
 		t := p.test(te.Test, eventTime(ev))
 		t.output = append(t.output, te.Output)
 	case "run":
+		if inRetry(p.retry, te.Test) {
+			_, seen := p.tests[te.Test]
+			t := p.test(te.Test, eventTime(ev))
+			if !seen {
+				t.attempt = p.retry.Attempt
+			}
+			if t.attempt != p.retry.Attempt {
+				// The rerun's first run of the test: what it did
+				// before is an attempt of its own.
+				t.attempts = append(t.attempts, t.current(p))
+				t.output = append(t.output, retryMarker(*p.retry))
+				t.from = len(t.output)
+				t.status, t.failedBefore, t.seconds = "", false, 0
+				t.attempt = p.retry.Attempt
+				t.runAt = eventTime(ev)
+			}
+		}
 		t := p.test(te.Test, eventTime(ev))
 		if t.status != "" {
 			// Another run of a finished test (-count=N).
@@ -222,8 +290,11 @@ func (p *pkgState) addTest(ev event.Event) {
 		}
 	case "pass", "fail", "skip", "bench":
 		if te.Test == "" {
-			p.result = te.Action
-			p.elapsed = te.Elapsed
+			if p.retry == nil {
+				// The package's result is its first run's.
+				p.result = te.Action
+				p.elapsed = te.Elapsed
+			}
 			return
 		}
 		t := p.test(te.Test, eventTime(ev))
@@ -244,6 +315,16 @@ func (p *pkgState) addTest(ev event.Event) {
 		p.result = "fail"
 	}
 	// "start", "pause" and actions unknown to this package change nothing.
+}
+
+// current is the test's current attempt as it stands.
+func (t *testState) current(p *pkgState) Attempt {
+	a := Attempt{Run: t.attempt + 1, Status: t.status, Seconds: t.seconds, Output: splitLines(t.output[t.from:])}
+	if a.Status == "" {
+		a.Status = StatusFail
+		a.Note = "test did not finish: " + p.stopReasonAt(t.attempt)
+	}
+	return a
 }
 
 // test returns the state of the named test, creating it (as running) if
@@ -287,6 +368,24 @@ func (p *pkgState) stopReason() string {
 	}
 }
 
+// stopReasonAt says why the binary stopped in its run attempt (0: the
+// first, k: the k-th rerun of a failed test), for tests that did not
+// finish there.
+func (p *pkgState) stopReasonAt(attempt int) string {
+	if attempt == 0 {
+		return p.stopReason()
+	}
+	if p.retry != nil && p.retry.Attempt == attempt {
+		return "binary did not end (no binary-end record)"
+	}
+	for _, rr := range p.retries {
+		if rr.retry.Attempt == attempt && rr.exit != nil {
+			return exitReason(*rr.exit)
+		}
+	}
+	return "binary ended"
+}
+
 // exitReason describes how a binary exited.
 func exitReason(e event.Exit) string {
 	switch {
@@ -321,8 +420,13 @@ func (p *pkgState) report() Package {
 			out.Seconds = p.exit.Seconds
 		}
 	}
+	for _, rr := range p.retries {
+		if rr.exit != nil {
+			out.Seconds += rr.exit.Seconds
+		}
+	}
 
-	anyFailed := false
+	anyFailed, anyFlaky := false, false
 	for _, name := range p.order {
 		t := p.tests[name]
 		rt := Test{
@@ -334,17 +438,26 @@ func (p *pkgState) report() Package {
 		switch t.status {
 		case "":
 			rt.Status = StatusFail
-			rt.Note = "test did not finish: " + p.stopReason()
+			rt.Note = "test did not finish: " + p.stopReasonAt(t.attempt)
 			if !t.runAt.IsZero() && p.endAt.After(t.runAt) {
 				rt.Seconds = p.endAt.Sub(t.runAt).Seconds()
 			}
 		case StatusSkip:
-			rt.Note = skipReason(rt.Output)
+			rt.Note = skipReason(splitLines(t.output[t.from:]))
 		}
-		if rt.Status == StatusFail {
-			anyFailed = true
+		if len(t.attempts) > 0 {
+			retried(&rt, append(slices.Clone(t.attempts), t.current(p)))
 		}
 		out.Tests = append(out.Tests, rt)
+	}
+	p.staleSubtests(out.Tests)
+	for _, rt := range out.Tests {
+		switch rt.Status {
+		case StatusFail:
+			anyFailed = true
+		case StatusFlaky:
+			anyFlaky = true
+		}
 	}
 
 	var reasons []string
@@ -354,16 +467,29 @@ func (p *pkgState) report() Package {
 	switch {
 	case p.ended && p.exit != nil && (p.exit.TimedOut || p.exit.Signal != ""):
 		reasons = append(reasons, exitReason(*p.exit))
+	case !out.Finished && p.retry != nil:
+		reasons = append(reasons, fmt.Sprintf("retry %d of %s did not finish (no binary-end record)", p.retry.Attempt, p.retry.Test))
 	case !out.Finished && p.started:
 		reasons = append(reasons, "binary did not finish (no binary-end record)")
 	case !out.Finished:
 		reasons = append(reasons, "test output ended before the package result")
 	case anyFailed:
 		// A non-zero exit is how a binary reports failing tests.
+	case anyFlaky:
+		// The first run's failure is its flaky tests'.
 	case p.ended && p.exit != nil && p.exit.Code != 0:
 		reasons = append(reasons, exitReason(*p.exit)+" but no test failed")
 	case p.result == "fail":
 		reasons = append(reasons, "package reported FAIL but no test failed")
+	}
+	for _, rr := range p.retries {
+		switch e := rr.exit; {
+		case e == nil:
+		case e.TimedOut || e.Signal != "":
+			reasons = append(reasons, fmt.Sprintf("retry %d of %s: %s", rr.retry.Attempt, rr.retry.Test, exitReason(*e)))
+		case e.Code != 0 && rr.status == StatusPass:
+			reasons = append(reasons, fmt.Sprintf("retry %d of %s: %s but the test passed", rr.retry.Attempt, rr.retry.Test, exitReason(*e)))
+		}
 	}
 	if len(reasons) > 0 {
 		out.Crashed = true
@@ -384,6 +510,11 @@ func (p *pkgState) report() Package {
 		switch t.Status {
 		case StatusPass:
 			out.Passed++
+		case StatusFlaky:
+			// A flaky test passed in the end: it counts as passed, and
+			// is counted apart too.
+			out.Passed++
+			out.Flaky++
 		case StatusFail:
 			out.Failed++
 		case StatusSkip:
@@ -399,6 +530,63 @@ func (p *pkgState) report() Package {
 		out.Status = StatusPass
 	}
 	return out
+}
+
+// retried sets the status of a test that RETRY= ran again from its
+// attempts (the last is the current one), which it keeps in rt: flaky
+// when the last passed after an earlier one failed; failed when the last
+// failed or skipped after a failure (only a pass counts).
+func retried(rt *Test, attempts []Attempt) {
+	rt.Attempts = attempts
+	last := attempts[len(attempts)-1]
+	failed := 0
+	for _, a := range attempts[:len(attempts)-1] {
+		if a.Status == StatusFail {
+			failed++
+		}
+	}
+	if failed == 0 {
+		return
+	}
+	retries := len(attempts) - 1
+	switch last.Status {
+	case StatusPass:
+		rt.Status = StatusFlaky
+		rt.Note = fmt.Sprintf("flaky: failed in %d of %d runs, then passed on retry %d", failed, len(attempts), last.Run-1)
+	case StatusSkip:
+		rt.Status = StatusFail
+		rt.Note = fmt.Sprintf("failed, then skipped on retry %d (a skip is not a pass): %s", last.Run-1, rt.Note)
+	case StatusFail:
+		switch {
+		case rt.Note != "":
+			// Why its last run did not finish.
+		case failed == retries:
+			rt.Note = fmt.Sprintf("failed in every run: the first and %d retry(s)", retries)
+		default:
+			rt.Note = fmt.Sprintf("failed in %d of %d runs, the last one too", failed+1, len(attempts))
+		}
+	}
+}
+
+// staleSubtests marks flaky the failed subtests of a flaky test that its
+// last, passing run did not run again (a test passes only when the
+// subtests it runs do): they failed as part of it.
+func (p *pkgState) staleSubtests(tests []Test) {
+	status := map[string]Status{}
+	for _, t := range tests {
+		status[t.Name] = t.Status
+	}
+	for i := range tests {
+		t := &tests[i]
+		top, _, sub := strings.Cut(t.Name, "/")
+		if !sub || t.Status != StatusFail || status[top] != StatusFlaky {
+			continue
+		}
+		if p.tests[t.Name].attempt < p.tests[top].attempt {
+			t.Status = StatusFlaky
+			t.Note = "flaky: failed as part of " + top + ", which then passed on a retry"
+		}
+	}
 }
 
 // splitLines joins output chunks and splits them into lines without line

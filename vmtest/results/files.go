@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
@@ -35,13 +34,11 @@ func WriteFiles(dir string, md Metadata, r Report, events []event.Event) error {
 // report, the splats grouped by bug (each bug's signature, kind,
 // fingerprint, count and tests, and the text of its first splat), what
 // more (the coverage summary) writes, the verdict with the output
-// directory, and last the closing line "N passed, N failed, N skipped"
-// that scripts read.
+// directory, the flaky tests when there are (counted as passed), and last
+// the closing line "N passed, N failed, N skipped" that scripts read.
 func PrintEnd(w io.Writer, md Metadata, r Report, out string, more func(io.Writer)) {
-	var sum bytes.Buffer
-	_ = WriteSummary(&sum, r)
-	body, last := splitLast(sum.String())
-	fmt.Fprint(w, body)
+	body, _ := summaryBody(r)
+	fmt.Fprint(w, body+"\n")
 	splats := DescribeSplats(md.Splats)
 	for _, g := range GroupSplats(splats) {
 		fmt.Fprintf(w, "\n%s:\n%s\n", g.headline(), textutil.Indent(splats[g.Splats[0]].Text))
@@ -51,14 +48,8 @@ func PrintEnd(w io.Writer, md Metadata, r Report, out string, more func(io.Write
 	}
 	code := exitcode.Code(md.ExitCode)
 	fmt.Fprintf(w, "\nresult: %s (exit %d): %s\nresults in %s\n", code, int(code), md.ExitReason, out)
-	fmt.Fprintln(w, last)
-}
-
-func splitLast(s string) (string, string) {
-	s = strings.TrimRight(s, "\n")
-	i := strings.LastIndexByte(s, '\n')
-	if i < 0 {
-		return "", s
+	if l := flakyLine(r); l != "" {
+		fmt.Fprintln(w, l)
 	}
-	return s[:i+1], s[i+1:]
+	fmt.Fprintln(w, counts(r.Passed, r.Failed, r.Skipped))
 }

@@ -94,10 +94,12 @@ type SplatGroup struct {
 
 // Summary holds the counts and flags of a Report in the JSON document.
 type Summary struct {
-	// Passed, Failed and Skipped copy the Report's counts.
+	// Passed, Failed, Skipped and Flaky copy the Report's counts (Flaky
+	// is left out when 0).
 	Passed  int `json:"passed"`
 	Failed  int `json:"failed"`
 	Skipped int `json:"skipped"`
+	Flaky   int `json:"flaky,omitempty"`
 	// TestsFailed, BinaryCrashed and Complete copy the Report's flags.
 	TestsFailed   bool `json:"tests_failed"`
 	BinaryCrashed bool `json:"binary_crashed"`
@@ -130,6 +132,7 @@ func WriteJSON(w io.Writer, md Metadata, r Report, events []event.Event) error {
 			Passed:        r.Passed,
 			Failed:        r.Failed,
 			Skipped:       r.Skipped,
+			Flaky:         r.Flaky,
 			TestsFailed:   r.TestsFailed,
 			BinaryCrashed: r.BinaryCrashed,
 			Complete:      r.Complete,

@@ -38,6 +38,13 @@ type JUnitTestCase struct {
 	Time      string        `xml:"time,attr"`
 	Failure   *JUnitFailure `xml:"failure,omitempty"`
 	Skipped   *JUnitSkipped `xml:"skipped,omitempty"`
+	// FlakyFailures and RerunFailures are Maven Surefire's elements for
+	// tests run again after a failure (RETRY=): a flaky test is a passing
+	// test case with a flakyFailure for each run that failed; a test
+	// that failed on every retry has its failure, and a rerunFailure for
+	// each retry.
+	FlakyFailures []JUnitRerun `xml:"flakyFailure,omitempty"`
+	RerunFailures []JUnitRerun `xml:"rerunFailure,omitempty"`
 }
 
 // JUnitFailure marks a failed test case; Text holds the test's output.
@@ -45,6 +52,15 @@ type JUnitFailure struct {
 	Message string `xml:"message,attr"`
 	Type    string `xml:"type,attr,omitempty"`
 	Text    string `xml:",chardata"`
+}
+
+// JUnitRerun is a run of a test RETRY= ran again that failed
+// (Surefire's flakyFailure and rerunFailure): SystemOut holds its output
+// for a flaky test; a failed one has all of its output in its failure.
+type JUnitRerun struct {
+	Message   string `xml:"message,attr"`
+	Type      string `xml:"type,attr"`
+	SystemOut string `xml:"system-out,omitempty"`
 }
 
 // JUnitSkipped marks a skipped test case.
@@ -56,7 +72,11 @@ type JUnitSkipped struct {
 // testsuite per package and one testcase per test (classname is the package,
 // name the test). A failed test has a failure element whose message is its
 // note (or "test failed") and whose text is its output; a skipped test has a
-// skipped element. Package-level output goes to the suite's system-out.
+// skipped element. A flaky test (RETRY=) is a passing test case with a
+// flakyFailure element for each of its runs that failed, the run's output
+// in its system-out, as Maven Surefire writes them; a test that failed on
+// every retry has a rerunFailure element for each retry besides its
+// failure. Package-level output goes to the suite's system-out.
 func WriteJUnit(w io.Writer, r Report) error {
 	doc := JUnitTestSuites{
 		Tests:    r.Passed + r.Failed + r.Skipped,
@@ -92,6 +112,21 @@ func WriteJUnit(w io.Writer, r Report) error {
 				tc.Failure = &JUnitFailure{Message: msg, Type: "failure", Text: text}
 			case StatusSkip:
 				tc.Skipped = &JUnitSkipped{Message: t.Note}
+			}
+			for _, a := range t.Attempts {
+				if a.Status != StatusFail {
+					continue
+				}
+				msg := fmt.Sprintf("run %d of %d failed", a.Run, len(t.Attempts))
+				if a.Note != "" {
+					msg += ": " + a.Note
+				}
+				switch {
+				case t.Status == StatusFlaky:
+					tc.FlakyFailures = append(tc.FlakyFailures, JUnitRerun{Message: msg, Type: "flaky", SystemOut: joinLines(a.Output)})
+				case t.Status == StatusFail && a.Run > 1:
+					tc.RerunFailures = append(tc.RerunFailures, JUnitRerun{Message: msg, Type: "failure"})
+				}
 			}
 			suite.TestCases = append(suite.TestCases, tc)
 		}

@@ -21,6 +21,10 @@ const (
 	// StatusSkip means the test was skipped; for a package, that it had
 	// no tests to run (test2json reported the package as skipped).
 	StatusSkip Status = "skip"
+	// StatusFlaky means the test failed, then passed when RETRY= ran it
+	// again in the same boot: not a failure of the run, and counted
+	// among the passed tests too. Packages are never flaky.
+	StatusFlaky Status = "flaky"
 )
 
 // BinaryTestName is the name of the synthetic test that carries the failure
@@ -33,8 +37,9 @@ type Report struct {
 	// Packages holds one entry per test binary, sorted by name.
 	Packages []Package
 	// Passed, Failed and Skipped count tests over all packages,
-	// subtests and synthetic BinaryTestName failures included.
-	Passed, Failed, Skipped int
+	// subtests and synthetic BinaryTestName failures included; Passed
+	// counts the flaky tests too, and Flaky those alone.
+	Passed, Failed, Skipped, Flaky int
 	// TestsFailed is true when at least one real (not synthetic) test
 	// failed, unfinished tests included.
 	TestsFailed bool
@@ -77,10 +82,12 @@ type Package struct {
 	// Seconds is the binary's wall time (from binary-end), or the
 	// elapsed time test2json reported for the package.
 	Seconds float64 `json:"seconds"`
-	// Passed, Failed and Skipped count this package's tests.
+	// Passed, Failed and Skipped count this package's tests; Passed
+	// counts the flaky tests too, and Flaky those alone.
 	Passed  int `json:"passed"`
 	Failed  int `json:"failed"`
 	Skipped int `json:"skipped"`
+	Flaky   int `json:"flaky,omitempty"`
 	// Tests lists the tests in the order they started, subtests under
 	// their full name ("TestA/sub").
 	Tests []Test `json:"tests"`
@@ -95,7 +102,8 @@ type Test struct {
 	// Name is the full test name, "TestA/sub" for a subtest.
 	Name string `json:"name"`
 	// Status is the test's outcome; a test that started but never ended
-	// is StatusFail.
+	// is StatusFail, one that failed and then passed on a retry
+	// StatusFlaky.
 	Status Status `json:"status"`
 	// Seconds is the elapsed time test2json reported, or for an
 	// unfinished test the time from its start to the binary's end when
@@ -107,7 +115,25 @@ type Test struct {
 	// Synthetic is true for the BinaryTestName entry that stands for a
 	// crashed binary rather than a real test.
 	Synthetic bool `json:"synthetic,omitempty"`
-	// Output holds the test's output lines, without line ends.
+	// Output holds the test's output lines, without line ends: of every
+	// run, each rerun's headed by a "=== RETRY Test (retry k of N)" line.
+	Output []string `json:"output,omitempty"`
+	// Attempts, for a test that RETRY= ran again, are its runs in this
+	// boot in order: the binary's first run, then each rerun.
+	Attempts []Attempt `json:"attempts,omitempty"`
+}
+
+// Attempt is one run of a test that RETRY= ran again.
+type Attempt struct {
+	// Run is 1 for the binary's first run, k+1 for its k-th rerun.
+	Run int `json:"run"`
+	// Status is the run's outcome (StatusFail when it did not finish).
+	Status Status `json:"status"`
+	// Seconds is the elapsed time test2json reported.
+	Seconds float64 `json:"seconds"`
+	// Note says why a run that did not finish counts as failed.
+	Note string `json:"note,omitempty"`
+	// Output holds the run's output lines.
 	Output []string `json:"output,omitempty"`
 }
 
@@ -118,6 +144,20 @@ func (r Report) FailedTests() []PackageTest {
 	for _, p := range r.Packages {
 		for _, t := range p.Tests {
 			if t.Status == StatusFail {
+				out = append(out, PackageTest{Package: p.Name, Test: t})
+			}
+		}
+	}
+	return out
+}
+
+// FlakyTests returns the flaky tests of the report, each with the name of
+// its package, in report order.
+func (r Report) FlakyTests() []PackageTest {
+	var out []PackageTest
+	for _, p := range r.Packages {
+		for _, t := range p.Tests {
+			if t.Status == StatusFlaky {
 				out = append(out, PackageTest{Package: p.Name, Test: t})
 			}
 		}

@@ -67,6 +67,11 @@ type Row struct {
 	NewFailures        []string `json:"new_failures"`
 	Seconds            float64  `json:"seconds"`
 	Green              bool     `json:"green"`
+	// Flaky counts the tests that failed, then passed when RETRY= ran
+	// them again (counted in Passed too, and no failure of the step);
+	// FlakyTests names them, "package test".
+	Flaky      int      `json:"flaky,omitempty"`
+	FlakyTests []string `json:"flaky_tests,omitempty"`
 	// BrokenSince is the patch whose build error this step still has
 	// (0 when the step builds or broke on its own).
 	BrokenSince                 int `json:"broken_since,omitempty"`
@@ -407,6 +412,10 @@ func (c *checker) buildAndTest(row *Row, dir string, afterBuild func()) {
 	row.testCode = o.Code
 	row.TestsResult = fmt.Sprintf("%s: %s", o.Code, o.Reason)
 	row.Passed, row.Failed, row.Skipped = o.Report.Passed, o.Report.Failed, o.Report.Skipped
+	row.Flaky = o.Report.Flaky
+	for _, f := range o.Report.FlakyTests() {
+		row.FlakyTests = append(row.FlakyTests, f.Package+" "+f.Test.Name)
+	}
 	row.statuses = step.Statuses(o.Report)
 	if o.Code == exitcode.Infra {
 		row.Code = int(exitcode.Infra)
@@ -429,7 +438,8 @@ func infra(row Row, err error) Row {
 }
 
 // newFailures lists the tests that fail now and did not fail before
-// (passed, skipped or did not exist), sorted.
+// (passed, skipped, flaky or did not exist), sorted; a flaky test
+// (RETRY=) is no failure.
 func newFailures(before, now map[string]results.Status) []string {
 	var out []string
 	for name, st := range now {

@@ -16,6 +16,7 @@ func TestNewFailures(t *testing.T) {
 	now := map[string]results.Status{"p A": results.StatusFail, "p B": results.StatusFail, "p C": results.StatusFail, "p D": results.StatusFail, "p E": results.StatusPass}
 	assert.Equal(t, []string{"p A", "p C", "p D"}, newFailures(before, now))
 	assert.Empty(t, newFailures(now, now))
+	assert.Empty(t, newFailures(before, map[string]results.Status{"p A": results.StatusFlaky}), "a flaky test is no failure")
 }
 
 func TestDecide(t *testing.T) {
@@ -74,4 +75,22 @@ func TestTable(t *testing.T) {
 	var md bytes.Buffer
 	Markdown(&md, rep)
 	assert.Contains(t, md.String(), "| 2 0002-b.patch | yes | yes | 1 | 0E 1W 0C | 4/1/0 | 0s | RED |")
+	assert.NotContains(t, out, "flaky")
+	assert.NotContains(t, md.String(), "flaky")
+}
+
+// A step whose only trouble is a flaky test (RETRY=) is green; the table
+// counts the flaky test among the passed and names it.
+func TestTableFlaky(t *testing.T) {
+	rep := &Report{Rows: []Row{
+		{Index: 1, Patch: "0001-a.patch", Applies: "yes", Builds: "yes", Checkpatch: "clean", TestsRan: true, Passed: 5, Flaky: 1, FlakyTests: []string{"p TestF"}, Green: true},
+	}}
+	var b bytes.Buffer
+	assert.NoError(t, Table(&b, rep))
+	assert.Regexp(t, `1 0001-a.patch\s+yes\s+yes\s+0\s+clean\s+5/0/0 \(1 flaky\)\s+0s\s+green`, b.String())
+	assert.Contains(t, b.String(), "  [1] 0001-a.patch: flaky (failed, then passed on a retry; counted as passed): p TestF\n")
+	var md bytes.Buffer
+	Markdown(&md, rep)
+	assert.Contains(t, md.String(), "| 5/0/0 (1 flaky) |")
+	assert.Contains(t, md.String(), "- 1 0001-a.patch: flaky (failed, then passed on a retry; counted as passed): p TestF\n")
 }

@@ -23,6 +23,9 @@ func cells(r Row) []string {
 	tests := "-"
 	if r.TestsRan {
 		tests = fmt.Sprintf("%d/%d/%d", r.Passed, r.Failed, r.Skipped)
+		if r.Flaky > 0 {
+			tests += fmt.Sprintf(" (%d flaky)", r.Flaky)
+		}
 	}
 	verdict := "green"
 	switch {
@@ -58,8 +61,16 @@ func Table(w io.Writer, rep *Report) error {
 		for _, p := range r.Problems {
 			fmt.Fprintf(w, "  [%d] %s: %s\n", r.Index, r.Patch, p)
 		}
+		if len(r.FlakyTests) > 0 {
+			fmt.Fprintf(w, "  [%d] %s: %s\n", r.Index, r.Patch, flakyNote(r))
+		}
 	}
 	return nil
+}
+
+// flakyNote names a row's flaky tests, which are no problem of the step.
+func flakyNote(r Row) string {
+	return "flaky (failed, then passed on a retry; counted as passed): " + strings.Join(r.FlakyTests, ", ")
 }
 
 // Markdown writes the report as a markdown document.
@@ -80,6 +91,9 @@ func Markdown(w io.Writer, rep *Report) {
 		}
 		if r.WarningNote != "" {
 			fmt.Fprintf(&probs, "- %d %s: warnings not counted: %s\n", r.Index, r.Patch, r.WarningNote)
+		}
+		if len(r.FlakyTests) > 0 {
+			fmt.Fprintf(&probs, "- %d %s: %s\n", r.Index, r.Patch, flakyNote(r))
 		}
 	}
 	if probs.Len() > 0 {

@@ -111,6 +111,7 @@ func run(args []string) exitcode.Code {
 		Jobs:        envInt("JOBS"),
 		MemoryMB:    envInt("MEM"),
 		Count:       envInt("COUNT"),
+		Retry:       envInt("RETRY"),
 		Shell:       cmd == "shell",
 		Stdout:      os.Stdout,
 	}
@@ -165,6 +166,10 @@ func run(args []string) exitcode.Code {
 	}
 	if _, err := os.Stat(o.Series); err != nil && os.Getenv("SERIES") == "" {
 		o.Series = ""
+	}
+	if o.Retry < 0 {
+		fmt.Fprintf(os.Stderr, "RETRY=%d: the most reruns of a failed test, 0 or more\n", o.Retry)
+		return exitcode.Usage
 	}
 	if _, err := regexp.Compile(o.Run); err != nil {
 		fmt.Fprintf(os.Stderr, "RUN=%s: %v\n", o.Run, err)
