@@ -106,6 +106,39 @@ def row(table, op, rest):
     return table.get(line_key(fields))
 
 
+def decompose(sides, op, num, value, base, limit):
+    """For a target not met: what the numerator costs over its base, split
+    into what the other rows of the same operation measure (ns/op), and
+    how much less it would have to cost to meet the limit."""
+    y, n = sides["y"], sides["n"]
+    out = {"over_base_ns_per_op": round(value - base, 1),
+           "to_cut_ns_per_op": round(value - limit * base, 1)}
+    zero = row(y, op, "rules=0")
+    hooks_on = row(y, op, "rules=0 hooks=on")
+    if num == ("y", "rules=0"):
+        off = row(n, op, "rules=0")
+        if off:
+            out["note"] = ("option on with the hooks of actions off (no rule appended in the boot) against a kernel "
+                           "without the option: what remains is outside the hooks of actions")
+        return out
+    if hooks_on and zero:
+        out["hooks_on_ns_per_op"] = round(hooks_on - zero, 1)
+    if num == ("y", "rules=1"):
+        sixteen = row(y, op, "rules=16")
+        if sixteen and hooks_on:
+            per_rule = (sixteen - value) / 15
+            out["rule_programs_ns_per_op"] = round(per_rule, 1)
+            out["runner_entries_ns_per_op"] = round(value - hooks_on - per_rule, 1)
+            out["note"] = ("rule_programs: what one more rule costs (the 16-rule row); runner_entries: the rest, "
+                           "entering the rule runner at every run of the operation (the context, the levels), "
+                           "which is per run, not per rule")
+    elif "write_only_triggered" in num[1] and hooks_on:
+        out["untriggered_checks_ns_per_op"] = round(value - hooks_on, 1)
+        out["note"] = ("untriggered_checks: the hooks of a task with a domain, up to the inline check of the "
+                       "domain's triggers, at every hook call of the operation")
+    return out
+
+
 def rules_report(d, runs):
     sides = {}
     spreads = {}
@@ -133,7 +166,10 @@ def rules_report(d, runs):
             r = round(n / m, 3)
             ratios[f"{op}: {name}"] = r
             if limit is not None:
-                targets.append({"target": name, "op": op, "ratio": r, "limit": limit, "met": r <= limit})
+                t = {"target": name, "op": op, "ratio": r, "limit": limit, "met": r <= limit}
+                if not t["met"]:
+                    t["where_the_time_goes"] = decompose(sides, op, num, n, m, limit)
+                targets.append(t)
     # A program on the task's cgroup, or on a sibling only (the static key
     # on, the task's cgroup empty), against none, with as many rules of the
     # task's own (version 2).

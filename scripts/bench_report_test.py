@@ -68,6 +68,21 @@ class BenchReportTest(unittest.TestCase):
         self.assertFalse(out["landlock_bpf_targets"]["all_met"])
         self.assertIn("read: the write-only rule appended the version-1 way vs 0 rules", out["landlock_bpf_ratios"])
 
+    def test_a_target_not_met_says_where_the_time_goes(self):
+        op = "stat depth=8"
+        sides = {"y": {f"{op} rules=0": 1000.0, f"{op} rules=0 hooks=on": 1020.0, f"{op} rules=1": 1300.0,
+                       f"{op} rules=16": 2800.0, f"{op} rules=1 rule=write_only_triggered": 1100.0},
+                 "n": {f"{op} rules=0": 980.0}}
+        one = bench_report.decompose(sides, op, ("y", "rules=1"), 1300.0, 1000.0, 1.2)
+        self.assertEqual({"over_base_ns_per_op": 300.0, "to_cut_ns_per_op": 100.0, "hooks_on_ns_per_op": 20.0,
+                          "rule_programs_ns_per_op": 100.0, "runner_entries_ns_per_op": 180.0},
+                         {k: v for k, v in one.items() if k != "note"})
+        trig = bench_report.decompose(sides, op, ("y", "rules=1 rule=write_only_triggered"), 1100.0, 1000.0, 1.05)
+        self.assertEqual(80.0, trig["untriggered_checks_ns_per_op"])
+        self.assertEqual(50.0, trig["to_cut_ns_per_op"])
+        zero = bench_report.decompose(sides, op, ("y", "rules=0"), 1000.0, 980.0, 1.01)
+        self.assertEqual(20.0, zero["over_base_ns_per_op"])
+
     def test_main_prints_the_clock(self):
         with tempfile.TemporaryDirectory() as d:
             results(f"{d}/landlock-y-1", rows(1.0, [(0, 1.0, "")]))
