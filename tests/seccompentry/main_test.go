@@ -324,3 +324,14 @@ func errnoNamed(name string) unix.Errno {
 	}
 	return 0
 }
+
+// openers are the ways a test opens a file to see a thread's rules: in
+// the thread, and in its children (forked, and forked and executed).
+var openers = []struct {
+	how  string
+	open func(path string) error
+}{
+	{"in the thread itself", openClose},
+	{"in a forked child (no execve)", forkOpen},
+	{"in an executed child (fork and execve of this test binary)", execOpen},
+}

@@ -77,14 +77,6 @@ func rulesAreInheritedScenario(t *testing.T) {
 	requireDistinctInode(t, ino, executable(t), "/dev/null", allowed)
 	rule := loadRule(t, landlockbpf.DenyActionsOn(ino, landlockbpf.ActionGet))
 
-	openers := []struct {
-		how  string
-		open func(path string) error
-	}{
-		{"in the thread itself", openClose},
-		{"in a forked child (no execve)", forkOpen},
-		{"in an executed child (fork and execve of this test binary)", execOpen},
-	}
 	type outcome struct{ denied, allowed error }
 	before := make([]outcome, len(openers))
 	after := make([]outcome, len(openers))

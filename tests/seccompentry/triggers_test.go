@@ -275,14 +275,6 @@ func triggersReachTheChildrenScenario(t *testing.T) {
 	denyA := loadRule(t, landlockbpf.DenyActionsOn(inoA, landlockbpf.ActionGet))
 	denyB := loadRule(t, landlockbpf.DenyActionsOn(inoB, landlockbpf.ActionGet))
 
-	openers := []struct {
-		how  string
-		open func(path string) error
-	}{
-		{"in the thread itself", openClose},
-		{"in a forked child (no execve)", forkOpen},
-		{"in an executed child (fork and execve of this test binary)", execOpen},
-	}
 	type outcome struct{ a, b error }
 	first := make([]outcome, len(openers))
 	both := make([]outcome, len(openers))
