@@ -28,6 +28,13 @@ const (
 	// from the guest's debugfs after the tests, when the manifest asks for
 	// coverage (Chunk), or a problem collecting them (Error).
 	KindCoverage Kind = "coverage"
+	// KindKmemleak carries, in Text, what the kernel's memory leak
+	// detector suspects after the last test binary (its debugfs file,
+	// one "unreferenced object" block per leak), and in
+	// Info["binaries"] the binaries that ran, space-separated: kmemleak
+	// cannot tell which of them leaked. It is sent only when there is a
+	// leak to report.
+	KindKmemleak Kind = "kmemleak"
 )
 
 // TestEvent is one event of `go test -json` / test2json, field for field.
@@ -63,6 +70,8 @@ type Event struct {
 	Error string `json:",omitempty"`
 	// Chunk is set for KindCoverage.
 	Chunk *Chunk `json:",omitempty"`
+	// Text is set for KindKmemleak.
+	Text string `json:",omitempty"`
 }
 
 // Chunk is part Part (0-based) of Parts of a file the guest sends.

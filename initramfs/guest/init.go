@@ -55,6 +55,8 @@ type Init struct {
 	Test2JSON     string
 	GcovDir       string
 	KselftestRoot string
+	// Sleep is time.Sleep when nil (tests make it return at once).
+	Sleep func(time.Duration)
 }
 
 func or(s, def string) string {
@@ -141,6 +143,7 @@ func (in *Init) mountFilesystems() {
 }
 
 // run is the test run: hello, the tests' events, error events, the
+// memory leaks kmemleak suspects after them (on a kernel that has it), the
 // coverage counters when the manifest asks, then the "done" marker. It
 // returns an error only when the result channel failed.
 func (in *Init) run(cmdline string) error {
@@ -174,8 +177,18 @@ func (in *Init) run(cmdline string) error {
 				r.KselftestRoot = root
 			}
 		}
+		leaks := in.forgetLeaks()
 		if err := r.Run(context.Background(), m); err != nil {
 			_ = ch.Emit(event.Event{Kind: event.KindError, Time: time.Now(), Error: err.Error()})
+		}
+		if leaks {
+			var ran []string
+			for _, b := range m.Binaries {
+				ran = append(ran, b.Package)
+			}
+			if err := in.reportLeaks(ran, time.Now(), ch.Emit); err != nil {
+				in.log().Printf("sending the kmemleak report: %v", err)
+			}
 		}
 		if m.Coverage {
 			n, err := SendCoverage(or(in.GcovDir, GcovDir), ch.Emit)

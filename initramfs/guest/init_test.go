@@ -3,6 +3,7 @@ package guest
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log"
 	"os"
 	"os/exec"
@@ -21,7 +22,7 @@ import (
 
 // fakeSystem is a System that records what Init asks of it, in order, in
 // journal: "mount <source> <target> <fstype>", "open <dev>", "emit <kind>",
-// "close", "run <path>", "reboot".
+// "close", "run <path>", "kmemleak <cmd>", "reboot".
 type fakeSystem struct {
 	cmdline string
 	// mountErr, when set, says how a mount fails.
@@ -31,6 +32,10 @@ type fakeSystem struct {
 	emitErr  func(event.Event) error
 	closeErr error
 	runErr   error
+	// kmemleak, when set, is the kernel's memory leak detector: it gets
+	// Kmemleak's cmd (empty for a read), which the journal records as
+	// "kmemleak <cmd>" ("kmemleak read"). Unset, the kernel has none.
+	kmemleak func(cmd string) (string, error)
 
 	mu      sync.Mutex
 	journal []string
@@ -78,6 +83,14 @@ func (s *fakeSystem) Run(cmd *exec.Cmd) error {
 	s.ran = append(s.ran, cmd)
 	s.mu.Unlock()
 	return s.runErr
+}
+
+func (s *fakeSystem) Kmemleak(cmd string) (string, error) {
+	if s.kmemleak == nil {
+		return "", fmt.Errorf("open /sys/kernel/debug/kmemleak: %w", fs.ErrNotExist)
+	}
+	s.record("kmemleak %s", or(cmd, "read"))
+	return s.kmemleak(cmd)
 }
 
 func (s *fakeSystem) Reboot() error {

@@ -25,6 +25,11 @@ type System interface {
 	OpenResults(dev string) (Results, error)
 	// Run runs cmd to its end (the interactive shell on the console).
 	Run(cmd *exec.Cmd) error
+	// Kmemleak writes cmd ("scan", "clear") to the kernel's memory leak
+	// detector, or with an empty cmd reads what it suspects; an error
+	// that wraps fs.ErrNotExist means the kernel has no kmemleak
+	// (CONFIG_DEBUG_KMEMLEAK) or it is off.
+	Kmemleak(cmd string) (string, error)
 	// Reboot flushes the filesystems and restarts the machine (QEMU runs
 	// with -no-reboot, so that ends the VM). It returns only if that
 	// failed.

@@ -52,6 +52,23 @@ func (Linux) OpenResults(dev string) (Results, error) {
 // Run runs cmd.
 func (Linux) Run(cmd *exec.Cmd) error { return cmd.Run() }
 
+// Kmemleak writes cmd to, or reads, debugfs's kmemleak file (KmemleakFile).
+func (Linux) Kmemleak(cmd string) (string, error) {
+	if cmd == "" {
+		b, err := os.ReadFile(KmemleakFile)
+		return string(b), err
+	}
+	f, err := os.OpenFile(KmemleakFile, os.O_WRONLY, 0)
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.WriteString(cmd); err != nil {
+		f.Close()
+		return "", fmt.Errorf("kmemleak %s: %w", cmd, err)
+	}
+	return "", f.Close()
+}
+
 // Reboot syncs and restarts. Power-off needs ACPI, which the lean x86_64
 // guest kernel does not have; with -no-reboot, QEMU exits on a restart.
 func (Linux) Reboot() error {

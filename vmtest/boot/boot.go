@@ -57,7 +57,10 @@ type Request struct {
 	// may take to start, Silence the console watchdog, VMTimeout the
 	// whole VM; zero means the default for the accelerator.
 	Timeout, BootTimeout, Silence, VMTimeout time.Duration
-	MemoryMB                                 int
+	// Slowdown multiplies the default timeouts for the kernel flavour
+	// (the debug kernel's is debug.Slowdown); 0 means 1.
+	Slowdown int
+	MemoryMB int
 	// Cmdline are extra kernel arguments, after the harness's own.
 	Cmdline []string
 	// Shell boots into an interactive shell instead of the tests.
@@ -123,7 +126,7 @@ func Boot(ctx context.Context, req Request) Result {
 	initrd := filepath.Join(req.Out, "initramfs.cpio")
 	img := req.Guest.ready()
 	binaries, st := stage.Run(req.Log, "initramfs", func() (int, string, error) {
-		note, n, err := img.finish(initrd, k.Release, scaled(req.Timeout, DefaultTimeout, acc), req.Coverage)
+		note, n, err := img.finish(initrd, k.Release, scaled(req.Timeout, DefaultTimeout, acc, req.Slowdown), req.Coverage)
 		return n, note, err
 	})
 	if st.Err != nil {
@@ -143,7 +146,7 @@ func Boot(ctx context.Context, req Request) Result {
 	}
 	cfg.Timeout = req.VMTimeout
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = vmTimeout(cfg.BootTimeout, scaled(req.Timeout, DefaultTimeout, acc), binaries, img.retries())
+		cfg.Timeout = vmTimeout(cfg.BootTimeout, scaled(req.Timeout, DefaultTimeout, acc, req.Slowdown), binaries, img.retries())
 	}
 	r := run(ctx, req, cfg)
 	r.Accel, r.Icount, r.Booted = acc, req.Icount, true
@@ -167,6 +170,9 @@ func run(ctx context.Context, req Request, cfg vm.Config) Result {
 		mu        sync.Mutex
 		endTests  func(error, string) stage.Result
 		bootEnded bool
+		// leaks are the memory leaks the guest's kmemleak reported
+		// after the tests: splats like the console's.
+		leaks []console.Splat
 	)
 	endBoot := req.Log.Begin("boot")
 	outcome, err := vm.Run(ctx, cfg, mon, func(ev event.Event) {
@@ -180,6 +186,11 @@ func run(ctx context.Context, req Request, cfg vm.Config) Result {
 				endBoot(nil, "guest runner up on "+ev.Info["release"])
 				endTests = req.Log.Begin("tests")
 			}
+			mu.Unlock()
+		}
+		if ev.Kind == event.KindKmemleak {
+			mu.Lock()
+			leaks = append(leaks, console.Leaks(ev.Text, "after the test binaries "+ev.Info["binaries"])...)
 			mu.Unlock()
 		}
 		col.Add(ev)
@@ -203,6 +214,7 @@ func run(ctx context.Context, req Request, cfg vm.Config) Result {
 		}
 		return res
 	}
+	outcome.Splats = append(outcome.Splats, leaks...)
 	if bootErr := outcome.Err(); bootErr != nil && !bootEnded {
 		endBoot(bootErr, "the guest runner never started")
 	}
@@ -258,11 +270,13 @@ func chooseAccel(ctx context.Context, req Request) (vm.Accel, string) {
 	return p.Run(ctx)
 }
 
-func scaled(v, def time.Duration, a vm.Accel) time.Duration {
+// scaled is v, or when v is unset the default def scaled by the
+// accelerator's slowdown and the kernel flavour's (flavour, 0 for 1).
+func scaled(v, def time.Duration, a vm.Accel, flavour int) time.Duration {
 	if v > 0 {
 		return v
 	}
-	return def * time.Duration(a.Slowdown())
+	return def * time.Duration(a.Slowdown()*max(flavour, 1))
 }
 
 // VMConfig is the VM of req with initramfs initrd under acc.
@@ -275,8 +289,8 @@ func vmConfig(req Request, initrd string, acc vm.Accel) vm.Config {
 		Icount:      req.Icount,
 		MemoryMB:    req.MemoryMB,
 		ConsoleLog:  filepath.Join(req.Out, "console.log"),
-		BootTimeout: scaled(req.BootTimeout, DefaultBootTimeout, acc),
-		Silence:     scaled(req.Silence, DefaultSilence, acc),
+		BootTimeout: scaled(req.BootTimeout, DefaultBootTimeout, acc, req.Slowdown),
+		Silence:     scaled(req.Silence, DefaultSilence, acc, req.Slowdown),
 	}
 	if req.Shell {
 		cfg.Append = append(cfg.Append, contract.ShellFlag)

@@ -66,3 +66,14 @@ func TestVMTimeout(t *testing.T) {
 	assert.Equal(t, 15*time.Second+3*90*time.Second, vmTimeout(15*time.Second, time.Minute, 3, 0))
 	assert.Equal(t, 15*time.Second+3*3*90*time.Second, vmTimeout(15*time.Second, time.Minute, 3, 2))
 }
+
+// A timeout left unset is the default times the accelerator's slowdown
+// times the kernel flavour's (DEBUG=1); one that is set is kept as it is.
+func TestScaledByFlavour(t *testing.T) {
+	tcg := time.Duration(vm.TCG.Slowdown())
+	assert.Equal(t, time.Minute*tcg, scaled(0, time.Minute, vm.TCG, 0))
+	assert.Equal(t, time.Minute*tcg, scaled(0, time.Minute, vm.TCG, 1))
+	assert.Equal(t, 6*time.Minute*tcg, scaled(0, time.Minute, vm.TCG, 6))
+	assert.Equal(t, 6*time.Minute, scaled(0, time.Minute, vm.KVM, 6))
+	assert.Equal(t, 5*time.Second, scaled(5*time.Second, time.Minute, vm.TCG, 6))
+}

@@ -73,6 +73,11 @@ const (
 	KindRCUStall Kind = "rcu-stall"
 	// KindHungTask is "INFO: task X:N blocked for more than N seconds.".
 	KindHungTask Kind = "hung-task"
+	// KindKmemleak is an object the kernel's memory leak detector found
+	// unreferenced: "unreferenced object 0x... (size N):". The detector
+	// prints to its debugfs file, not to the console: the guest runner
+	// sends that file after the tests ([Leaks]).
+	KindKmemleak Kind = "kmemleak"
 )
 
 // Pattern is one entry of the table of report headlines.
@@ -167,6 +172,8 @@ var patterns = []Pattern{
 		Re: regexp.MustCompile(`^(?:rcu: )?INFO: rcu_\w+ (?:self-)?detected (?:expedited )?stalls?\b`)},
 	{Kind: KindHungTask, Fails: true,
 		Re: regexp.MustCompile(`^INFO: task .+:\d+ blocked for more than \d+ seconds\.`)},
+	{Kind: KindKmemleak, Fails: true,
+		Re: regexp.MustCompile(`^unreferenced object 0x[0-9a-f]+ \(size \d+\):`)},
 }
 
 // Patterns returns a copy of the table of report headlines, in the order in

@@ -234,6 +234,18 @@ var patternCases = []struct {
 			"      Not tainted 6.12.0 #1",
 		},
 	},
+	{
+		kind: KindKmemleak,
+		pos: []string{
+			"unreferenced object 0xffff888004a1c2c0 (size 32):",
+			"unreferenced object 0xffff000003d1e000 (size 4096):",
+		},
+		neg: []string{
+			"[   60.100000] kmemleak: 2 new suspected memory leaks (see /sys/kernel/debug/kmemleak)",
+			"[    0.010000] kmemleak: Kernel memory leak detector initialized (mem pool available: 15692)",
+			"  backtrace (crc 5e1c3a10):",
+		},
+	},
 }
 
 // ordinaryLines must not match any pattern: user space test output and

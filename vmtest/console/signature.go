@@ -269,6 +269,11 @@ var (
 	freeSkipRe = regexp.MustCompile(`^(?:k[vz]?free\w*|kmem_cache_free\w*|slab_free\w*|__slab_free|vfree|vunmap|free_large_kmalloc)$`)
 	// refcountSkipRe: the users of refcounts that warn.
 	refcountSkipRe = regexp.MustCompile(`refcount|kobject_`)
+	// allocSkipRe: the allocators and kmemleak's own hook, which a leak's
+	// backtrace starts with; the title names their caller.
+	allocSkipRe = anchored(`kmemleak_\w+`, `_*slab_\w+`, `_*kmalloc\w*`, `_*kmem_cache_alloc\w*`, `k[vz]?[mcz]alloc\w*`,
+		`kcalloc\w*`, `_*krealloc\w*`, `_*vmalloc\w*`, `kstrn?dup\w*`, `kmemdup\w*`, `_*alloc_pages\w*`,
+		`pcpu_alloc\w*`, `_*alloc_percpu\w*`, `mempool_alloc\w*`, `__do_kmalloc\w*`, `kmalloc_trace\w*`)
 	// irqEntryRe: the arm64 functions an interrupt enters the kernel by;
 	// the interrupted code is below them.
 	irqEntryRe = regexp.MustCompile(`^(?:el[01]h?_64_irq\w*|el[01]_interrupt|gic_handle_irq|call_on_irq_stack|do_interrupt_handler)$`)
@@ -509,6 +514,8 @@ func (p parsed) signature() string {
 		return in("INFO: rcu detected stall", pick(stallSkipRe, one(p.ripName()), p.traceNames(true)))
 	case KindHungTask:
 		return in("INFO: task hung", pick(hangSkipRe, trace))
+	case KindKmemleak:
+		return in("memory leak", pick(allocSkipRe, trace))
 	}
 	return head
 }

@@ -866,6 +866,39 @@ var signatureCases = []signatureCase{
 		},
 		want: "INFO: task hung in landlock_restrict_self",
 	},
+	{
+		name: "kmemleak", kind: KindKmemleak, arch: x86,
+		text: []string{
+			"unreferenced object 0xffff888004a1c2c0 (size 32):",
+			"  comm \"seccompentry.te\", pid 112, jiffies 4294893480",
+			"  hex dump (first 32 bytes):",
+			"    01 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00  ................",
+			"  backtrace (crc 5e1c3a10):",
+			"    kmemleak_alloc+0x4a/0x80",
+			"    __kmalloc_cache_noprof+0x1b9/0x2f0",
+			"    landlock_bpf_append.isra.0+0x8c/0x3c0",
+			"    __do_sys_seccomp+0x2d7/0x3b0",
+			"    do_syscall_64+0x6e/0x140",
+		},
+		want: "memory leak in landlock_bpf_append",
+	},
+	{
+		name: "kmemleak", kind: KindKmemleak, arch: arm64,
+		text: []string{
+			"unreferenced object 0xffff000003d1e000 (size 64):",
+			"  comm \"hooks.test\", pid 140, jiffies 4294899000",
+			"  hex dump (first 32 bytes):",
+			"    00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00  ................",
+			"  backtrace (crc 0):",
+			"    kmemleak_alloc+0x9c/0xb0",
+			"    slab_post_alloc_hook+0x1b8/0x2c8",
+			"    kmem_cache_alloc_noprof+0x1a4/0x2e0",
+			"    kzalloc_noprof+0x10/0x20",
+			"    landlock_bpf_level_new+0x31/0x90",
+			"    __arm64_sys_seccomp+0x2c/0x40",
+		},
+		want: "memory leak in landlock_bpf_level_new",
+	},
 }
 
 // x86Only are the kinds of report arm64 kernels do not print.

@@ -647,3 +647,27 @@ func TestE2ERetryStillFailing(t *testing.T) {
 	require.NotNil(t, c.Failure)
 	assert.Len(t, c.RerunFailures, 2)
 }
+
+// TestE2EDebugFlavour builds the debug kernel (DEBUG=1: KASAN, lockdep,
+// UBSAN, kmemleak, its own build directory) and runs the series' guest
+// tests on it once: every package passes, no splat, and the guest runner
+// scanned for leaks after the last binary and found none.
+func TestE2EDebugFlavour(t *testing.T) {
+	r := runHarness(t, "DEBUG=1")
+	require.Equal(t, int(exitcode.OK), r.code, "output:\n%s", r.output)
+	assert.Regexp(t, `^\d+ passed, 0 failed, \d+ skipped$`, r.last)
+	doc := r.document(t)
+	assert.Equal(t, "debug", doc.Metadata.Flavour)
+	assert.Empty(t, doc.Metadata.Splats)
+	for _, p := range doc.Packages {
+		assert.Equal(t, results.StatusPass, p.Status, p.Name)
+	}
+	config, err := os.ReadFile(filepath.Join(r.out, "config"))
+	require.NoError(t, err)
+	for _, sym := range []string{"CONFIG_KASAN", "CONFIG_PROVE_LOCKING", "CONFIG_DEBUG_KMEMLEAK", "CONFIG_UBSAN_BOUNDS", "CONFIG_DEBUG_LIST", "CONFIG_DEBUG_INFO_REDUCED", "CONFIG_SECURITY_LANDLOCK_BPF"} {
+		assert.Contains(t, string(config), "\n"+sym+"=y\n")
+	}
+	console, err := os.ReadFile(filepath.Join(r.out, "console.log"))
+	require.NoError(t, err)
+	assert.Regexp(t, `landlock-vmtest: kmemleak: 0 suspected leak\(s\) after \d+ test binar\(ies\)`, string(console))
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/landlock-vmtest/landlock-vmtest/cache"
 	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/debug"
 	"github.com/landlock-vmtest/landlock-vmtest/machine"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/boot"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/results"
@@ -85,8 +86,31 @@ type Options struct {
 	// Coverage builds the kernel with GCOV for the code the series
 	// touches and writes a coverage report in Out/coverage.
 	Coverage bool
+	// Debug builds and boots the debug flavour (DEBUG=1): the caller
+	// adds debug.Fragment to ExtraConfigs, so that every command that
+	// builds (run, series-check, bisect) gets it; Debug itself scales the
+	// default timeouts by debug.Slowdown and names the flavour in
+	// results.json.
+	Debug bool
 	// Stdout receives the stage lines and the summary.
 	Stdout io.Writer
+}
+
+// Slowdown is how many times the kernel flavour multiplies the default
+// timeouts (debug.Slowdown with Debug, otherwise 1).
+func (o Options) Slowdown() int {
+	if o.Debug {
+		return debug.Slowdown
+	}
+	return 1
+}
+
+// Flavour names the kernel flavour: "debug" or "" for the normal one.
+func (o Options) Flavour() string {
+	if o.Debug {
+		return "debug"
+	}
+	return ""
 }
 
 // Mach is the run's machine, machine.Default when none is set.
@@ -120,7 +144,7 @@ func New(opts Options) *Run {
 		opts.Stdout = os.Stdout
 	}
 	opts.Machine = opts.Mach()
-	return &Run{opts: opts, out: opts.Stdout, log: stage.NewLog(opts.Stdout), md: results.Metadata{Machine: opts.Machine.Name}}
+	return &Run{opts: opts, out: opts.Stdout, log: stage.NewLog(opts.Stdout), md: results.Metadata{Machine: opts.Machine.Name, Flavour: opts.Flavour()}}
 }
 
 // Execute runs every stage and returns how the run ended. It always ends
@@ -212,7 +236,7 @@ func BootRequest(o Options, c *cache.Cache, kernel *build.Result, guest *boot.Gu
 	return boot.Request{
 		Kernel: kernel, Machine: o.Mach(), Cache: c, Guest: guest, Out: o.Out,
 		Accel: o.Accel, Icount: o.Icount, Timeout: o.Timeout, BootTimeout: o.BootTimeout, Silence: o.Silence, VMTimeout: o.VMTimeout,
-		MemoryMB: o.MemoryMB, Cmdline: o.Cmdline, Shell: o.Shell, Verbose: o.Verbose,
+		Slowdown: o.Slowdown(), MemoryMB: o.MemoryMB, Cmdline: o.Cmdline, Shell: o.Shell, Verbose: o.Verbose,
 		Log: log, Stdout: o.Stdout,
 	}
 }

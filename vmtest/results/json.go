@@ -21,6 +21,9 @@ type Metadata struct {
 	Machine string `json:"machine,omitempty"`
 	// Accelerator is the QEMU accelerator used ("kvm", "tcg", ...).
 	Accelerator string `json:"accelerator"`
+	// Flavour is the kernel flavour, "debug" for DEBUG=1, absent for the
+	// normal kernel.
+	Flavour string `json:"flavour,omitempty"`
 	// IcountShift is the shift of QEMU's -icount when the guest's clock
 	// counted instructions (ICOUNT=: 2^shift ns each), absent otherwise.
 	IcountShift *int `json:"icount_shift,omitempty"`

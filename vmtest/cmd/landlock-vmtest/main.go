@@ -30,6 +30,7 @@ import (
 	"github.com/landlock-vmtest/landlock-vmtest/machine"
 
 	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/debug"
 
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/hosttools"
@@ -133,6 +134,10 @@ func run(args []string) exitcode.Code {
 		// Another architecture's run keeps the default run's files.
 		defOut = filepath.Join(defOut, a)
 	}
+	if os.Getenv("DEBUG") == "1" {
+		// So does the debug flavour's.
+		defOut = filepath.Join(defOut, "debug")
+	}
 	fs.StringVar(&o.Out, "out", env("OUT", defOut), "output directory (OUT)")
 	var bo bisectFlags
 	if cmd == "bisect" || cmd == "bisect-step" {
@@ -143,6 +148,7 @@ func run(args []string) exitcode.Code {
 	icount := fs.String("icount", os.Getenv("ICOUNT"), "QEMU's -icount shift, 0-10: the guest's clock follows its instructions, 2^shift ns each (TCG only); empty for the host's clock (ICOUNT)")
 	fs.BoolVar(&o.Verbose, "v", os.Getenv("V") == "1", "echo the guest console (V=1)")
 	fs.BoolVar(&o.Coverage, "coverage", os.Getenv("COVERAGE") == "1", "build the kernel with GCOV for the code the series touches and write a coverage report in OUT/coverage (COVERAGE=1)")
+	fs.BoolVar(&o.Debug, "debug", os.Getenv("DEBUG") == "1", "build and boot the debug flavour: KASAN, lockdep, UBSAN, list and atomic-sleep debugging, kmemleak, line tables (kernel/debug/debug.config), with longer timeouts (DEBUG=1)")
 	if err := fs.Parse(args); err != nil {
 		return exitcode.Usage
 	}
@@ -181,6 +187,11 @@ func run(args []string) exitcode.Code {
 		return exitcode.Usage
 	}
 	o.ExtraConfigs = strings.Fields(*extra)
+	if o.Debug {
+		// Last, so that its settings win; every command that builds
+		// (run, series-check, bisect) merges CONFIG=.
+		o.ExtraConfigs = append(o.ExtraConfigs, filepath.Join(repo, debug.Fragment))
+	}
 	o.Cmdline = strings.Fields(*cmdline)
 	if o.Out, err = filepath.Abs(o.Out); err != nil {
 		fmt.Fprintln(os.Stderr, err)
