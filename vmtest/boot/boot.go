@@ -23,6 +23,7 @@ import (
 	"github.com/landlock-vmtest/landlock-vmtest/internal/fsutil"
 	"github.com/landlock-vmtest/landlock-vmtest/internal/textutil"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/symbolize"
 	"github.com/landlock-vmtest/landlock-vmtest/machine"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/results"
@@ -150,8 +151,36 @@ func Boot(ctx context.Context, req Request) Result {
 	}
 	r := run(ctx, req, cfg)
 	r.Accel, r.Icount, r.Booted = acc, req.Icount, true
+	if len(r.Splats) > 0 {
+		sym, err := symbolize.ForBuild(k.Dir, k.Config, req.Machine.CrossCompile)
+		if err == nil {
+			r.Splats, err = DecodeSplats(ctx, sym, r.Splats)
+		}
+		if err != nil {
+			fmt.Fprintf(req.Stdout, "splat frames not decoded to file:line: %v\n", err)
+		}
+	}
 	return r
 }
+
+// DecodeSplats returns splats, described (results.DescribeSplats), with
+// their frames' source lines from sym; on error, splats as they were.
+func DecodeSplats(ctx context.Context, sym *symbolize.Symbolizer, splats []results.Splat) ([]results.Splat, error) {
+	ctx, cancel := context.WithTimeout(ctx, decodeTimeout)
+	defer cancel()
+	locs, err := sym.Decode(ctx, results.AllFrames(splats))
+	if err != nil {
+		return splats, err
+	}
+	return results.WithSources(splats, func(frame string) (results.Frame, bool) {
+		l, ok := locs[frame]
+		return results.Frame{Frame: l.Frame, Function: l.Function, Source: l.Source, InlinedBy: l.InlinedBy}, ok
+	}), nil
+}
+
+// decodeTimeout bounds faddr2line's run over a run's splats: addr2line
+// reads the line tables of a vmlinux of several hundred megabytes.
+const decodeTimeout = 5 * time.Minute
 
 // vmTimeout is the whole VM's limit when VM_TIMEOUT does not set it: the
 // boot, then for each binary its timeout and 30 s, once for its run and

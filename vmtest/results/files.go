@@ -41,7 +41,11 @@ func PrintEnd(w io.Writer, md Metadata, r Report, out string, more func(io.Write
 	fmt.Fprint(w, body+"\n")
 	splats := DescribeSplats(md.Splats)
 	for _, g := range GroupSplats(splats) {
-		fmt.Fprintf(w, "\n%s:\n%s\n", g.headline(), textutil.Indent(splats[g.Splats[0]].Text))
+		first := splats[g.Splats[0]]
+		fmt.Fprintf(w, "\n%s:\n%s\n", g.headline(), textutil.Indent(first.Text))
+		if src := first.SourcesText(); src != "" {
+			fmt.Fprintf(w, "decoded:\n%s\n", textutil.Indent(src))
+		}
 	}
 	if more != nil {
 		more(w)

@@ -77,6 +77,24 @@ type Splat struct {
 	// Frames are the frames of the splat's first stack trace, as
 	// "function+0xoffset/0xsize" (console.Frames of Text when left nil).
 	Frames []string `json:"frames,omitempty"`
+	// Decoded are the frames that could be decoded to source lines,
+	// in the order of Frames; absent when the kernel has no debug info
+	// (see symbolize).
+	Decoded []Frame `json:"decoded,omitempty"`
+}
+
+// Frame is one frame of a splat's trace with where it is in the source.
+type Frame struct {
+	// Frame is the frame as printed, "function+0xoffset/0xsize".
+	Frame string `json:"frame"`
+	// Function is the innermost function at the address (an inlined
+	// function when the compiler inlined one there), Source its
+	// "file:line" in the source tree.
+	Function string `json:"function"`
+	Source   string `json:"source"`
+	// InlinedBy are the functions Function was inlined into, innermost
+	// first, as "function at file:line".
+	InlinedBy []string `json:"inlined_by,omitempty"`
 }
 
 // SplatGroup is one bug: the splats that share a fingerprint.

@@ -30,6 +30,7 @@ func DescribeSplats(splats []Splat) []Splat {
 		} else {
 			s.Frames = slices.Clone(s.Frames)
 		}
+		s.Decoded = slices.Clone(s.Decoded)
 		out[i] = s
 	}
 	return out
@@ -96,4 +97,50 @@ func (g SplatGroup) headline() string {
 		times = fmt.Sprintf(", %d times", g.Count)
 	}
 	return fmt.Sprintf("kernel splat %s (%s, fingerprint %s)%s%s", g.Signature, g.Kind, g.Fingerprint, times, g.where())
+}
+
+// WithSources returns splats, described (DescribeSplats), with the
+// frames that lookup finds a source line for in Decoded.
+func WithSources(splats []Splat, lookup func(frame string) (Frame, bool)) []Splat {
+	out := DescribeSplats(splats)
+	for i := range out {
+		out[i].Decoded = nil
+		for _, f := range out[i].Frames {
+			if d, ok := lookup(f); ok {
+				out[i].Decoded = append(out[i].Decoded, d)
+			}
+		}
+	}
+	return out
+}
+
+// AllFrames returns the frames of every splat, described first
+// (DescribeSplats), in order, each once.
+func AllFrames(splats []Splat) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range DescribeSplats(splats) {
+		for _, f := range s.Frames {
+			if !seen[f] {
+				seen[f] = true
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+// SourcesText is the splat's decoded frames, one per line: the frame, then
+// its file:line, then the functions it was inlined into. It is "" when no
+// frame was decoded.
+func (s Splat) SourcesText() string {
+	var b strings.Builder
+	for _, f := range s.Decoded {
+		fmt.Fprintf(&b, "%s %s", f.Frame, f.Source)
+		if len(f.InlinedBy) > 0 {
+			fmt.Fprintf(&b, " (%s inlined by %s)", f.Function, strings.Join(f.InlinedBy, ", inlined by "))
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
 }

@@ -191,3 +191,34 @@ func TestSplatGroupWhere(t *testing.T) {
 		assert.Equal(t, tc.want, SplatGroup{Tests: tc.tests}.where(), "%q", tc.tests)
 	}
 }
+
+func TestWithSources(t *testing.T) {
+	splats := []Splat{
+		{Kind: "warning", Text: warningAt(1, 0, 231, "insert_rule")},
+		{Kind: "warning", Text: warningAt(2, 0, 232, "insert_layer")},
+	}
+	assert.Equal(t, []string{"__warn+0x84/0x130", "landlock_insert_rule+0x5b/0x90"}, AllFrames(splats))
+
+	src := map[string]Frame{
+		"landlock_insert_rule+0x5b/0x90": {
+			Frame: "landlock_insert_rule+0x5b/0x90", Function: "insert_rule", Source: "security/landlock/ruleset.c:212",
+			InlinedBy: []string{"landlock_insert_rule at security/landlock/ruleset.c:300"},
+		},
+	}
+	got := WithSources(splats, func(f string) (Frame, bool) { d, ok := src[f]; return d, ok })
+	require.Len(t, got, 2)
+	for _, s := range got {
+		assert.Equal(t, []Frame{src["landlock_insert_rule+0x5b/0x90"]}, s.Decoded, "the frame without a source is left out")
+	}
+	assert.Nil(t, splats[0].Decoded, "the input is not changed")
+
+	var buf bytes.Buffer
+	PrintEnd(&buf, Metadata{Splats: got, ExitCode: 3, ExitReason: "kernel splat"}, Report{Complete: true}, "out", nil)
+	assert.Contains(t, buf.String(), "\ndecoded:\n    landlock_insert_rule+0x5b/0x90 security/landlock/ruleset.c:212 (insert_rule inlined by landlock_insert_rule at security/landlock/ruleset.c:300)\n")
+
+	var js bytes.Buffer
+	require.NoError(t, WriteJSON(&js, Metadata{Splats: got}, Report{}, nil))
+	var doc Document
+	require.NoError(t, json.Unmarshal(js.Bytes(), &doc))
+	assert.Equal(t, got[0].Decoded, doc.Metadata.Splats[0].Decoded)
+}

@@ -18,6 +18,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -27,15 +28,17 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/landlock-vmtest/landlock-vmtest/machine"
-
 	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+	"github.com/landlock-vmtest/landlock-vmtest/internal/textutil"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/debug"
-
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/symbolize"
+	"github.com/landlock-vmtest/landlock-vmtest/machine"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/boot"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/hosttools"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/kselftest"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/results"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/seriescheck"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/vm"
 )
@@ -88,7 +91,7 @@ func run(args []string) exitcode.Code {
 	switch cmd {
 	case "run", "shell", "series-check", "bisect", "bisect-step":
 	case "parse":
-		return parse(args)
+		return parse(args, os.Stdout)
 	case "tools":
 		return tools()
 	case "cache":
@@ -248,31 +251,79 @@ func repoRoot() (string, error) {
 	}
 }
 
-// parse re-reads a saved console log offline and prints its splats.
-func parse(args []string) exitcode.Code {
-	if len(args) != 1 {
-		fmt.Fprintln(os.Stderr, "usage: landlock-vmtest parse CONSOLE.LOG")
+// parse re-reads a saved console log offline and prints its splats, each
+// with its title, fingerprint and frames, and with --vmlinux their source
+// lines (faddr2line of the build's source tree, or of --source).
+func parse(args []string, w io.Writer) exitcode.Code {
+	fs := flag.NewFlagSet("landlock-vmtest parse", flag.ContinueOnError)
+	vmlinux := fs.String("vmlinux", "", "the kernel's vmlinux, built with debug info: decode the frames to file:line")
+	src := fs.String("source", "", "the kernel source tree the vmlinux was built from (default: the \"source\" link beside the vmlinux, as O= builds have)")
+	arch := fs.String("arch", os.Getenv("ARCH"), "the kernel's architecture: "+strings.Join(machine.Names(), " or ")+" (ARCH)")
+	usage := func() exitcode.Code {
+		fmt.Fprintln(os.Stderr, "usage: landlock-vmtest parse CONSOLE.LOG [--vmlinux PATH [--source DIR] [--arch ARCH]]")
 		return exitcode.Usage
 	}
-	f, err := os.Open(args[0])
+	// The log may come before the flags or after them.
+	var logs []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return usage()
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		logs, args = append(logs, fs.Arg(0)), fs.Args()[1:]
+	}
+	if len(logs) != 1 {
+		return usage()
+	}
+	f, err := os.Open(logs[0])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return exitcode.Usage
 	}
 	defer f.Close()
-	splats, err := console.Scan(f, nil)
+	found, err := console.Scan(f, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return exitcode.Infra
 	}
+	var splats []results.Splat
+	for _, s := range found {
+		splats = append(splats, results.Splat{Kind: string(s.Kind), Test: s.Test, Text: s.Text})
+	}
+	splats = results.DescribeSplats(splats)
+	if *vmlinux != "" {
+		m, err := machine.ByName(*arch)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return exitcode.Usage
+		}
+		if *src == "" {
+			*src = filepath.Join(filepath.Dir(*vmlinux), "source")
+		}
+		sym := &symbolize.Symbolizer{Script: filepath.Join(*src, "scripts", "faddr2line"), Vmlinux: *vmlinux, CrossCompile: m.CrossCompile}
+		if _, err := os.Stat(sym.Script); err != nil {
+			fmt.Fprintf(os.Stderr, "no faddr2line (give the source tree with --source): %v\n", err)
+			return exitcode.Usage
+		}
+		if splats, err = boot.DecodeSplats(context.Background(), sym, splats); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return exitcode.Infra
+		}
+	}
 	failed := 0
-	for _, s := range splats {
-		fmt.Printf("%s: %s (line %d)\n%s\n\n", s.Kind, s.Title, s.Line, s.Text)
-		if s.Fails {
+	for i, s := range splats {
+		fmt.Fprintf(w, "%s (%s, fingerprint %s, line %d):\n%s\n", s.Signature, s.Kind, s.Fingerprint, found[i].Line, textutil.Indent(s.Text))
+		if d := s.SourcesText(); d != "" {
+			fmt.Fprintf(w, "decoded:\n%s\n", textutil.Indent(d))
+		}
+		fmt.Fprintln(w)
+		if found[i].Fails {
 			failed++
 		}
 	}
-	fmt.Printf("%d splat(s), %d failing\n", len(splats), failed)
+	fmt.Fprintf(w, "%d splat(s), %d failing\n", len(splats), failed)
 	if failed > 0 {
 		return exitcode.KernelCrashed
 	}
