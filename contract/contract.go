@@ -29,3 +29,9 @@ const ReleaseEnv = "LANDLOCK_VMTEST_KERNEL_RELEASE"
 // GuestEnv is set to 1 in every test binary's environment, so that tests
 // can tell the guest from the host (where they skip).
 const GuestEnv = "LANDLOCK_VMTEST_GUEST"
+
+// FlavourEnv names the kernel flavour in every test binary's environment
+// when it is not the normal kernel ("debug" for DEBUG=1), so that a test
+// whose figures mean nothing on a debug kernel (a benchmark) can say so
+// and do less.
+const FlavourEnv = "LANDLOCK_VMTEST_FLAVOUR"

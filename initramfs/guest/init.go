@@ -167,6 +167,18 @@ func (in *Init) run(cmdline string) error {
 		_ = ch.Emit(event.Event{Kind: event.KindError, Time: time.Now(), Error: err.Error()})
 	} else {
 		r := &Runner{Test2JSON: or(in.Test2JSON, DefaultTest2JSON), Emit: ch.Emit, Log: in.console()}
+		// A test that exhausts the guest's memory must cost its own
+		// binary, not the runner: the OOM killer takes the runner last,
+		// and the binaries (whose children inherit theirs) as usual.
+		if err := in.Sys.SetOOMScoreAdj(0, -1000); err != nil {
+			in.log().Printf("keeping the runner from the OOM killer: %v", err)
+		} else {
+			r.Started = func(pid int) {
+				if err := in.Sys.SetOOMScoreAdj(pid, 0); err != nil {
+					in.log().Printf("oom_score_adj of test binary %d: %v", pid, err)
+				}
+			}
+		}
 		if m.HasKselftests() {
 			root := or(in.KselftestRoot, DefaultKselftestRoot)
 			if err := makeRoot(in.Sys, "/", root); err != nil {

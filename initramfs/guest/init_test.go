@@ -39,10 +39,13 @@ type fakeSystem struct {
 
 	mu      sync.Mutex
 	journal []string
-	events  []event.Event
-	mounts  [][4]string // source, target, fstype, data
-	flags   []uintptr
-	ran     []*exec.Cmd
+	// oom records SetOOMScoreAdj's calls, "pid adj", apart from the
+	// journal.
+	oom    []string
+	events []event.Event
+	mounts [][4]string // source, target, fstype, data
+	flags  []uintptr
+	ran    []*exec.Cmd
 }
 
 func (s *fakeSystem) record(format string, args ...any) {
@@ -91,6 +94,13 @@ func (s *fakeSystem) Kmemleak(cmd string) (string, error) {
 	}
 	s.record("kmemleak %s", or(cmd, "read"))
 	return s.kmemleak(cmd)
+}
+
+func (s *fakeSystem) SetOOMScoreAdj(pid, adj int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.oom = append(s.oom, fmt.Sprintf("%d %d", pid, adj))
+	return nil
 }
 
 func (s *fakeSystem) Reboot() error {

@@ -50,6 +50,9 @@ type Runner struct {
 	// refuses (rootfs has no parent mount). Their paths are the same
 	// inside.
 	KselftestRoot string
+	// Started, when set, is called with each binary's PID as soon as it
+	// started.
+	Started func(pid int)
 }
 
 // Run runs every binary of m in order. It returns an error only when it
@@ -220,6 +223,9 @@ func (r *Runner) execute(ctx context.Context, m *contract.Manifest, b contract.B
 
 	startErr := cmd.Start()
 	pw.Close()
+	if startErr == nil && r.Started != nil {
+		r.Started(cmd.Process.Pid)
+	}
 	if startErr == nil {
 		// The exit status is described by exit below.
 		_ = cmd.Wait()

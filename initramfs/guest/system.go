@@ -30,6 +30,10 @@ type System interface {
 	// that wraps fs.ErrNotExist means the kernel has no kmemleak
 	// (CONFIG_DEBUG_KMEMLEAK) or it is off.
 	Kmemleak(cmd string) (string, error)
+	// SetOOMScoreAdj writes adj to the oom_score_adj of process pid, 0
+	// for the caller: the runner makes itself the OOM killer's last
+	// choice (-1000) and each test binary an ordinary one (0) again.
+	SetOOMScoreAdj(pid, adj int) error
 	// Reboot flushes the filesystems and restarts the machine (QEMU runs
 	// with -no-reboot, so that ends the VM). It returns only if that
 	// failed.

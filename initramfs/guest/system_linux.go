@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 
 	hguest "github.com/hugelgupf/vmtest/guest"
 	"golang.org/x/sys/unix"
@@ -71,6 +72,14 @@ func (Linux) Kmemleak(cmd string) (string, error) {
 
 // Reboot syncs and restarts. Power-off needs ACPI, which the lean x86_64
 // guest kernel does not have; with -no-reboot, QEMU exits on a restart.
+func (Linux) SetOOMScoreAdj(pid, adj int) error {
+	p := "self"
+	if pid != 0 {
+		p = strconv.Itoa(pid)
+	}
+	return os.WriteFile("/proc/"+p+"/oom_score_adj", []byte(strconv.Itoa(adj)), 0)
+}
+
 func (Linux) Reboot() error {
 	unix.Sync()
 	return unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)

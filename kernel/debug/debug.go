@@ -15,3 +15,10 @@ const Fragment = "kernel/debug/debug.config"
 // the factor leaves room for the binaries that allocate the most, which
 // KASAN and kmemleak slow down more than the average.
 const Slowdown = 6
+
+// MemoryMB is the guest's memory on the debug kernel when MEM= does not
+// set it: KASAN keeps an eighth of it as shadow and a quarantine of freed
+// objects, and kmemleak a record of every allocation, so the suite that
+// runs in the normal 512 MB runs out of memory there (TestFSBeneathGivesUp
+// builds a chain of 65536 directories: the OOM killer took the runner).
+const MemoryMB = 2048

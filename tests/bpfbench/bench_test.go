@@ -84,7 +84,28 @@ const (
 	// runs the package too, and should not wait long for it.
 	defaultIter   = 5000
 	defaultRounds = 3
+
+	// On the debug kernel (DEBUG=1) the checkers are what a benchmark
+	// would measure: the rows run once, briefly, so that their rules and
+	// hooks still go through KASAN, lockdep and kmemleak.
+	debugIter   = 1000
+	debugRounds = 1
 )
+
+// flavourEnv names the kernel flavour (contract.FlavourEnv), "debug" on
+// the debug kernel.
+const flavourEnv = "LANDLOCK_VMTEST_FLAVOUR"
+
+// sizes are the iterations per round and the rounds: the knobs, or the
+// defaults of the kernel's flavour.
+func sizes(t *testing.T) (iter, rounds int) {
+	t.Helper()
+	iter, rounds = defaultIter, defaultRounds
+	if os.Getenv(flavourEnv) == "debug" {
+		iter, rounds = debugIter, debugRounds
+	}
+	return knob(t, EnvIter, iter), knob(t, EnvRounds, rounds)
+}
 
 // Environment of a child: how many rules it appends and which, the tree
 // it works in and where it writes its result.
@@ -271,8 +292,10 @@ func TestBenchmark(t *testing.T) {
 	if os.Getenv(guestEnv) != "1" {
 		t.Skip("runs only in the guest kernel (make vmtest)")
 	}
-	iter := knob(t, EnvIter, defaultIter)
-	rounds := knob(t, EnvRounds, defaultRounds)
+	iter, rounds := sizes(t)
+	if os.Getenv(flavourEnv) == "debug" {
+		t.Logf("bench: debug kernel: %d iterations x %d round per case, to run the rows under the checkers; the figures say nothing of the rules' cost", iter, rounds)
+	}
 
 	abi, present := landlockBPFVersion(t)
 	if present {
@@ -574,8 +597,7 @@ func runChild(t *testing.T, n string) {
 	require.NotEmpty(t, out, envChildResult)
 	insns, err := ruleInsns(kind)
 	require.NoError(t, err, envChildRule)
-	iter := knob(t, EnvIter, defaultIter)
-	rounds := knob(t, EnvRounds, defaultRounds)
+	iter, rounds := sizes(t)
 
 	// Rules belong to a thread: append them and measure on this one. The
 	// thread stays locked to the end; when the test goroutine ends, Go

@@ -147,8 +147,7 @@ func runFSChild(t *testing.T, n string) {
 	base, out := os.Getenv(envChildFSBase), os.Getenv(envChildResult)
 	require.NotEmpty(t, base, envChildFSBase)
 	require.NotEmpty(t, out, envChildResult)
-	iter := knob(t, EnvIter, defaultIter)
-	rounds := knob(t, EnvRounds, defaultRounds)
+	iter, rounds := sizes(t)
 
 	// The rule belongs to this thread: append it and measure on it.
 	runtime.LockOSThread()

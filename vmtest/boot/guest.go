@@ -40,6 +40,9 @@ type GuestRequest struct {
 	Jobs       int
 	// Shell asks for the base image with the shell's tools.
 	Shell bool
+	// Flavour is the kernel flavour ("debug", "" for the normal one),
+	// given to the test binaries as contract.FlavourEnv.
+	Flavour string
 }
 
 // Guest is an initramfs being prepared: the base image and the compiled
@@ -56,6 +59,7 @@ type guestImage struct {
 	manifest *contract.Manifest
 	files    map[string]string
 	work     string
+	flavour  string
 	took     time.Duration
 	err      error
 }
@@ -93,7 +97,7 @@ func fail(code exitcode.Code, err error) error {
 }
 
 func prepare(ctx context.Context, req GuestRequest) guestImage {
-	var img guestImage
+	img := guestImage{flavour: req.Flavour}
 	img.base, img.built, img.err = initramfs.Base(req.Cache, req.Repo, req.Machine.GOARCH, req.Shell)
 	if img.err != nil {
 		img.err = fail(exitcode.Infra, img.err)
@@ -160,6 +164,9 @@ func (img guestImage) finish(initrd, release string, timeout time.Duration, cove
 	m := img.manifest
 	m.Timeout = contract.Duration(timeout)
 	m.Env = map[string]string{contract.ReleaseEnv: release}
+	if img.flavour != "" {
+		m.Env[contract.FlavourEnv] = img.flavour
+	}
 	m.Coverage = coverage
 	layer := filepath.Join(img.work, "tests.cpio")
 	if err := initramfs.WriteTests(layer, m, img.files); err != nil {

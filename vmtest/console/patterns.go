@@ -78,6 +78,11 @@ const (
 	// prints to its debugfs file, not to the console: the guest runner
 	// sends that file after the tests ([Leaks]).
 	KindKmemleak Kind = "kmemleak"
+	// KindOOM is the OOM killer at work: "X invoked oom-killer:
+	// gfp_mask=...", then the memory state and "Out of memory: Killed
+	// process N (comm)". The test it kills fails by its own exit; the
+	// report, kept to say why, does not fail the run by itself.
+	KindOOM Kind = "oom"
 )
 
 // Pattern is one entry of the table of report headlines.
@@ -172,6 +177,8 @@ var patterns = []Pattern{
 		Re: regexp.MustCompile(`^(?:rcu: )?INFO: rcu_\w+ (?:self-)?detected (?:expedited )?stalls?\b`)},
 	{Kind: KindHungTask, Fails: true,
 		Re: regexp.MustCompile(`^INFO: task .+:\d+ blocked for more than \d+ seconds\.`)},
+	{Kind: KindOOM,
+		Re: regexp.MustCompile(`^\S.* invoked oom-killer: gfp_mask=0x[0-9a-f]+`)},
 	{Kind: KindKmemleak, Fails: true,
 		Re: regexp.MustCompile(`^unreferenced object 0x[0-9a-f]+ \(size \d+\):`)},
 }

@@ -235,6 +235,17 @@ var patternCases = []struct {
 		},
 	},
 	{
+		kind: KindOOM,
+		pos: []string{
+			"04-fsmap.test invoked oom-killer: gfp_mask=0x40cc0(GFP_KERNEL|__GFP_COMP), order=0, oom_score_adj=0",
+			"[  572.975385] kworker/u4:1 invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0",
+		},
+		neg: []string{
+			"[  572.992710] Out of memory: Killed process 27 (uinit) total-vm:1228688kB, anon-rss:4948kB",
+			"oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),task=uinit,pid=27,uid=0",
+		},
+	},
+	{
 		kind: KindKmemleak,
 		pos: []string{
 			"unreferenced object 0xffff888004a1c2c0 (size 32):",
@@ -313,7 +324,7 @@ func TestPatternFlags(t *testing.T) {
 	}
 	for k, p := range kinds {
 		assert.Equalf(t, k == KindPanic, p.Fatal, "Fatal of %s", k)
-		assert.Equalf(t, k != KindLockdepLimit, p.Fails, "Fails of %s", k)
+		assert.Equalf(t, k != KindLockdepLimit && k != KindOOM, p.Fails, "Fails of %s", k)
 	}
 	assert.True(t, kinds[KindKASAN].Delimited)
 	assert.True(t, kinds[KindOops].Inner)

@@ -3,6 +3,7 @@ package console
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"path"
 	"regexp"
 	"strings"
@@ -516,9 +517,17 @@ func (p parsed) signature() string {
 		return in("INFO: task hung", pick(hangSkipRe, trace))
 	case KindKmemleak:
 		return in("memory leak", pick(allocSkipRe, trace))
+	case KindOOM:
+		if m := oomHeadRe.FindStringSubmatch(head); m != nil {
+			return fmt.Sprintf("out of memory: %s invoked the OOM killer (%s, order %s)", m[1], m[2], m[3])
+		}
 	}
 	return head
 }
+
+// oomHeadRe is the OOM killer's headline: the task that asked, its
+// allocation's flags and order.
+var oomHeadRe = regexp.MustCompile(`^(.+) invoked oom-killer: gfp_mask=0x[0-9a-f]+\(([^)]*)\), order=(\d+)`)
 
 // panicTitle is "kernel panic: " and the panic's message, without what
 // varies from one panic to the next.

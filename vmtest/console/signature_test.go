@@ -867,6 +867,37 @@ var signatureCases = []signatureCase{
 		want: "INFO: task hung in landlock_restrict_self",
 	},
 	{
+		// The OOM killer names the task that asked for memory: the
+		// headline is the title (no PID, no address in it).
+		name: "oom", kind: KindOOM, arch: x86,
+		text: []string{
+			"04-fsmap.test invoked oom-killer: gfp_mask=0x40cc0(GFP_KERNEL|__GFP_COMP), order=0, oom_score_adj=0",
+			"CPU: 0 UID: 0 PID: 563 Comm: 04-fsmap.test Not tainted 6.12.118 #1 ",
+			"Call Trace:",
+			" <TASK>",
+			" dump_stack_lvl+0x5d/0x80",
+			" dump_header+0x5c/0x2bd",
+			" oom_kill_process+0x121/0x2d0",
+			" out_of_memory+0x5c7/0x60e",
+			" </TASK>",
+		},
+		want: "out of memory: 04-fsmap.test invoked the OOM killer (GFP_KERNEL|__GFP_COMP, order 0)",
+	},
+	{
+		name: "oom", kind: KindOOM, arch: arm64,
+		text: []string{
+			"hooks.test invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0",
+			"CPU: 0 UID: 0 PID: 140 Comm: hooks.test Not tainted 6.12.118 #1",
+			"Call trace:",
+			" dump_backtrace+0x98/0xf0",
+			" show_stack+0x18/0x28",
+			" dump_header+0x44/0x1a8",
+			" oom_kill_process+0x118/0x290",
+			" out_of_memory+0x2e0/0x640",
+		},
+		want: "out of memory: hooks.test invoked the OOM killer (GFP_KERNEL, order 0)",
+	},
+	{
 		name: "kmemleak", kind: KindKmemleak, arch: x86,
 		text: []string{
 			"unreferenced object 0xffff888004a1c2c0 (size 32):",

@@ -18,3 +18,13 @@ func TestOptionsFlavour(t *testing.T) {
 	assert.Equal(t, debug.Slowdown, BootRequest(Options{Debug: true}, nil, nil, nil, nil).Slowdown)
 	assert.Equal(t, "debug", New(Options{Debug: true}).md.Flavour)
 }
+
+// The debug kernel gets more guest memory unless MEM= says otherwise, and
+// its flavour goes to the guest's test binaries.
+func TestOptionsDebugMemoryAndGuest(t *testing.T) {
+	assert.Equal(t, 0, BootRequest(Options{}, nil, nil, nil, nil).MemoryMB, "the VM's default")
+	assert.Equal(t, debug.MemoryMB, BootRequest(Options{Debug: true}, nil, nil, nil, nil).MemoryMB)
+	assert.Equal(t, 768, BootRequest(Options{Debug: true, MemoryMB: 768}, nil, nil, nil, nil).MemoryMB)
+	assert.Equal(t, "debug", GuestRequest(Options{Debug: true}, nil, nil).Flavour)
+	assert.Equal(t, "", GuestRequest(Options{}, nil, nil).Flavour)
+}

@@ -215,6 +215,7 @@ func GuestRequest(o Options, c *cache.Cache, tree *source.Tree) boot.GuestReques
 		Repo: o.Repo, Cache: c, Machine: o.Mach(),
 		Tests: o.Tests, Run: o.Run, Count: o.Count, Retry: o.Retry,
 		Kselftests: o.Kselftests, Tree: tree, Jobs: o.Jobs, Shell: o.Shell,
+		Flavour: o.Flavour(),
 	}
 }
 
@@ -233,10 +234,14 @@ func BootRequest(o Options, c *cache.Cache, kernel *build.Result, guest *boot.Gu
 	if o.Stdout == nil {
 		o.Stdout = os.Stdout
 	}
+	mem := o.MemoryMB
+	if mem == 0 && o.Debug {
+		mem = debug.MemoryMB
+	}
 	return boot.Request{
 		Kernel: kernel, Machine: o.Mach(), Cache: c, Guest: guest, Out: o.Out,
 		Accel: o.Accel, Icount: o.Icount, Timeout: o.Timeout, BootTimeout: o.BootTimeout, Silence: o.Silence, VMTimeout: o.VMTimeout,
-		Slowdown: o.Slowdown(), MemoryMB: o.MemoryMB, Cmdline: o.Cmdline, Shell: o.Shell, Verbose: o.Verbose,
+		Slowdown: o.Slowdown(), MemoryMB: mem, Cmdline: o.Cmdline, Shell: o.Shell, Verbose: o.Verbose,
 		Log: log, Stdout: o.Stdout,
 	}
 }
