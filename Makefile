@@ -51,7 +51,7 @@ unit:
 
 e2e: build
 	@mkdir -p out
-	LANDLOCK_VMTEST_E2E=1 $(GO) test -p 1 -count=1 -timeout 80m -v -run 'E2E' ./vmtest/... > out/e2e.log 2>&1; rc=$$?; \
+	LANDLOCK_VMTEST_E2E=1 $(GO) test -p 1 -count=1 -timeout 100m -v -run 'E2E' ./vmtest/... > out/e2e.log 2>&1; rc=$$?; \
 	  grep -E '^(=== RUN|--- |PASS|FAIL|ok )|e2e_test.go' out/e2e.log; \
 	  if [ $$rc -ne 0 ]; then ./scripts/e2e-digest.sh out/e2e.log; fi; exit $$rc
 
