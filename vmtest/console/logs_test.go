@@ -70,6 +70,56 @@ var logExpectations = map[string][]wantSplat{
 		last:      " </TASK>",
 		contains:  []string{"CPU: 0 UID: 0 PID: 563 Comm: 04-fsmap.test Not tainted 6.12.118 #1 ", " out_of_memory+0x5c7/0x60e"},
 	}},
+	// Captured from the guest on the debug kernel: the debugsplats
+	// fixture (vmtest/pipeline/testdata/guest/debugsplats) provoking
+	// lockdep (with the "scheduling while atomic" that follows from the
+	// spinlock left held), KASAN, the same WARNING twice, UBSAN array
+	// bounds and list corruption through LKDTM. The clocksource watchdog
+	// marking the TSC unstable, in the same boot, is not a report.
+	"debug-lkdtm.log": {
+		{
+			kind:      KindLockdep,
+			signature: "lock held when returning to user space in lkdtm_do_action",
+			first:     "================================================",
+			last:      " #0: ffffffff82546e18 (lock_me_up){+.+.}-{2:2}, at: lkdtm_do_action+0x3c/0x40",
+		},
+		{
+			kind:      KindBug,
+			signature: "BUG: scheduling while atomic in irqentry_exit_to_user_mode",
+			first:     "BUG: scheduling while atomic: 00-debugsplats./39/0x00000002",
+			last:      " </TASK>",
+		},
+		{
+			kind:      KindKASAN,
+			signature: "KASAN: slab-use-after-free Read in lkdtm_READ_AFTER_FREE",
+			first:     "==================================================================",
+			last:      "==================================================================",
+		},
+		{
+			kind:      KindWarning,
+			signature: "WARNING in lkdtm_WARNING",
+			first:     "------------[ cut here ]------------",
+			last:      "---[ end trace 0000000000000000 ]---",
+		},
+		{
+			kind:      KindWarning,
+			signature: "WARNING in lkdtm_WARNING",
+			first:     "------------[ cut here ]------------",
+			last:      "---[ end trace 0000000000000000 ]---",
+		},
+		{
+			kind:      KindUBSAN,
+			signature: "UBSAN: array-index-out-of-bounds in lkdtm_ARRAY_BOUNDS",
+			first:     "------------[ cut here ]------------",
+			last:      "---[ end trace ]---",
+		},
+		{
+			kind:      KindWarning,
+			signature: "WARNING in lkdtm_CORRUPT_LIST_ADD",
+			first:     "------------[ cut here ]------------",
+			last:      "---[ end trace 0000000000000000 ]---",
+		},
+	},
 	"synthetic-clean-boot.log": nil,
 	"synthetic-warning.log": {{
 		kind:      KindWarning,

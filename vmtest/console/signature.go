@@ -159,7 +159,17 @@ func firstTrace(lines []string) []frame {
 		}
 	}
 	if start < 0 {
-		return nil
+		// No trace: a lockdep report that names only where its locks
+		// were taken ("lock held when returning to user space") has
+		// those places as its frames.
+		var out []frame
+		for _, l := range lines {
+			if m := atRe.FindStringSubmatch(l); m != nil {
+				f := funcRe.FindString(m[0])
+				out = append(out, frame{text: f, name: baseName(m[1])})
+			}
+		}
+		return out
 	}
 	var out []frame
 	depth, irq := 0, false

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -670,4 +671,51 @@ func TestE2EDebugFlavour(t *testing.T) {
 	console, err := os.ReadFile(filepath.Join(r.out, "console.log"))
 	require.NoError(t, err)
 	assert.Regexp(t, `landlock-vmtest: kmemleak: 0 suspected leak\(s\) after \d+ test binar\(ies\)`, string(console))
+}
+
+// TestE2EDebugSplats provokes real reports on the debug kernel (the
+// debugsplats fixture, through LKDTM): each is reported with its title,
+// its frames decoded to file:line from the build's vmlinux, and the same
+// WARNING in two tests is one group.
+func TestE2EDebugSplats(t *testing.T) {
+	r := runHarness(t, "DEBUG=1", guestPkg("debugsplats"))
+	r.check(t, exitcode.KernelCrashed, "6 passed, 0 failed, 0 skipped", "\ndecoded:\n", "drivers/misc/lkdtm/heap.c:")
+	doc := r.document(t)
+	pkg := "github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline/testdata/guest/debugsplats "
+	bySig := map[string]results.SplatGroup{}
+	for _, g := range doc.Metadata.SplatGroups {
+		bySig[g.Signature] = g
+	}
+	// source is the decoded file:line of the first frame in fn of the
+	// group's first splat, "" when there is none.
+	source := func(g results.SplatGroup, fn string) string {
+		for _, f := range doc.Metadata.Splats[g.Splats[0]].Decoded {
+			if strings.HasPrefix(f.Frame, fn+"+") {
+				return f.Source
+			}
+		}
+		return ""
+	}
+	for _, c := range []struct {
+		signature, kind, test, fn, file string
+		count                           int
+	}{
+		{"KASAN: slab-use-after-free Read in lkdtm_READ_AFTER_FREE", "kasan", "TestKASAN", "lkdtm_READ_AFTER_FREE", "drivers/misc/lkdtm/heap.c:", 1},
+		{"lock held when returning to user space in lkdtm_do_action", "lockdep", "TestLockdep", "lkdtm_do_action", "drivers/misc/lkdtm/core.c:", 1},
+		{"WARNING in lkdtm_WARNING", "warning", "TestWarningA", "lkdtm_do_action", "drivers/misc/lkdtm/core.c:", 2},
+		{"UBSAN: array-index-out-of-bounds in lkdtm_ARRAY_BOUNDS", "ubsan", "TestUBSAN", "lkdtm_ARRAY_BOUNDS", "drivers/misc/lkdtm/bugs.c:", 1},
+		{"WARNING in lkdtm_CORRUPT_LIST_ADD", "warning", "TestListCorruption", "lkdtm_CORRUPT_LIST_ADD", "include/linux/list.h:", 1},
+	} {
+		g, ok := bySig[c.signature]
+		if !assert.Truef(t, ok, "no splat group %q in %v", c.signature, doc.Metadata.SplatGroups) {
+			continue
+		}
+		assert.Equal(t, c.kind, g.Kind, c.signature)
+		assert.Equal(t, c.count, g.Count, c.signature)
+		assert.Equal(t, pkg+c.test, g.Tests[0], c.signature)
+		assert.Regexp(t, `^`+regexp.QuoteMeta(c.file)+`\d+$`, source(g, c.fn), "%s: frame %s decoded", c.signature, c.fn)
+	}
+	if g, ok := bySig["WARNING in lkdtm_WARNING"]; ok {
+		assert.Equal(t, []string{pkg + "TestWarningA", pkg + "TestWarningB"}, g.Tests, "one bug, two tests")
+	}
 }
