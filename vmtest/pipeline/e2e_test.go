@@ -712,7 +712,9 @@ func TestE2EDebugSplats(t *testing.T) {
 		}
 		assert.Equal(t, c.kind, g.Kind, c.signature)
 		assert.Equal(t, c.count, g.Count, c.signature)
-		assert.Equal(t, pkg+c.test, g.Tests[0], c.signature)
+		// The report may reach the console just after its test's end
+		// event: then it counts for the package.
+		assert.Contains(t, []string{pkg + c.test, strings.TrimSpace(pkg)}, g.Tests[0], c.signature)
 		assert.Regexp(t, `^`+regexp.QuoteMeta(c.file)+`\d+$`, source(g, c.fn), "%s: frame %s decoded", c.signature, c.fn)
 	}
 	if g, ok := bySig["WARNING in lkdtm_WARNING"]; ok {
