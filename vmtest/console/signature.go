@@ -53,6 +53,18 @@ func Frames(text string) []string {
 	return out
 }
 
+// ReliableFrames returns the frames of Frames that the unwinder vouched
+// for: those not printed with a leading "?".
+func ReliableFrames(text string) []string {
+	var out []string
+	for _, f := range parse(text).frames {
+		if !f.questionable {
+			out = append(out, f.text)
+		}
+	}
+	return out
+}
+
 // Fingerprint returns a short, stable hash of a signature: the first 16 hex
 // digits of its SHA-256. Reports with the same signature, from two tests or
 // two runs, have the same fingerprint.

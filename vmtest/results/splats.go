@@ -114,13 +114,19 @@ func WithSources(splats []Splat, lookup func(frame string) (Frame, bool)) []Spla
 	return out
 }
 
-// AllFrames returns the frames of every splat, described first
-// (DescribeSplats), in order, each once.
+// AllFrames returns the frames worth decoding of every splat, in order,
+// each once: those the unwinder vouched for (console.ReliableFrames; a
+// "?" frame is a stale address found on the stack), or a splat's Frames
+// when its text has none.
 func AllFrames(splats []Splat) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, s := range DescribeSplats(splats) {
-		for _, f := range s.Frames {
+		frames := console.ReliableFrames(s.Text)
+		if len(frames) == 0 {
+			frames = s.Frames
+		}
+		for _, f := range frames {
 			if !seen[f] {
 				seen[f] = true
 				out = append(out, f)

@@ -197,7 +197,8 @@ func TestWithSources(t *testing.T) {
 		{Kind: "warning", Text: warningAt(1, 0, 231, "insert_rule")},
 		{Kind: "warning", Text: warningAt(2, 0, 232, "insert_layer")},
 	}
-	assert.Equal(t, []string{"__warn+0x84/0x130", "landlock_insert_rule+0x5b/0x90"}, AllFrames(splats))
+	// "? __warn+0x84/0x130" is a stale address: not worth decoding.
+	assert.Equal(t, []string{"landlock_insert_rule+0x5b/0x90"}, AllFrames(splats))
 
 	src := map[string]Frame{
 		"landlock_insert_rule+0x5b/0x90": {
