@@ -70,8 +70,7 @@ func (Linux) Kmemleak(cmd string) (string, error) {
 	return "", f.Close()
 }
 
-// Reboot syncs and restarts. Power-off needs ACPI, which the lean x86_64
-// guest kernel does not have; with -no-reboot, QEMU exits on a restart.
+// SetOOMScoreAdj writes /proc/PID/oom_score_adj (/proc/self for pid 0).
 func (Linux) SetOOMScoreAdj(pid, adj int) error {
 	p := "self"
 	if pid != 0 {
@@ -80,6 +79,8 @@ func (Linux) SetOOMScoreAdj(pid, adj int) error {
 	return os.WriteFile("/proc/"+p+"/oom_score_adj", []byte(strconv.Itoa(adj)), 0)
 }
 
+// Reboot syncs and restarts. Power-off needs ACPI, which the lean x86_64
+// guest kernel does not have; with -no-reboot, QEMU exits on a restart.
 func (Linux) Reboot() error {
 	unix.Sync()
 	return unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)

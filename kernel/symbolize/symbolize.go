@@ -63,15 +63,19 @@ func ForBuild(dir, config, crossCompile string) (*Symbolizer, error) {
 	if !slices.ContainsFunc(settings, func(s kconfig.Setting) bool { return s.Symbol == "DEBUG_INFO" && s.Value == "y" }) {
 		return nil, ErrNoDebugInfo
 	}
-	s := &Symbolizer{
-		Script:       filepath.Join(dir, "source", "scripts", "faddr2line"),
-		Vmlinux:      filepath.Join(dir, "vmlinux"),
-		CrossCompile: crossCompile,
+	vmlinux := filepath.Join(dir, "vmlinux")
+	if _, err := os.Stat(vmlinux); err != nil {
+		return nil, fmt.Errorf("decoding frames: %w", err)
 	}
-	for _, p := range []string{s.Script, s.Vmlinux} {
-		if _, err := os.Stat(p); err != nil {
-			return nil, fmt.Errorf("decoding frames: %w", err)
-		}
+	return New(filepath.Join(dir, "source"), vmlinux, crossCompile)
+}
+
+// New is the symbolizer of vmlinux with the faddr2line of the source tree
+// src; it fails when src has no scripts/faddr2line.
+func New(src, vmlinux, crossCompile string) (*Symbolizer, error) {
+	s := &Symbolizer{Script: filepath.Join(src, "scripts", "faddr2line"), Vmlinux: vmlinux, CrossCompile: crossCompile}
+	if _, err := os.Stat(s.Script); err != nil {
+		return nil, fmt.Errorf("decoding frames: %w", err)
 	}
 	return s, nil
 }

@@ -273,9 +273,7 @@ func keep(res *Result, col *results.Collector, outcome *vm.Outcome) results.Repo
 	col.Finish(outcome.Done)
 	report := col.Report()
 	res.Report, res.Events, res.FirstTestSeconds = &report, col.Events(), outcome.StartToFirstTest.Seconds()
-	for _, s := range outcome.Splats {
-		res.Splats = append(res.Splats, results.Splat{Kind: string(s.Kind), Test: s.Test, Text: s.Text})
-	}
+	res.Splats = results.FromConsole(outcome.Splats)
 	return report
 }
 

@@ -1,47 +1,44 @@
 package console
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// Two leaks of one bug and one of another, in 6.12's format.
-const kmemleakFile = `unreferenced object 0xffff888004a1c2c0 (size 32):
-  comm "seccompentry.te", pid 112, jiffies 4294893480
+// leakBlock is one "unreferenced object" block of the kmemleak file, in
+// 6.12's format (mm/kmemleak.c, print_unreferenced()).
+func leakBlock(addr string, size int, comm string, pid int, jiffies, crc string, backtrace ...string) string {
+	return fmt.Sprintf(`unreferenced object 0x%s (size %d):
+  comm "%s", pid %d, jiffies %s
   hex dump (first 32 bytes):
     01 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00  ................
     00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00  ................
-  backtrace (crc 5e1c3a10):
-    kmemleak_alloc+0x4a/0x80
-    __kmalloc_cache_noprof+0x1b9/0x2f0
-    landlock_bpf_append.isra.0+0x8c/0x3c0
-    __do_sys_seccomp+0x2d7/0x3b0
-    do_syscall_64+0x6e/0x140
-unreferenced object 0xffff888004a1c300 (size 32):
-  comm "seccompentry.te", pid 113, jiffies 4294893502
-  hex dump (first 32 bytes):
-    01 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00  ................
-    00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00  ................
-  backtrace (crc 5e1c3a10):
-    kmemleak_alloc+0x4a/0x80
-    __kmalloc_cache_noprof+0x1b9/0x2f0
-    landlock_bpf_append.isra.0+0x8c/0x3c0
-    __do_sys_seccomp+0x2d7/0x3b0
-    do_syscall_64+0x6e/0x140
-unreferenced object 0xffff888005b20000 (size 192):
-  comm "hooks.test", pid 140, jiffies 4294899000
-  hex dump (first 32 bytes):
-    00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00  ................
-    00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00  ................
-  backtrace (crc 0):
-    kmemleak_alloc+0x4a/0x80
-    kmem_cache_alloc_noprof+0x1d0/0x330
-    kzalloc_noprof+0x10/0x20
-    landlock_bpf_level_new+0x31/0x90
-    landlock_bpf_append.isra.0+0x120/0x3c0
-`
+  backtrace (crc %s):
+`, addr, size, comm, pid, jiffies, crc) + "    " + strings.Join(backtrace, "\n    ") + "\n"
+}
+
+// seccompLeak is the backtrace of the leak seen twice below.
+var seccompLeak = []string{
+	"kmemleak_alloc+0x4a/0x80",
+	"__kmalloc_cache_noprof+0x1b9/0x2f0",
+	"landlock_bpf_append.isra.0+0x8c/0x3c0",
+	"__do_sys_seccomp+0x2d7/0x3b0",
+	"do_syscall_64+0x6e/0x140",
+}
+
+// Two leaks of one bug and one of another.
+var kmemleakFile = leakBlock("ffff888004a1c2c0", 32, "seccompentry.te", 112, "4294893480", "5e1c3a10", seccompLeak...) +
+	leakBlock("ffff888004a1c300", 32, "seccompentry.te", 113, "4294893502", "5e1c3a10", seccompLeak...) +
+	leakBlock("ffff888005b20000", 192, "hooks.test", 140, "4294899000", "0",
+		"kmemleak_alloc+0x4a/0x80",
+		"kmem_cache_alloc_noprof+0x1d0/0x330",
+		"kzalloc_noprof+0x10/0x20",
+		"landlock_bpf_level_new+0x31/0x90",
+		"landlock_bpf_append.isra.0+0x120/0x3c0")
 
 func TestLeaks(t *testing.T) {
 	splats := Leaks(kmemleakFile, "after: example.com/a example.com/b")

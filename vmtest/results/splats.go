@@ -99,6 +99,16 @@ func (g SplatGroup) headline() string {
 	return fmt.Sprintf("kernel splat %s (%s, fingerprint %s)%s%s", g.Signature, g.Kind, g.Fingerprint, times, g.where())
 }
 
+// FromConsole is the console's splats as results record them (kind, test
+// and text; the rest is described from the text, see DescribeSplats).
+func FromConsole(splats []console.Splat) []Splat {
+	var out []Splat
+	for _, s := range splats {
+		out = append(out, Splat{Kind: string(s.Kind), Test: s.Test, Text: s.Text})
+	}
+	return out
+}
+
 // WithSources returns splats, described (DescribeSplats), with the
 // frames that lookup finds a source line for in Decoded.
 func WithSources(splats []Splat, lookup func(frame string) (Frame, bool)) []Splat {
@@ -116,15 +126,18 @@ func WithSources(splats []Splat, lookup func(frame string) (Frame, bool)) []Spla
 
 // AllFrames returns the frames worth decoding of every splat, in order,
 // each once: those the unwinder vouched for (console.ReliableFrames; a
-// "?" frame is a stale address found on the stack), or a splat's Frames
-// when its text has none.
+// "?" frame is a stale address found on the stack), or all of a splat's
+// frames when none is.
 func AllFrames(splats []Splat) []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, s := range DescribeSplats(splats) {
+	for _, s := range splats {
 		frames := console.ReliableFrames(s.Text)
 		if len(frames) == 0 {
 			frames = s.Frames
+		}
+		if frames == nil {
+			frames = console.Frames(s.Text)
 		}
 		for _, f := range frames {
 			if !seen[f] {

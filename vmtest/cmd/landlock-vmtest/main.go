@@ -288,11 +288,7 @@ func parse(args []string, w io.Writer) exitcode.Code {
 		fmt.Fprintln(os.Stderr, err)
 		return exitcode.Infra
 	}
-	var splats []results.Splat
-	for _, s := range found {
-		splats = append(splats, results.Splat{Kind: string(s.Kind), Test: s.Test, Text: s.Text})
-	}
-	splats = results.DescribeSplats(splats)
+	splats := results.DescribeSplats(results.FromConsole(found))
 	if *vmlinux != "" {
 		m, err := machine.ByName(*arch)
 		if err != nil {
@@ -302,8 +298,8 @@ func parse(args []string, w io.Writer) exitcode.Code {
 		if *src == "" {
 			*src = filepath.Join(filepath.Dir(*vmlinux), "source")
 		}
-		sym := &symbolize.Symbolizer{Script: filepath.Join(*src, "scripts", "faddr2line"), Vmlinux: *vmlinux, CrossCompile: m.CrossCompile}
-		if _, err := os.Stat(sym.Script); err != nil {
+		sym, err := symbolize.New(*src, *vmlinux, m.CrossCompile)
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "no faddr2line (give the source tree with --source): %v\n", err)
 			return exitcode.Usage
 		}
