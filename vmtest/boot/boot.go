@@ -23,6 +23,7 @@ import (
 	"github.com/landlock-vmtest/landlock-vmtest/internal/fsutil"
 	"github.com/landlock-vmtest/landlock-vmtest/internal/textutil"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/kunit"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/symbolize"
 	"github.com/landlock-vmtest/landlock-vmtest/machine"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
@@ -62,6 +63,11 @@ type Request struct {
 	// (the debug kernel's is debug.Slowdown); 0 means 1.
 	Slowdown int
 	MemoryMB int
+	// KUnit is the glob of the KUnit suites the kernel runs as it boots
+	// (KUNIT=, kunit.filter_glob); their results are read from the
+	// console as package kunit.Package. "" leaves KUnit off
+	// (kunit.enable=0).
+	KUnit string
 	// Cmdline are extra kernel arguments, after the harness's own.
 	Cmdline []string
 	// Shell boots into an interactive shell instead of the tests.
@@ -194,6 +200,11 @@ func vmTimeout(boot, perBinary time.Duration, binaries, retries int) time.Durati
 func run(ctx context.Context, req Request, cfg vm.Config) Result {
 	col := results.NewCollector()
 	mon := console.New(col.Running)
+	var ktap *console.KUnit
+	if req.KUnit != "" && !req.Shell {
+		ktap = console.NewKUnit(kunit.Package, req.KUnit, time.Now(), col.Add)
+		cfg.OnLine = ktap.Feed
+	}
 	// boot ends when the runner says hello (printed as it happens);
 	// tests end with the VM.
 	var (
@@ -227,6 +238,9 @@ func run(ctx context.Context, req Request, cfg vm.Config) Result {
 	})
 	mu.Lock()
 	defer mu.Unlock()
+	if ktap != nil {
+		ktap.End(outcome != nil && outcome.Hello != nil)
+	}
 	if err != nil {
 		// vm.Run fails only with a *vm.InfraError: the host's fault,
 		// whatever the guest did. What it reported still counts.
@@ -323,6 +337,7 @@ func vmConfig(req Request, initrd string, acc vm.Accel) vm.Config {
 	if req.Shell {
 		cfg.Append = append(cfg.Append, contract.ShellFlag)
 	}
+	cfg.Append = append(cfg.Append, kunit.Cmdline(req.KUnit)...)
 	// The user's arguments last: for most parameters, lsm= among them,
 	// the kernel keeps the last value it is given.
 	cfg.Append = append(cfg.Append, req.Cmdline...)

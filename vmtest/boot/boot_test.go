@@ -24,18 +24,19 @@ func TestVMConfigAppendsCmdlineLast(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		shell   bool
+		kunit   string
 		cmdline []string
 		want    []string
 	}{
-		{"none", false, nil, harness},
-		{"run", false, []string{"lsm=capability", "lsm.debug"}, append(harness[:3:3], "lsm=capability", "lsm.debug")},
-		{"shell", true, []string{"lsm=capability"}, append(harness[:3:3], "landlock_vmtest.shell", "lsm=capability")},
+		{"none", false, "", nil, append(harness[:3:3], "kunit.enable=0")},
+		{"run", false, "landlock*", []string{"lsm=capability", "lsm.debug"}, append(harness[:3:3], "kunit.enable=1", "kunit.filter_glob=landlock*", "lsm=capability", "lsm.debug")},
+		{"shell", true, "", []string{"lsm=capability"}, append(harness[:3:3], "landlock_vmtest.shell", "kunit.enable=0", "lsm=capability")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := t.TempDir()
 			m, err := machine.ByName("x86_64")
 			require.NoError(t, err)
-			cfg := vmConfig(Request{Machine: m, Out: out, Shell: tc.shell, Cmdline: tc.cmdline, Stdout: io.Discard}, filepath.Join(out, "initramfs.cpio"), vm.TCG)
+			cfg := vmConfig(Request{Machine: m, Out: out, Shell: tc.shell, KUnit: tc.kunit, Cmdline: tc.cmdline, Stdout: io.Discard}, filepath.Join(out, "initramfs.cpio"), vm.TCG)
 			args, err := cfg.Cmdline("")
 			require.NoError(t, err)
 			var appendArg string

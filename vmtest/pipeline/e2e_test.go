@@ -47,9 +47,10 @@ func runHarness(t *testing.T, env ...string) e2eRun {
 	out := e2e.Out(t)
 	cmd := exec.Command(bin, "run")
 	cmd.Dir = repoDir(t)
-	// The kselftests are left out unless a test asks for them (a later
-	// KSELFTESTS= in env wins): the closing lines count the Go tests.
-	cmd.Env = append(os.Environ(), "OUT="+out, "KSELFTESTS=none")
+	// The kselftests and the KUnit suites are left out unless a test
+	// asks for them (a later KSELFTESTS= or KUNIT= in env wins): the
+	// closing lines count the Go tests.
+	cmd.Env = append(os.Environ(), "OUT="+out, "KSELFTESTS=none", "KUNIT=none")
 	cmd.Env = append(cmd.Env, env...)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
@@ -720,4 +721,56 @@ func TestE2EDebugSplats(t *testing.T) {
 	if g, ok := bySig["WARNING in lkdtm_WARNING"]; ok {
 		assert.Equal(t, []string{pkg + "TestWarningA", pkg + "TestWarningB"}, g.Tests, "one bug, two tests")
 	}
+}
+
+// TestE2EKUnit: the default KUnit suites, Landlock's own and the series',
+// run as the kernel boots; their results are package kunit of
+// results.json, JUnit and the closing line, beside the Go tests.
+func TestE2EKUnit(t *testing.T) {
+	r := runHarness(t, guestPkg("passing"), "KUNIT=")
+	doc := r.document(t)
+	var kunit *results.Package
+	for i := range doc.Packages {
+		if doc.Packages[i].Name == "kunit" {
+			kunit = &doc.Packages[i]
+		}
+	}
+	require.NotNil(t, kunit, "no kunit package; output:\n%s", r.output)
+	assert.Equal(t, results.StatusPass, kunit.Status)
+	for _, name := range []string{
+		"landlock_fs", "landlock_fs/test_no_more_access",
+		"landlock_bpf_actions", "landlock_bpf_actions/test_mask_actions", "landlock_bpf_actions/test_prot_actions",
+		"landlock_bpf_rules", "landlock_bpf_rules/test_new_level_copies", "landlock_bpf_rules/test_new_level_on_top",
+		"landlock_bpf_rules/test_rule_limit",
+	} {
+		assert.Equal(t, results.StatusPass, testOf(t, doc, "kunit", name).Status, name)
+	}
+	// The closing line counts the suites and their cases with the Go
+	// test: 1 of its own.
+	assert.Equal(t, 1+kunit.Passed, doc.Summary.Passed)
+	r.check(t, exitcode.OK, fmt.Sprintf("%d passed, 0 failed, 0 skipped", 1+kunit.Passed),
+		"kunit.filter_glob=landlock*", "result: ok (exit 0)")
+	assert.Regexp(t, `(?m)^ok\s+kunit\s+\d+ passed, 0 failed, 0 skipped`, r.output)
+	cmdline, err := os.ReadFile(filepath.Join(r.out, "kernel-cmdline"))
+	require.NoError(t, err)
+	assert.Contains(t, string(cmdline), "kunit.enable=1 kunit.filter_glob=landlock*")
+
+	ju := r.junit(t)
+	found := false
+	for _, s := range ju.Suites {
+		if s.Name == "kunit" {
+			found = true
+			assert.Equal(t, kunit.Passed, s.Tests)
+			assert.Zero(t, s.Failures)
+		}
+	}
+	assert.True(t, found, "no kunit suite in junit.xml")
+}
+
+// TestE2EKUnitNoSuite: a KUNIT= glob no built-in suite matches fails the
+// run as a test failure that says so.
+func TestE2EKUnitNoSuite(t *testing.T) {
+	r := runHarness(t, guestPkg("passing"), "KUNIT=no_such_suite*")
+	r.check(t, exitcode.TestsFailed, "1 passed, 0 failed, 0 skipped",
+		"KUnit ran no suite: none built into this kernel matches KUNIT=no_such_suite*")
 }

@@ -76,6 +76,10 @@ type Options struct {
 	Verbose bool
 	// Shell boots into an interactive shell instead of running tests.
 	Shell bool
+	// KUnit is the glob of KUnit suites the kernel runs at boot (KUNIT=;
+	// kunit.Default when unset, "" for none: kunit.enable=0, the same
+	// kernel).
+	KUnit string
 	// Cmdline are extra kernel command-line arguments (CMDLINE), appended
 	// after the harness's own, so that the user's value of a parameter
 	// the kernel takes the last of (lsm=, say) wins. Every boot of a run
@@ -241,7 +245,7 @@ func BootRequest(o Options, c *cache.Cache, kernel *build.Result, guest *boot.Gu
 	return boot.Request{
 		Kernel: kernel, Machine: o.Mach(), Cache: c, Guest: guest, Out: o.Out,
 		Accel: o.Accel, Icount: o.Icount, Timeout: o.Timeout, BootTimeout: o.BootTimeout, Silence: o.Silence, VMTimeout: o.VMTimeout,
-		Slowdown: o.Slowdown(), MemoryMB: mem, Cmdline: o.Cmdline, Shell: o.Shell, Verbose: o.Verbose,
+		Slowdown: o.Slowdown(), MemoryMB: mem, KUnit: o.KUnit, Cmdline: o.Cmdline, Shell: o.Shell, Verbose: o.Verbose,
 		Log: log, Stdout: o.Stdout,
 	}
 }

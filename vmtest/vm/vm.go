@@ -63,6 +63,9 @@ type Config struct {
 	ConsoleLog string
 	// Echo, if set, also receives every console line.
 	Echo io.Writer
+	// OnLine, if set, sees every console line after the monitor, from
+	// the goroutine that reads the console (KUnit's KTAP is read so).
+	OnLine func(string)
 	// BootTimeout is how long the runner may take to say hello.
 	BootTimeout time.Duration
 	// Silence is how long the guest may print nothing (console or
@@ -295,6 +298,9 @@ func Run(ctx context.Context, c Config, mon *console.Monitor, onEvent func(event
 			fmt.Fprintln(c.Echo, line)
 		}
 		mon.Feed(line)
+		if c.OnLine != nil {
+			c.OnLine(line)
+		}
 		touch()
 	}
 	fns := append(c.Fns(resultChannel(c.Machine, &ptm)),

@@ -5,10 +5,12 @@
 // It understands what tools/testing/selftests/kselftest_harness.h prints
 // ("TAP version 13", the plan "1..N", "#  RUN  name ...", diagnostics
 // starting with "#", "ok N name", "not ok N name", "# SKIP reason"
-// directives) and KTAP nesting (indented lines, "# Subtest: name"). A
-// test named by a result line but never announced by a RUN line starts
-// when its result arrives. Nested results are reported as subtests
-// ("parent/child"), like Go's.
+// directives) and KTAP nesting (indented lines, "# Subtest: name"), which
+// is also what KUnit prints (vmtest/console reads it off the console). A
+// test named by a result line but never announced by a RUN line started
+// at the line before it at its level (plan, "# Subtest:" or result), as
+// tests that run back to back do. Nested results are reported as
+// subtests ("parent/child", "suite/case/param"), like Go's.
 package ktap
 
 import (
@@ -32,9 +34,13 @@ type Converter struct {
 	running  []string             // announced tests without a result, oldest first
 	started  map[string]time.Time // when each running test started
 	subtests map[int]string       // "# Subtest:" name of the nested block at an indent
-	planned  int                  // top-level plan, -1 when none seen
-	planSkip string               // reason of a "1..0 # SKIP reason" plan
-	results  int                  // top-level results seen
+	// lastAt is when the last plan, "# Subtest:" or result line at an
+	// indent came: a test that only a result line names started then,
+	// as KUnit's cases and plain TAP's tests run back to back.
+	lastAt   map[int]time.Time
+	planned  int    // top-level plan, -1 when none seen
+	planSkip string // reason of a "1..0 # SKIP reason" plan
+	results  int    // top-level results seen
 	passed   int
 	failed   int
 	skipped  int
@@ -55,6 +61,7 @@ func New(pkg string, emit func(event.TestEvent) error, now func() time.Time) *Co
 		start:    now(),
 		started:  map[string]time.Time{},
 		subtests: map[int]string{},
+		lastAt:   map[int]time.Time{},
 		planned:  -1,
 	}
 }
@@ -78,6 +85,9 @@ func (c *Converter) Line(line string) error {
 	body := strings.TrimLeft(line, " \t")
 	indent := len(line) - len(body)
 
+	if planRe.MatchString(body) || subtestRe.MatchString(body) {
+		defer func(at time.Time) { c.lastAt[indent] = at }(c.now())
+	}
 	switch {
 	case indent == 0 && planRe.MatchString(body):
 		m := planRe.FindStringSubmatch(body)
@@ -91,7 +101,7 @@ func (c *Converter) Line(line string) error {
 		c.begin(name)
 		c.output(name, line)
 	case subtestRe.MatchString(body):
-		c.subtests[indent] = subtestRe.FindStringSubmatch(body)[1]
+		c.subtests[indent] = c.enclosing(indent, subtestRe.FindStringSubmatch(body)[1])
 		c.output(c.current(), line)
 	case resultRe.MatchString(body):
 		c.result(indent, line, resultRe.FindStringSubmatch(body))
@@ -104,6 +114,22 @@ func (c *Converter) Line(line string) error {
 		c.output(c.current(), line)
 	}
 	return c.err
+}
+
+// enclosing is name inside the nested block that encloses indent, if any:
+// KUnit's parameterised cases are blocks within their suite's block, so
+// a case's parameters are "suite/case/param".
+func (c *Converter) enclosing(indent int, name string) string {
+	outer := -1
+	for i := range c.subtests {
+		if i < indent && i > outer {
+			outer = i
+		}
+	}
+	if outer < 0 {
+		return name
+	}
+	return c.subtests[outer] + "/" + name
 }
 
 // current is the test output belongs to: the most recently announced test
@@ -180,15 +206,28 @@ func (c *Converter) result(indent int, line string, m []string) {
 		}
 	}
 
-	c.begin(name)
+	now := c.now()
+	if _, ok := c.started[name]; !ok {
+		c.begin(name)
+		if at, ok := c.lastAt[indent]; ok {
+			c.started[name] = at
+		}
+	}
+	c.lastAt[indent] = now
 	c.output(name, line)
-	elapsed := c.now().Sub(c.started[name]).Seconds()
+	elapsed := now.Sub(c.started[name]).Seconds()
 	c.send(event.TestEvent{Action: action, Test: name, Elapsed: elapsed})
 	delete(c.started, name)
 	for i, r := range c.running {
 		if r == name {
 			c.running = append(c.running[:i], c.running[i+1:]...)
 			break
+		}
+	}
+	// A result ends the blocks nested deeper than itself.
+	for i := range c.subtests {
+		if i > indent {
+			delete(c.subtests, i)
 		}
 	}
 	if indent > 0 {

@@ -162,6 +162,36 @@ ok 2 fixture.parent
 	require.Equal(t, Summary{Planned: 2, Results: 2, Passed: 1, Failed: 1}, sum)
 }
 
+// KUnit's parameterised case is a block within its suite's block: its
+// parameters are subtests of the case, which is a subtest of the suite.
+func TestNestedParameterisedKTAP(t *testing.T) {
+	text := `KTAP version 1
+1..1
+    KTAP version 1
+    # Subtest: suite_p
+    1..2
+        KTAP version 1
+        # Subtest: case_param
+        ok 1 one
+        not ok 2 two
+    # case_param: pass:1 fail:1 skip:0 total:2
+    not ok 1 case_param
+    ok 2 case_plain
+# suite_p: pass:1 fail:1 skip:0 total:2
+not ok 1 suite_p
+`
+	evs, sum := convert(t, text)
+	require.Equal(t, []string{
+		"run suite_p/case_param/one", "pass suite_p/case_param/one",
+		"run suite_p/case_param/two", "fail suite_p/case_param/two",
+		"run suite_p/case_param", "fail suite_p/case_param",
+		"run suite_p/case_plain", "pass suite_p/case_plain",
+		"run suite_p", "fail suite_p",
+		"fail",
+	}, actions(evs))
+	require.Equal(t, Summary{Planned: 1, Results: 1, Failed: 1}, sum)
+}
+
 func TestCrashMidTest(t *testing.T) {
 	// The binary died during a test: no result, no totals.
 	evs, sum := convert(t, "TAP version 13\n1..3\n#  RUN  a.one ...\nok 1 a.one\n#  RUN  a.two ...\n# some output\n")

@@ -31,6 +31,7 @@ import (
 	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
 	"github.com/landlock-vmtest/landlock-vmtest/internal/textutil"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/debug"
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/kunit"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/symbolize"
 	"github.com/landlock-vmtest/landlock-vmtest/machine"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/boot"
@@ -151,6 +152,7 @@ func run(args []string) exitcode.Code {
 	icount := fs.String("icount", os.Getenv("ICOUNT"), "QEMU's -icount shift, 0-10: the guest's clock follows its instructions, 2^shift ns each (TCG only); empty for the host's clock (ICOUNT)")
 	fs.BoolVar(&o.Verbose, "v", os.Getenv("V") == "1", "echo the guest console (V=1)")
 	fs.BoolVar(&o.Coverage, "coverage", os.Getenv("COVERAGE") == "1", "build the kernel with GCOV for the code the series touches and write a coverage report in OUT/coverage (COVERAGE=1)")
+	kunitGlob := fs.String("kunit", env("KUNIT", kunit.Default), "KUnit suites the kernel runs as it boots, one kunit.filter_glob (suite[.case], e.g. landlock_fs.test_*); none for no KUnit (KUNIT)")
 	fs.BoolVar(&o.Debug, "debug", os.Getenv("DEBUG") == "1", "build and boot the debug flavour: KASAN, lockdep, UBSAN, list and atomic-sleep debugging, kmemleak, line tables (kernel/debug/debug.config), with longer timeouts (DEBUG=1)")
 	if err := fs.Parse(args); err != nil {
 		return exitcode.Usage
@@ -186,6 +188,10 @@ func run(args []string) exitcode.Code {
 	}
 	o.Tests = strings.Fields(*tests)
 	if o.Kselftests, err = kselftest.ParseList(*kselftests); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return exitcode.Usage
+	}
+	if o.KUnit, err = kunit.ParseGlob(*kunitGlob); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return exitcode.Usage
 	}
