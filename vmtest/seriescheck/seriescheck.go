@@ -72,6 +72,11 @@ type Row struct {
 	// FlakyTests names them, "package test".
 	Flaky      int      `json:"flaky,omitempty"`
 	FlakyTests []string `json:"flaky_tests,omitempty"`
+	// Splats are the kernel's reports in the step's boot, grouped by
+	// fingerprint; NewSplats the titles of those the last tested step
+	// before did not have.
+	Splats    []results.SplatGroup `json:"splats,omitempty"`
+	NewSplats []string             `json:"new_splats,omitempty"`
 	// BrokenSince is the patch whose build error this step still has
 	// (0 when the step builds or broke on its own).
 	BrokenSince                 int `json:"broken_since,omitempty"`
@@ -94,6 +99,62 @@ type Report struct {
 	ExitCode int     `json:"exit_code"`
 	Verdict  string  `json:"verdict"`
 	Seconds  float64 `json:"seconds"`
+	// Splats are the check's kernel reports, one per fingerprint, each
+	// with the step it first appeared at.
+	Splats []SplatHistory `json:"splats,omitempty"`
+}
+
+// SplatHistory is one kernel bug over the steps of a check.
+type SplatHistory struct {
+	Signature   string `json:"signature"`
+	Fingerprint string `json:"fingerprint"`
+	Kind        string `json:"kind"`
+	// First is the step where it first appeared (0: the base tree),
+	// FirstPatch that step's patch.
+	First      int    `json:"first"`
+	FirstPatch string `json:"first_patch"`
+	// Steps are the steps whose boot had it, in order, and Count how
+	// many times it was seen over all of them.
+	Steps []int `json:"steps"`
+	Count int   `json:"count"`
+}
+
+// splatHistory groups the splats of rows by fingerprint, in the order
+// they first appeared.
+func splatHistory(rows []Row) []SplatHistory {
+	var out []SplatHistory
+	at := map[string]int{}
+	for _, r := range rows {
+		for _, g := range r.Splats {
+			i, ok := at[g.Fingerprint]
+			if !ok {
+				i = len(out)
+				at[g.Fingerprint] = i
+				out = append(out, SplatHistory{Signature: g.Signature, Fingerprint: g.Fingerprint, Kind: g.Kind, First: r.Index, FirstPatch: r.Patch})
+			}
+			out[i].Steps = append(out[i].Steps, r.Index)
+			out[i].Count += g.Count
+		}
+	}
+	return out
+}
+
+// newSplats are the titles of the splats of now whose fingerprints before
+// (nil: none) did not have.
+func newSplats(before *Row, now Row) []string {
+	seen := map[string]bool{}
+	if before != nil {
+		for _, g := range before.Splats {
+			seen[g.Fingerprint] = true
+		}
+	}
+	var out []string
+	for _, g := range now.Splats {
+		if !seen[g.Fingerprint] {
+			out = append(out, fmt.Sprintf("%q (%s)", g.Signature, g.Fingerprint))
+		}
+	}
+	return out
 }
 
 // Check runs the check and returns its report and exit code: 0 when every
@@ -146,6 +207,7 @@ func Check(ctx context.Context, o Options) (*Report, exitcode.Code) {
 		}
 	}
 	rep.Rows = rows
+	rep.Splats = splatHistory(rows)
 	rep.Seconds = time.Since(start).Seconds()
 	code, verdict := decide(rows)
 	rep.ExitCode, rep.Verdict = int(code), verdict
@@ -317,8 +379,13 @@ func (c *checker) patch(i int, rows []Row) (row Row) {
 	if exitcode.Code(row.Code) == exitcode.Infra {
 		return row
 	}
+	return judge(row, prev, rows, dir)
+}
 
-	// Verdict of the step, the first problem deciding its code.
+// judge decides a patch's step, built and tested, against the steps
+// before it (rows, prev the one just before): its problems, code and
+// colour, the first problem deciding the code. dir is the step's output.
+func judge(row, prev Row, rows []Row, dir string) Row {
 	code := exitcode.OK
 	if row.Builds == "no" {
 		code = exitcode.Code(row.Code)
@@ -345,10 +412,17 @@ func (c *checker) patch(i int, rows []Row) (row Row) {
 		}
 	}
 	if row.TestsRan {
-		if prevT := lastTested(rows); prevT != nil {
+		prevT := lastTested(rows)
+		if prevT != nil {
 			row.NewFailures = newFailures(prevT.statuses, row.statuses)
 		} else {
 			row.NewFailures = newFailures(nil, row.statuses)
+		}
+		row.NewSplats = newSplats(prevT, row)
+		if len(row.NewSplats) > 0 {
+			// The patch's, even when the step before splatted too: the
+			// fingerprints tell one bug from another.
+			row.Problems = append(row.Problems, fmt.Sprintf("%d kernel splat(s) first seen at this patch: %s", len(row.NewSplats), strings.Join(row.NewSplats, ", ")))
 		}
 		switch {
 		case len(row.NewFailures) > 0:
@@ -361,13 +435,18 @@ func (c *checker) patch(i int, rows []Row) (row Row) {
 			}
 		case row.testCode != exitcode.OK && row.testCode != exitcode.TestsFailed:
 			// A crash or hang is the patch's unless the step before
-			// ended the same way.
-			if prevT := lastTested(rows); prevT == nil || prevT.testCode != row.testCode {
-				row.Problems = append(row.Problems, row.TestsResult)
+			// ended the same way, or the step has a splat of its own.
+			if prevT == nil || prevT.testCode != row.testCode {
+				if len(row.NewSplats) == 0 {
+					row.Problems = append(row.Problems, row.TestsResult)
+				}
 				if code == exitcode.OK {
 					code = row.testCode
 				}
 			}
+		}
+		if len(row.NewSplats) > 0 && code == exitcode.OK {
+			code = exitcode.KernelCrashed
 		}
 	}
 	row.Code = int(code)
@@ -417,6 +496,10 @@ func (c *checker) buildAndTest(row *Row, dir string, afterBuild func()) {
 		row.FlakyTests = append(row.FlakyTests, f.Package+" "+f.Test.Name)
 	}
 	row.statuses = step.Statuses(o.Report)
+	row.Splats = results.GroupSplats(o.Splats)
+	if len(row.Splats) == 0 {
+		row.Splats = nil
+	}
 	if o.Code == exitcode.Infra {
 		row.Code = int(exitcode.Infra)
 		row.Problems = append(row.Problems, row.TestsResult)

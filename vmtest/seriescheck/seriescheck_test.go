@@ -2,6 +2,7 @@ package seriescheck
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
@@ -93,4 +94,54 @@ func TestTableFlaky(t *testing.T) {
 	Markdown(&md, rep)
 	assert.Contains(t, md.String(), "| 5/0/0 (1 flaky) |")
 	assert.Contains(t, md.String(), "- 1 0001-a.patch: flaky (failed, then passed on a retry; counted as passed): p TestF\n")
+}
+
+func splatGroup(title, fp string, count int) results.SplatGroup {
+	return results.SplatGroup{Signature: title, Fingerprint: fp, Kind: "WARNING", Count: count}
+}
+
+// A splat is the patch's where its fingerprint first appears, even when
+// the step before splatted too (another bug); the report says where each
+// one first appeared and where it was seen again.
+func TestSplatsByStep(t *testing.T) {
+	tested := func(i int, code exitcode.Code, splats ...results.SplatGroup) Row {
+		return Row{Index: i, Patch: fmt.Sprintf("%04d-p.patch", i), Builds: "yes", Applies: "yes", TestsRan: true, testCode: code, Splats: splats,
+			statuses: map[string]results.Status{"p TestA": results.StatusPass}}
+	}
+	a := splatGroup("WARNING in landlock_a", "aaaa", 1)
+	b := splatGroup("WARNING in landlock_b", "bbbb", 2)
+	rows := []Row{tested(0, exitcode.OK), tested(1, exitcode.OK)}
+	rows = append(rows, judge(tested(2, exitcode.KernelCrashed, a), rows[1], rows, t.TempDir()))
+	rows = append(rows, judge(tested(3, exitcode.KernelCrashed, a), rows[2], rows, t.TempDir()))
+	rows = append(rows, judge(tested(4, exitcode.KernelCrashed, a, b), rows[3], rows, t.TempDir()))
+
+	assert.False(t, rows[2].Green)
+	assert.Equal(t, int(exitcode.KernelCrashed), rows[2].Code)
+	assert.Equal(t, []string{`1 kernel splat(s) first seen at this patch: "WARNING in landlock_a" (aaaa)`}, rows[2].Problems)
+	// The same bug one step later is not that patch's.
+	assert.Empty(t, rows[3].NewSplats)
+	assert.Empty(t, rows[3].Problems)
+	assert.True(t, rows[3].Green)
+	// A new bug beside the old one is.
+	assert.Equal(t, []string{`"WARNING in landlock_b" (bbbb)`}, rows[4].NewSplats)
+	assert.Equal(t, int(exitcode.KernelCrashed), rows[4].Code)
+
+	hist := splatHistory(rows)
+	assert.Equal(t, []SplatHistory{
+		{Signature: "WARNING in landlock_a", Fingerprint: "aaaa", Kind: "WARNING", First: 2, FirstPatch: "0002-p.patch", Steps: []int{2, 3, 4}, Count: 3},
+		{Signature: "WARNING in landlock_b", Fingerprint: "bbbb", Kind: "WARNING", First: 4, FirstPatch: "0004-p.patch", Steps: []int{4}, Count: 2},
+	}, hist)
+
+	rep := &Report{Rows: rows, Splats: hist}
+	var out bytes.Buffer
+	assert.NoError(t, Table(&out, rep))
+	assert.Contains(t, out.String(), `  splat "WARNING in landlock_a" (WARNING, fingerprint aaaa): first at patch 2 0002-p.patch; seen 3 time(s), at step(s) 2, 3, 4`)
+	var md bytes.Buffer
+	Markdown(&md, rep)
+	assert.Contains(t, md.String(), "## Kernel splats\n\n- \"WARNING in landlock_a\"")
+	assert.Contains(t, md.String(), `- "WARNING in landlock_b" (WARNING, fingerprint bbbb): first at patch 4 0004-p.patch; seen 2 time(s), at step(s) 4`)
+
+	// In the base tree already: no patch's.
+	base := splatHistory([]Row{tested(0, exitcode.KernelCrashed, a)})
+	assert.Contains(t, splatNote(base[0]), "first at the base tree")
 }

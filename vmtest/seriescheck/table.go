@@ -65,7 +65,23 @@ func Table(w io.Writer, rep *Report) error {
 			fmt.Fprintf(w, "  [%d] %s: %s\n", r.Index, r.Patch, flakyNote(r))
 		}
 	}
+	for _, s := range rep.Splats {
+		fmt.Fprintf(w, "  splat %s\n", splatNote(s))
+	}
 	return nil
+}
+
+// splatNote says where a kernel bug appeared first and where it was seen.
+func splatNote(s SplatHistory) string {
+	steps := make([]string, len(s.Steps))
+	for i, n := range s.Steps {
+		steps[i] = fmt.Sprint(n)
+	}
+	first := fmt.Sprintf("patch %d %s", s.First, s.FirstPatch)
+	if s.First == 0 {
+		first = "the base tree"
+	}
+	return fmt.Sprintf("%q (%s, fingerprint %s): first at %s; seen %d time(s), at step(s) %s", s.Signature, s.Kind, s.Fingerprint, first, s.Count, strings.Join(steps, ", "))
 }
 
 // flakyNote names a row's flaky tests, which are no problem of the step.
@@ -98,6 +114,12 @@ func Markdown(w io.Writer, rep *Report) {
 	}
 	if probs.Len() > 0 {
 		fmt.Fprintf(w, "\n## Problems and notes\n\n%s", probs.String())
+	}
+	if len(rep.Splats) > 0 {
+		fmt.Fprintf(w, "\n## Kernel splats\n\n")
+		for _, s := range rep.Splats {
+			fmt.Fprintf(w, "- %s\n", strings.ReplaceAll(splatNote(s), "|", `\|`))
+		}
 	}
 }
 

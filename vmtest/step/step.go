@@ -214,6 +214,8 @@ type Outcome struct {
 	Code   exitcode.Code
 	Reason string
 	Report results.Report
+	// Splats are the kernel's reports, described (title, fingerprint).
+	Splats []results.Splat
 }
 
 // Test boots kernel with the guest tests (boot.Boot, as run does),
@@ -252,7 +254,7 @@ func (e *Env) Test(ctx context.Context, kernel *build.Result, out, run string) O
 	if e.accel == "" && res.Accel != "" {
 		e.accel = string(res.Accel)
 	}
-	return Outcome{Code: res.Code, Reason: res.Reason, Report: report}
+	return Outcome{Code: res.Code, Reason: res.Reason, Report: report, Splats: results.DescribeSplats(res.Splats)}
 }
 
 // Statuses maps "package test" to the test's status, for comparing steps.
