@@ -115,7 +115,8 @@ func (k *KUnit) Feed(s string) {
 	case k.planned < 0 && kunitPlanRe.MatchString(body):
 		k.planned, _ = strconv.Atoi(kunitPlanRe.FindStringSubmatch(body)[1])
 		if k.planned == 0 {
-			k.end(fmt.Sprintf("KUnit ran no suite: none built into this kernel matches KUNIT=%s (kunit.filter_glob); set the suite's CONFIG_ symbol with CONFIG=", k.glob))
+			k.missing(fmt.Sprintf("KUnit ran no suite: none built into this kernel matches KUNIT=%s (kunit.filter_glob); set the suite's CONFIG_ symbol with CONFIG=", k.glob))
+			k.end("")
 		}
 	case kunitResultRe.MatchString(body):
 		k.results++
@@ -141,7 +142,8 @@ func (k *KUnit) End(reachedUser bool) {
 		}
 		k.now = time.Now()
 		k.send(event.Event{Kind: event.KindBinaryStart})
-		k.send(event.Event{Kind: event.KindError, Error: fmt.Sprintf("no KUnit output (KTAP) on the console before the guest's runner started, with KUNIT=%s: the kernel lacks CONFIG_KUNIT=y, or kunit.enable=0 was given", k.glob)})
+		k.missing(fmt.Sprintf("no KUnit output (KTAP) on the console before the guest's runner started, with KUNIT=%s: the kernel lacks CONFIG_KUNIT=y, or kunit.enable=0 was given", k.glob))
+		k.send(event.Event{Kind: event.KindTest, Test: &event.TestEvent{Action: "fail", Package: k.pkg, Time: k.now}})
 		k.send(event.Event{Kind: event.KindBinaryEnd, Exit: &event.Exit{Code: 1}})
 		k.state = kunitDone
 	case kunitRunning:
@@ -152,6 +154,20 @@ func (k *KUnit) End(reachedUser bool) {
 		// The kernel died in a suite: what ran is reported, the case
 		// that was running is unfinished, as a crashed binary's.
 		k.state = kunitDone
+	}
+}
+
+// missing reports the suites KUNIT asked for as one failed test, named
+// by the glob, that says why none ran.
+func (k *KUnit) missing(why string) {
+	k.failed = true
+	for _, te := range []event.TestEvent{
+		{Action: "run", Test: k.glob},
+		{Action: "output", Test: k.glob, Output: why + "\n"},
+		{Action: "fail", Test: k.glob},
+	} {
+		te.Package, te.Time = k.pkg, k.now
+		k.send(event.Event{Kind: event.KindTest, Test: &te})
 	}
 }
 

@@ -771,6 +771,7 @@ func TestE2EKUnit(t *testing.T) {
 // run as a test failure that says so.
 func TestE2EKUnitNoSuite(t *testing.T) {
 	r := runHarness(t, guestPkg("passing"), "KUNIT=no_such_suite*")
-	r.check(t, exitcode.TestsFailed, "1 passed, 0 failed, 0 skipped",
+	r.check(t, exitcode.TestsFailed, "1 passed, 1 failed, 0 skipped",
+		"--- FAIL: kunit no_such_suite*",
 		"KUnit ran no suite: none built into this kernel matches KUNIT=no_such_suite*")
 }
