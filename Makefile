@@ -2,7 +2,7 @@ SHELL := /bin/bash
 # landlock-vmtest: see README.md. The knobs (KERNEL_SRC, SERIES, ACCEL,
 # TESTS, RUN, COUNT, RETRY, KSELFTESTS, OUT, TIMEOUT, BOOT_TIMEOUT,
 # SILENCE_TIMEOUT, VM_TIMEOUT, JOBS, MEM, CACHE_DIR, CONFIG, CMDLINE, ICOUNT,
-# V, COVERAGE, DEBUG, KUNIT, TEST, RUNS, GOOD, BAD) reach the tool through the environment.
+# V, COVERAGE, DEBUG, KUNIT, GDB, TEST, RUNS, GOOD, BAD) reach the tool through the environment.
 
 GO ?= go
 BIN := bin/landlock-vmtest

@@ -56,11 +56,11 @@ var ErrNoDebugInfo = errors.New("the kernel has no debug info (CONFIG_DEBUG_INFO
 // the build's .config; without CONFIG_DEBUG_INFO=y the error is
 // ErrNoDebugInfo.
 func ForBuild(dir, config, crossCompile string) (*Symbolizer, error) {
-	settings, err := kconfig.ParseFile(config)
+	ok, err := HasDebugInfo(config)
 	if err != nil {
 		return nil, err
 	}
-	if !slices.ContainsFunc(settings, func(s kconfig.Setting) bool { return s.Symbol == "DEBUG_INFO" && s.Value == "y" }) {
+	if !ok {
 		return nil, ErrNoDebugInfo
 	}
 	vmlinux := filepath.Join(dir, "vmlinux")
@@ -68,6 +68,16 @@ func ForBuild(dir, config, crossCompile string) (*Symbolizer, error) {
 		return nil, fmt.Errorf("decoding frames: %w", err)
 	}
 	return New(filepath.Join(dir, "source"), vmlinux, crossCompile)
+}
+
+// HasDebugInfo tells whether the build's .config, config, has
+// CONFIG_DEBUG_INFO=y.
+func HasDebugInfo(config string) (bool, error) {
+	settings, err := kconfig.ParseFile(config)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(settings, func(s kconfig.Setting) bool { return s.Symbol == "DEBUG_INFO" && s.Value == "y" }), nil
 }
 
 // New is the symbolizer of vmlinux with the faddr2line of the source tree

@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +29,7 @@ import (
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/symbolize"
 	"github.com/landlock-vmtest/landlock-vmtest/machine"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/hosttools"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/results"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/stage"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/vm"
@@ -72,6 +75,10 @@ type Request struct {
 	Cmdline []string
 	// Shell boots into an interactive shell instead of the tests.
 	Shell bool
+	// GDB starts QEMU with its gdb stub on a free local port, the CPU
+	// stopped until a debugger continues it, the kernel with nokaslr
+	// and the VM without a watchdog; Boot prints the gdb command.
+	GDB bool
 	// Verbose echoes the console to Log's writer.
 	Verbose bool
 	// Coverage asks the runner for the GCOV counters after the tests.
@@ -142,6 +149,11 @@ func Boot(ctx context.Context, req Request) Result {
 		return r
 	}
 	cfg := vmConfig(req, initrd, acc)
+	if req.GDB {
+		if err := debugger(&cfg, req); err != nil {
+			return Result{Code: exitcode.Infra, Reason: err.Error(), Accel: acc}
+		}
+	}
 	if err := vm.WriteRepro(cfg, req.Out); err != nil {
 		return Result{Code: exitcode.Infra, Reason: err.Error(), Accel: acc}
 	}
@@ -152,6 +164,9 @@ func Boot(ctx context.Context, req Request) Result {
 		return Result{Code: exitcode.OK, Reason: "shell ended", Accel: acc}
 	}
 	cfg.Timeout = req.VMTimeout
+	if req.GDB {
+		cfg.Timeout = vm.NoLimit
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = vmTimeout(cfg.BootTimeout, scaled(req.Timeout, DefaultTimeout, acc, req.Slowdown), binaries, img.retries())
 	}
@@ -167,6 +182,39 @@ func Boot(ctx context.Context, req Request) Result {
 		}
 	}
 	return r
+}
+
+// debugger puts QEMU's gdb stub on a free local port in cfg, lifts the
+// watchdog (the debugger holds the guest for as long as it likes) and
+// prints how to attach.
+func debugger(cfg *vm.Config, req Request) error {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("GDB=1: finding a free port for QEMU's gdb stub: %w", err)
+	}
+	cfg.GDBPort = l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cfg.BootTimeout, cfg.Silence = vm.NoLimit, vm.NoLimit
+	fmt.Fprintf(req.Stdout, "GDB=1: QEMU waits for a debugger on 127.0.0.1:%d, the kernel booted with nokaslr; in another terminal:\n", cfg.GDBPort)
+	fmt.Fprintf(req.Stdout, "  %s\n", GDBCommand(req.Machine, req.Kernel.Dir, cfg.GDBPort))
+	fmt.Fprintln(req.Stdout, "then set breakpoints and continue: the guest starts when gdb continues it, and no watchdog ends it.")
+	if ok, err := symbolize.HasDebugInfo(req.Kernel.Config); err == nil && !ok {
+		fmt.Fprintln(req.Stdout, "This kernel has no debug info: gdb knows its symbols (break on a function, backtraces), not its lines or types; DEBUG=1 builds one with line tables, CONFIG= a fragment with CONFIG_DEBUG_INFO_DWARF5=y for types too.")
+	}
+	return nil
+}
+
+// GDBCommand is the gdb command that attaches to the stub on port with the
+// symbols of the build in dir, and its gdb scripts when the build has them
+// (CONFIG_GDB_SCRIPTS: lx-dmesg, lx-symbols, ...).
+func GDBCommand(m machine.Machine, dir string, port int) string {
+	gdb := hosttools.GDB(m).Command
+	args := []string{gdb}
+	if _, err := os.Stat(filepath.Join(dir, "vmlinux-gdb.py")); err == nil {
+		args = append(args, "-iex", vm.ShellQuote("add-auto-load-safe-path "+dir))
+	}
+	args = append(args, "-ex", vm.ShellQuote(fmt.Sprintf("target remote 127.0.0.1:%d", port)), vm.ShellQuote(filepath.Join(dir, "vmlinux")))
+	return strings.Join(args, " ")
 }
 
 // DecodeSplats returns splats, described (results.DescribeSplats), with
@@ -338,6 +386,10 @@ func vmConfig(req Request, initrd string, acc vm.Accel) vm.Config {
 		cfg.Append = append(cfg.Append, contract.ShellFlag)
 	}
 	cfg.Append = append(cfg.Append, kunit.Cmdline(req.KUnit)...)
+	if req.GDB {
+		// Symbols at the addresses vmlinux gives them.
+		cfg.Append = append(cfg.Append, "nokaslr")
+	}
 	// The user's arguments last: for most parameters, lsm= among them,
 	// the kernel keeps the last value it is given.
 	cfg.Append = append(cfg.Append, req.Cmdline...)

@@ -24,19 +24,21 @@ func TestVMConfigAppendsCmdlineLast(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		shell   bool
+		gdb     bool
 		kunit   string
 		cmdline []string
 		want    []string
 	}{
-		{"none", false, "", nil, append(harness[:3:3], "kunit.enable=0")},
-		{"run", false, "landlock*", []string{"lsm=capability", "lsm.debug"}, append(harness[:3:3], "kunit.enable=1", "kunit.filter_glob=landlock*", "lsm=capability", "lsm.debug")},
-		{"shell", true, "", []string{"lsm=capability"}, append(harness[:3:3], "landlock_vmtest.shell", "kunit.enable=0", "lsm=capability")},
+		{"none", false, false, "", nil, append(harness[:3:3], "kunit.enable=0")},
+		{"run", false, false, "landlock*", []string{"lsm=capability", "lsm.debug"}, append(harness[:3:3], "kunit.enable=1", "kunit.filter_glob=landlock*", "lsm=capability", "lsm.debug")},
+		{"shell", true, false, "", []string{"lsm=capability"}, append(harness[:3:3], "landlock_vmtest.shell", "kunit.enable=0", "lsm=capability")},
+		{"gdb", false, true, "", []string{"nokaslr=no"}, append(harness[:3:3], "kunit.enable=0", "nokaslr", "nokaslr=no")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := t.TempDir()
 			m, err := machine.ByName("x86_64")
 			require.NoError(t, err)
-			cfg := vmConfig(Request{Machine: m, Out: out, Shell: tc.shell, KUnit: tc.kunit, Cmdline: tc.cmdline, Stdout: io.Discard}, filepath.Join(out, "initramfs.cpio"), vm.TCG)
+			cfg := vmConfig(Request{Machine: m, Out: out, Shell: tc.shell, GDB: tc.gdb, KUnit: tc.kunit, Cmdline: tc.cmdline, Stdout: io.Discard}, filepath.Join(out, "initramfs.cpio"), vm.TCG)
 			args, err := cfg.Cmdline("")
 			require.NoError(t, err)
 			var appendArg string
@@ -77,4 +79,17 @@ func TestScaledByFlavour(t *testing.T) {
 	assert.Equal(t, 6*time.Minute*tcg, scaled(0, time.Minute, vm.TCG, 6))
 	assert.Equal(t, 6*time.Minute, scaled(0, time.Minute, vm.KVM, 6))
 	assert.Equal(t, 5*time.Second, scaled(5*time.Second, time.Minute, vm.TCG, 6))
+}
+
+func TestGDBCommand(t *testing.T) {
+	x86, err := machine.ByName("x86_64")
+	require.NoError(t, err)
+	arm, err := machine.ByName("arm64")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	assert.Equal(t, "gdb -ex 'target remote 127.0.0.1:4321' "+dir+"/vmlinux", GDBCommand(x86, dir, 4321))
+	assert.Equal(t, "gdb-multiarch -ex 'target remote 127.0.0.1:4321' "+dir+"/vmlinux", GDBCommand(arm, dir, 4321))
+	// With the build's gdb scripts, gdb may load them.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "vmlinux-gdb.py"), nil, 0o644))
+	assert.Equal(t, "gdb -iex 'add-auto-load-safe-path "+dir+"' -ex 'target remote 127.0.0.1:4321' "+dir+"/vmlinux", GDBCommand(x86, dir, 4321))
 }

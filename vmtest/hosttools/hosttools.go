@@ -46,6 +46,8 @@ type Request struct {
 	Kselftests bool
 	// Git is true for the commands that drive git (bisect, tools).
 	Git bool
+	// GDB is GDB=1: the debugger for the machine's kernel.
+	GDB bool
 }
 
 // For is what a command needs from the host: the one list every command
@@ -92,6 +94,9 @@ func For(req Request) []Need {
 	if req.Git {
 		needs = append(needs, Need{Command: "git", Package: "git"})
 	}
+	if req.GDB {
+		needs = append(needs, GDB(req.Machine))
+	}
 	return needs
 }
 
@@ -134,6 +139,15 @@ func (h Host) Missing(needs []Need) []Need {
 		}
 	}
 	return out
+}
+
+// GDB is the debugger for a kernel of machine m: the host's gdb for its
+// own architecture, gdb-multiarch for another.
+func GDB(m machine.Machine) Need {
+	if m.Native() {
+		return Need{Command: "gdb", Package: "gdb"}
+	}
+	return Need{Command: "gdb-multiarch", Package: "gdb-multiarch"}
 }
 
 // Packages are the distinct packages of needs, sorted.

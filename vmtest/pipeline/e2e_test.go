@@ -775,3 +775,18 @@ func TestE2EKUnitNoSuite(t *testing.T) {
 		"--- FAIL: kunit no_such_suite*",
 		"KUnit ran no suite: none built into this kernel matches KUNIT=no_such_suite*")
 }
+
+// TestE2EHungTask: a real hung-task report (LKDTM's HUNG_TASK in a child,
+// the detector's timeout lowered to 2 s) fails a run whose test passed,
+// titled as syzkaller titles it.
+func TestE2EHungTask(t *testing.T) {
+	r := runHarness(t, guestPkg("hungtask"))
+	r.check(t, exitcode.KernelCrashed, "1 passed, 0 failed, 0 skipped",
+		"blocked for more than 2 seconds.", "kernel splat: ")
+	doc := r.document(t)
+	require.NotEmpty(t, doc.Metadata.Splats, "output:\n%s", r.output)
+	s := doc.Metadata.Splats[0]
+	assert.Equal(t, "hung-task", s.Kind)
+	assert.Contains(t, s.Signature, "INFO: task hung in lkdtm_HUNG_TASK")
+	assert.Contains(t, s.Text, "lkdtm_HUNG_TASK")
+}

@@ -76,6 +76,10 @@ type Options struct {
 	Verbose bool
 	// Shell boots into an interactive shell instead of running tests.
 	Shell bool
+	// GDB (GDB=1) starts QEMU with its gdb stub, the CPU stopped until a
+	// debugger continues it, the kernel with nokaslr and no watchdog on
+	// the VM; the run prints the gdb command.
+	GDB bool
 	// KUnit is the glob of KUnit suites the kernel runs at boot (KUNIT=;
 	// kunit.Default when unset, "" for none: kunit.enable=0, the same
 	// kernel).
@@ -245,7 +249,7 @@ func BootRequest(o Options, c *cache.Cache, kernel *build.Result, guest *boot.Gu
 	return boot.Request{
 		Kernel: kernel, Machine: o.Mach(), Cache: c, Guest: guest, Out: o.Out,
 		Accel: o.Accel, Icount: o.Icount, Timeout: o.Timeout, BootTimeout: o.BootTimeout, Silence: o.Silence, VMTimeout: o.VMTimeout,
-		Slowdown: o.Slowdown(), MemoryMB: mem, KUnit: o.KUnit, Cmdline: o.Cmdline, Shell: o.Shell, Verbose: o.Verbose,
+		Slowdown: o.Slowdown(), MemoryMB: mem, KUnit: o.KUnit, Cmdline: o.Cmdline, Shell: o.Shell, GDB: o.GDB, Verbose: o.Verbose,
 		Log: log, Stdout: o.Stdout,
 	}
 }

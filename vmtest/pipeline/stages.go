@@ -29,7 +29,7 @@ import (
 func (r *Run) tools() stage.Result {
 	o := r.opts
 	return stage.Do(r.log, "tools", func() (string, error) {
-		needs := hosttools.For(hosttools.Request{Machine: o.Machine, DebianSource: o.KernelSrc == "", Coverage: o.Coverage, Kselftests: len(o.Kselftests) > 0})
+		needs := hosttools.For(hosttools.Request{Machine: o.Machine, DebianSource: o.KernelSrc == "", Coverage: o.Coverage, Kselftests: len(o.Kselftests) > 0, GDB: o.GDB})
 		pkgs, err := hosttools.Real().Ensure(needs, r.out)
 		if err != nil {
 			return "", &exitcode.StageError{Stage: "tools", Code: exitcode.Infra, Err: err}

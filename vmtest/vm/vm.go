@@ -73,7 +73,14 @@ type Config struct {
 	Silence time.Duration
 	// Timeout bounds the whole VM.
 	Timeout time.Duration
+	// GDBPort, when set, is the local TCP port of QEMU's gdb stub; QEMU
+	// then starts with the CPU stopped until a debugger continues it.
+	GDBPort int
 }
+
+// NoLimit is a watchdog limit that never ends the VM (a debugger may hold
+// the guest stopped for as long as it likes).
+const NoLimit = time.Duration(1<<63 - 1)
 
 // Fns turns the config into hugelgupf/vmtest qemu options. Each feature
 // contributes its QEMU and kernel arguments together. resultFn, if not nil,
@@ -94,7 +101,17 @@ func (c Config) Fns(resultFn qemu.Fn) []qemu.Fn {
 		resultFn,
 		resultPortFlag(c.Machine),
 		appendKernel(c.Append),
+		gdbStub(c.GDBPort),
 	}
+}
+
+// gdbStub is QEMU's gdb stub on a local port, the CPU stopped at reset
+// (-S) until the debugger continues it.
+func gdbStub(port int) qemu.Fn {
+	if port <= 0 {
+		return nil
+	}
+	return qemu.ArbitraryArgs("-gdb", fmt.Sprintf("tcp:127.0.0.1:%d", port), "-S")
 }
 
 // board chooses the machine's board (-M), if it names one.

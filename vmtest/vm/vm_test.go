@@ -62,6 +62,14 @@ func TestCmdlineAssembly(t *testing.T) {
 	line = strings.Join(args, " ")
 	assert.Contains(t, line, "-accel kvm -cpu host")
 	assert.NotContains(t, line, "chardev")
+	assert.NotContains(t, line, "-gdb")
+
+	// GDB=1: the stub on a local port, the CPU stopped at reset.
+	c.GDBPort = 4321
+	args, err = c.Cmdline("")
+	require.NoError(t, err)
+	assert.Contains(t, strings.Join(args, " "), "-gdb tcp:127.0.0.1:4321 -S")
+	c.GDBPort = 0
 	for i, a := range args {
 		if a == "-append" {
 			assert.Equal(t, "console=ttyS0 panic=-1 reboot=t", args[i+1], "no trailing empty argument")

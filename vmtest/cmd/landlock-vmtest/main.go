@@ -153,6 +153,7 @@ func run(args []string) exitcode.Code {
 	fs.BoolVar(&o.Verbose, "v", os.Getenv("V") == "1", "echo the guest console (V=1)")
 	fs.BoolVar(&o.Coverage, "coverage", os.Getenv("COVERAGE") == "1", "build the kernel with GCOV for the code the series touches and write a coverage report in OUT/coverage (COVERAGE=1)")
 	kunitGlob := fs.String("kunit", env("KUNIT", kunit.Default), "KUnit suites the kernel runs as it boots, one kunit.filter_glob (suite[.case], e.g. landlock_fs.test_*); none for no KUnit (KUNIT)")
+	fs.BoolVar(&o.GDB, "gdb", os.Getenv("GDB") == "1", "start QEMU with its gdb stub, the guest stopped until gdb continues it, the kernel with nokaslr and no VM watchdog; the run prints the gdb command (GDB=1)")
 	fs.BoolVar(&o.Debug, "debug", os.Getenv("DEBUG") == "1", "build and boot the debug flavour: KASAN, lockdep, UBSAN, list and atomic-sleep debugging, kmemleak, line tables (kernel/debug/debug.config), with longer timeouts (DEBUG=1)")
 	if err := fs.Parse(args); err != nil {
 		return exitcode.Usage
@@ -347,6 +348,8 @@ func tools() exitcode.Code {
 		Coverage:     os.Getenv("COVERAGE") == "1",
 		Kselftests:   err != nil || len(dirs) > 0,
 		Git:          true,
+		// For GDB=1 and its e2e test.
+		GDB: true,
 	})
 	pkgs, err := hosttools.Real().Ensure(needs, os.Stdout)
 	if err != nil {
