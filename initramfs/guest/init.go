@@ -33,6 +33,10 @@ const (
 	// cgroup2Dir is where the cgroup v2 hierarchy goes, over the tmpfs
 	// u-root's init leaves there (the series' cgroup tests use it).
 	cgroup2Dir = "/sys/fs/cgroup"
+	// bpffsDir and tracefsDir are where BPF test suites expect the BPF
+	// file system (pinned objects) and tracefs.
+	bpffsDir   = "/sys/fs/bpf"
+	tracefsDir = "/sys/kernel/tracing"
 )
 
 // Init is the guest side of a run, as u-root's init starts it (uinit).
@@ -129,16 +133,30 @@ func ResultPort(cmdline string) string {
 	return or(flagValue(cmdline, contract.ResultPortFlag), contract.DefaultResultPort)
 }
 
-// mountFilesystems mounts debugfs and the cgroup v2 hierarchy. One already
-// mounted is no problem; a kernel without cgroups (ENODEV) has no cgroup v2
-// to mount, silently; any other failure is logged and the run goes on.
+// mountFilesystems mounts debugfs, the cgroup v2 hierarchy, the BPF file
+// system and tracefs, where test suites look for them. One already mounted
+// is no problem; a kernel without the file system (ENODEV), or without the
+// directory sysfs makes for it (ENOENT, bpffs and tracefs), has none to
+// mount, silently; any
+// other failure is logged and the run goes on.
 func (in *Init) mountFilesystems() {
 	if err := in.Sys.Mount("debugfs", debugfsDir, "debugfs", 0, ""); err != nil && !errors.Is(err, syscall.EBUSY) {
 		in.log().Printf("mounting debugfs: %v", err)
 	}
-	err := in.Sys.Mount("cgroup2", cgroup2Dir, "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
-	if err != nil && !errors.Is(err, syscall.EBUSY) && !errors.Is(err, syscall.ENODEV) {
-		in.log().Printf("mounting cgroup2 on %s: %v", cgroup2Dir, err)
+	for _, m := range []struct {
+		source, dir, fstype string
+		// sysfsDir: sysfs or debugfs makes dir only when the kernel
+		// has the file system.
+		sysfsDir bool
+	}{
+		{"cgroup2", cgroup2Dir, "cgroup2", false},
+		{"bpf", bpffsDir, "bpf", true},
+		{"tracefs", tracefsDir, "tracefs", true},
+	} {
+		err := in.Sys.Mount(m.source, m.dir, m.fstype, unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+		if err != nil && !errors.Is(err, syscall.EBUSY) && !errors.Is(err, syscall.ENODEV) && !(m.sysfsDir && errors.Is(err, syscall.ENOENT)) {
+			in.log().Printf("mounting %s on %s: %v", m.fstype, m.dir, err)
+		}
 	}
 }
 

@@ -191,11 +191,11 @@ func TestInitRun(t *testing.T) {
 	assert.Empty(t, logged)
 
 	journal, events := sys.all()
-	assert.Equal(t, []string{"mount debugfs /sys/kernel/debug debugfs", "mount cgroup2 /sys/fs/cgroup cgroup2", "open /dev/ttyS1", "close", "reboot"}, calls(journal))
+	assert.Equal(t, []string{"mount debugfs /sys/kernel/debug debugfs", "mount cgroup2 /sys/fs/cgroup cgroup2", "mount bpf /sys/fs/bpf bpf", "mount tracefs /sys/kernel/tracing tracefs", "open /dev/ttyS1", "close", "reboot"}, calls(journal))
 	// Every event is emitted between the open and the close.
-	require.Equal(t, "open /dev/ttyS1", journal[2])
+	require.Equal(t, "open /dev/ttyS1", journal[4])
 	require.Equal(t, []string{"close", "reboot"}, journal[len(journal)-2:])
-	for _, j := range journal[3 : len(journal)-2] {
+	for _, j := range journal[5 : len(journal)-2] {
 		assert.True(t, strings.HasPrefix(j, "emit "), j)
 	}
 
@@ -225,7 +225,7 @@ func TestInitShell(t *testing.T) {
 		logged, console, err := initRun(t, sys, `{"binaries": [], "timeout": "1m"}`, nil)
 		require.NoError(t, err, cmdline)
 		journal, events := sys.all()
-		assert.Equal(t, []string{"mount debugfs /sys/kernel/debug debugfs", "mount cgroup2 /sys/fs/cgroup cgroup2", "run /bin/gosh", "reboot"}, journal, cmdline)
+		assert.Equal(t, []string{"mount debugfs /sys/kernel/debug debugfs", "mount cgroup2 /sys/fs/cgroup cgroup2", "mount bpf /sys/fs/bpf bpf", "mount tracefs /sys/kernel/tracing tracefs", "run /bin/gosh", "reboot"}, journal, cmdline)
 		assert.Empty(t, events, "no result channel, no tests in shell mode")
 		require.Len(t, sys.ran, 1)
 		cmd := sys.ran[0]
@@ -259,7 +259,7 @@ func TestInitUnreadableManifest(t *testing.T) {
 		require.NoError(t, err, "%s: an unreadable manifest is reported to the host, not a runner error", name)
 		assert.Empty(t, logged, name)
 		journal, events := sys.all()
-		assert.Equal(t, []string{"mount debugfs /sys/kernel/debug debugfs", "mount cgroup2 /sys/fs/cgroup cgroup2", "open /dev/ttyS1", "emit hello", "emit error", "close", "reboot"}, journal, name)
+		assert.Equal(t, []string{"mount debugfs /sys/kernel/debug debugfs", "mount cgroup2 /sys/fs/cgroup cgroup2", "mount bpf /sys/fs/bpf bpf", "mount tracefs /sys/kernel/tracing tracefs", "open /dev/ttyS1", "emit hello", "emit error", "close", "reboot"}, journal, name)
 		require.Len(t, events, 2, name)
 		assert.Empty(t, events[1].Binary, name)
 		assert.False(t, events[1].Time.IsZero(), name)
@@ -301,14 +301,14 @@ func TestInitResultChannelErrors(t *testing.T) {
 	require.ErrorIs(t, err, boom)
 	assert.Equal(t, "landlock-vmtest runner: error: opening result channel /dev/ttyS1: boom\n", logged)
 	journal, _ := sys.all()
-	assert.Equal(t, []string{"mount debugfs /sys/kernel/debug debugfs", "mount cgroup2 /sys/fs/cgroup cgroup2", "open /dev/ttyS1", "reboot"}, journal)
+	assert.Equal(t, []string{"mount debugfs /sys/kernel/debug debugfs", "mount cgroup2 /sys/fs/cgroup cgroup2", "mount bpf /sys/fs/bpf bpf", "mount tracefs /sys/kernel/tracing tracefs", "open /dev/ttyS1", "reboot"}, journal)
 
 	sys = &fakeSystem{emitErr: func(event.Event) error { return boom }}
 	logged, _, err = initRun(t, sys, m, nil)
 	require.ErrorIs(t, err, boom)
 	assert.Equal(t, "landlock-vmtest runner: error: sending hello: boom\n", logged)
 	journal, _ = sys.all()
-	assert.Equal(t, []string{"mount debugfs /sys/kernel/debug debugfs", "mount cgroup2 /sys/fs/cgroup cgroup2", "open /dev/ttyS1", "reboot"}, journal)
+	assert.Equal(t, []string{"mount debugfs /sys/kernel/debug debugfs", "mount cgroup2 /sys/fs/cgroup cgroup2", "mount bpf /sys/fs/bpf bpf", "mount tracefs /sys/kernel/tracing tracefs", "open /dev/ttyS1", "reboot"}, journal)
 
 	sys = &fakeSystem{closeErr: boom}
 	logged, _, err = initRun(t, sys, m, nil)
@@ -328,6 +328,10 @@ func TestInitResultChannelErrors(t *testing.T) {
 		{unix.ENODEV, "landlock-vmtest runner: mounting debugfs: no such device\n"},
 		{unix.ENOENT, "landlock-vmtest runner: mounting debugfs: no such file or directory\n" +
 			"landlock-vmtest runner: mounting cgroup2 on /sys/fs/cgroup: no such file or directory\n"},
+		{unix.EPERM, "landlock-vmtest runner: mounting debugfs: operation not permitted\n" +
+			"landlock-vmtest runner: mounting cgroup2 on /sys/fs/cgroup: operation not permitted\n" +
+			"landlock-vmtest runner: mounting bpf on /sys/fs/bpf: operation not permitted\n" +
+			"landlock-vmtest runner: mounting tracefs on /sys/kernel/tracing: operation not permitted\n"},
 	} {
 		sys = &fakeSystem{mountErr: func(string, string, string) error { return tc.err }}
 		logged, _, err = initRun(t, sys, m, nil)
@@ -357,7 +361,7 @@ func TestInitCoverage(t *testing.T) {
 			assert.NotContains(t, console, "GCOV")
 			continue
 		}
-		assert.Equal(t, []string{"mount debugfs /sys/kernel/debug debugfs", "mount cgroup2 /sys/fs/cgroup cgroup2", "open /dev/ttyS1", "emit hello", "emit coverage", "close", "reboot"}, journal)
+		assert.Equal(t, []string{"mount debugfs /sys/kernel/debug debugfs", "mount cgroup2 /sys/fs/cgroup cgroup2", "mount bpf /sys/fs/bpf bpf", "mount tracefs /sys/kernel/tracing tracefs", "open /dev/ttyS1", "emit hello", "emit coverage", "close", "reboot"}, journal)
 		require.Len(t, events, 2)
 		require.NotNil(t, events[1].Chunk)
 		assert.Equal(t, event.Chunk{Path: "kernel/fork.gcda", Part: 0, Parts: 1, Data: []byte("counters")}, *events[1].Chunk)
@@ -383,7 +387,7 @@ func TestInitKselftests(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "landlock-vmtest runner: kselftests run in the initramfs root: mounting a tmpfs on "+root+": operation not permitted\n", logged)
 	journal, events := sys.all()
-	assert.Equal(t, []string{"mount debugfs /sys/kernel/debug debugfs", "mount cgroup2 /sys/fs/cgroup cgroup2", "open /dev/ttyS1", "mount kselftest-root " + root + " tmpfs", "close", "reboot"}, calls(journal))
+	assert.Equal(t, []string{"mount debugfs /sys/kernel/debug debugfs", "mount cgroup2 /sys/fs/cgroup cgroup2", "mount bpf /sys/fs/bpf bpf", "mount tracefs /sys/kernel/tracing tracefs", "open /dev/ttyS1", "mount kselftest-root " + root + " tmpfs", "close", "reboot"}, calls(journal))
 
 	ks := kinds(events)
 	require.Equal(t, event.KindHello, ks[0])

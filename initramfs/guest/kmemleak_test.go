@@ -43,7 +43,7 @@ func TestInitKmemleak(t *testing.T) {
 	logged, console, err := initRun(t, sys, m, func(in *Init) { in.Sleep = func(d time.Duration) { slept = append(slept, d) } })
 	require.NoError(t, err)
 	journal, events := sys.all()
-	assert.Equal(t, []string{"mount debugfs /sys/kernel/debug debugfs", "mount cgroup2 /sys/fs/cgroup cgroup2", "open /dev/ttyS1",
+	assert.Equal(t, []string{"mount debugfs /sys/kernel/debug debugfs", "mount cgroup2 /sys/fs/cgroup cgroup2", "mount bpf /sys/fs/bpf bpf", "mount tracefs /sys/kernel/tracing tracefs", "open /dev/ttyS1",
 		"kmemleak scan", "kmemleak clear", "kmemleak scan", "kmemleak scan", "kmemleak read", "close", "reboot"}, calls(journal))
 	require.Len(t, slept, 1, "logged:\n%s", logged)
 	assert.True(t, slept[0] > 0 && slept[0] <= kmemleakMinAge, "%s", slept[0])
