@@ -177,3 +177,24 @@ func TestKUnitCrashInSuite(t *testing.T) {
 	require.Equal(t, "error: the KTAP ended after 0 of the 1 suite(s) it announced", s[3])
 	require.Equal(t, []string{"fail", "binary-end 1"}, s[len(s)-2:])
 }
+
+// A real boot with two of the series' KUnit cases failing (the kernel
+// of the series at 0029 with mask_actions' MAY_APPEND mapping taken out
+// and room_for_rule's < made <=, to see that the suites can fail).
+func TestKUnitRealFailures(t *testing.T) {
+	b, err := os.ReadFile("testdata/kunit-failing.log")
+	require.NoError(t, err)
+	evs := feedKUnit(t, string(b), true)
+	s := kunitSummary(evs)
+	for _, want := range []string{
+		"pass landlock_fs", "fail landlock_bpf_actions/test_mask_actions", "pass landlock_bpf_actions/test_prot_actions",
+		"fail landlock_bpf_actions", "pass landlock_bpf_rules/test_new_level_copies", "fail landlock_bpf_rules/test_rule_limit",
+		"fail landlock_bpf_rules", "fail", "binary-end 1",
+	} {
+		require.Contains(t, s, want)
+	}
+	out := strings.Join(outputOf(evs, "landlock_bpf_actions/test_mask_actions"), "")
+	require.Contains(t, out, "EXPECTATION FAILED at security/landlock/bpf_hooks.c:432")
+	require.Contains(t, out, "Expected (1ULL << 1) == mask_actions(0x00000008), but")
+	require.Contains(t, strings.Join(outputOf(evs, "landlock_bpf_rules/test_rule_limit"), ""), "Expected room_for_rule(top) to be false, but is true")
+}

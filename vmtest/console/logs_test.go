@@ -39,6 +39,7 @@ var logExpectations = map[string][]wantSplat{
 	// KUnit's KTAP at boot (KUNIT=landlock*): no report (kunit_test.go
 	// reads its results).
 	"kunit-landlock.log": nil,
+	"kunit-failing.log":  nil,
 	"lkdtm-panic.log": {{
 		kind:      KindPanic,
 		fatal:     true,

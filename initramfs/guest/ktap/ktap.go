@@ -15,7 +15,9 @@ package ktap
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +39,12 @@ type Converter struct {
 	// lastAt is when the last plan, "# Subtest:" or result line at an
 	// indent came: a test that only a result line names started then,
 	// as KUnit's cases and plain TAP's tests run back to back.
-	lastAt   map[int]time.Time
+	lastAt map[int]time.Time
+	// pending are the diagnostic lines of a nested block while no
+	// announced test runs: KUnit prints a case's before its result,
+	// which names the case, so they are the next result's at their
+	// indent.
+	pending  map[int][]string
 	planned  int    // top-level plan, -1 when none seen
 	planSkip string // reason of a "1..0 # SKIP reason" plan
 	results  int    // top-level results seen
@@ -62,6 +69,7 @@ func New(pkg string, emit func(event.TestEvent) error, now func() time.Time) *Co
 		started:  map[string]time.Time{},
 		subtests: map[int]string{},
 		lastAt:   map[int]time.Time{},
+		pending:  map[int][]string{},
 		planned:  -1,
 	}
 }
@@ -111,9 +119,34 @@ func (c *Converter) Line(line string) error {
 	case versionRe.MatchString(body):
 		c.output(c.current(), line)
 	default:
+		if indent > 0 && c.current() == "" {
+			c.pending[indent] = append(c.pending[indent], line)
+			break
+		}
 		c.output(c.current(), line)
 	}
 	return c.err
+}
+
+// flushPending gives the pending lines at indent to test, and those
+// nested deeper, whose block has ended, to the binary.
+func (c *Converter) flushPending(indent int, test string) {
+	for _, i := range slices.Sorted(maps.Keys(c.pending)) {
+		lines := c.pending[i]
+		switch {
+		case i == indent:
+			for _, l := range lines {
+				c.output(test, l)
+			}
+		case i > indent:
+			for _, l := range lines {
+				c.output("", l)
+			}
+		default:
+			continue
+		}
+		delete(c.pending, i)
+	}
 }
 
 // enclosing is name inside the nested block that encloses indent, if any:
@@ -214,6 +247,7 @@ func (c *Converter) result(indent int, line string, m []string) {
 		}
 	}
 	c.lastAt[indent] = now
+	c.flushPending(indent, name)
 	c.output(name, line)
 	elapsed := now.Sub(c.started[name]).Seconds()
 	c.send(event.TestEvent{Action: action, Test: name, Elapsed: elapsed})
@@ -259,6 +293,7 @@ type Summary struct {
 // binary ran no test at all). Tests announced but without a result get no
 // event: the host reports them as unfinished, with how the binary ended.
 func (c *Converter) End() (Summary, error) {
+	c.flushPending(-1, "")
 	s := Summary{Planned: c.planned, Results: c.results, Passed: c.passed, Failed: c.failed, Skipped: c.skipped, Bailed: c.bailed}
 	result := "pass"
 	switch {
