@@ -37,6 +37,9 @@ const (
 	// file system (pinned objects) and tracefs.
 	bpffsDir   = "/sys/fs/bpf"
 	tracefsDir = "/sys/kernel/tracing"
+	// consoleLogLevel is the kernel's own default (CONSOLE_LOGLEVEL_DEFAULT):
+	// messages up to informational reach the console.
+	consoleLogLevel = 7
 )
 
 // Init is the guest side of a run, as u-root's init starts it (uinit).
@@ -165,6 +168,13 @@ func (in *Init) mountFilesystems() {
 // coverage counters when the manifest asks, then the "done" marker. It
 // returns an error only when the result channel failed.
 func (in *Init) run(cmdline string) error {
+	// u-root's init keeps only messages above notice for the console;
+	// the reports the host reads off it have informational parts (the
+	// stack of a hung task, lockdep's locks held), so back to the
+	// kernel's default: everything but debug.
+	if err := in.Sys.SetConsoleLogLevel(consoleLogLevel); err != nil {
+		in.log().Printf("setting the console log level to %d: %v", consoleLogLevel, err)
+	}
 	in.mountFilesystems()
 	port := ResultPort(cmdline)
 	ch, err := in.Sys.OpenResults(port)

@@ -25,6 +25,8 @@ import (
 // "close", "run <path>", "kmemleak <cmd>", "reboot".
 type fakeSystem struct {
 	cmdline string
+	// consoleLevel is the console log level the runner set.
+	consoleLevel int
 	// mountErr, when set, says how a mount fails.
 	mountErr func(source, target, fstype string) error
 	openErr  error
@@ -100,6 +102,13 @@ func (s *fakeSystem) SetOOMScoreAdj(pid, adj int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.oom = append(s.oom, fmt.Sprintf("%d %d", pid, adj))
+	return nil
+}
+
+func (s *fakeSystem) SetConsoleLogLevel(level int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.consoleLevel = level
 	return nil
 }
 
@@ -192,6 +201,9 @@ func TestInitRun(t *testing.T) {
 
 	journal, events := sys.all()
 	assert.Equal(t, []string{"mount debugfs /sys/kernel/debug debugfs", "mount cgroup2 /sys/fs/cgroup cgroup2", "mount bpf /sys/fs/bpf bpf", "mount tracefs /sys/kernel/tracing tracefs", "open /dev/ttyS1", "close", "reboot"}, calls(journal))
+	// u-root's init quietened the console to warnings; the runner lets
+	// the kernel's informational lines (a hung task's stack) through.
+	assert.Equal(t, 7, sys.consoleLevel)
 	// Every event is emitted between the open and the close.
 	require.Equal(t, "open /dev/ttyS1", journal[4])
 	require.Equal(t, []string{"close", "reboot"}, journal[len(journal)-2:])

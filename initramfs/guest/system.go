@@ -34,6 +34,9 @@ type System interface {
 	// for the caller: the runner makes itself the OOM killer's last
 	// choice (-1000) and each test binary an ordinary one (0) again.
 	SetOOMScoreAdj(pid, adj int) error
+	// SetConsoleLogLevel sets the kernel's console log level: messages
+	// of a lower level number than level reach the console.
+	SetConsoleLogLevel(level int) error
 	// Reboot flushes the filesystems and restarts the machine (QEMU runs
 	// with -no-reboot, so that ends the VM). It returns only if that
 	// failed.

@@ -79,6 +79,14 @@ func (Linux) SetOOMScoreAdj(pid, adj int) error {
 	return os.WriteFile("/proc/"+p+"/oom_score_adj", []byte(strconv.Itoa(adj)), 0)
 }
 
+// SetConsoleLogLevel is syslog(SYSLOG_ACTION_CONSOLE_LEVEL, NULL, level).
+func (Linux) SetConsoleLogLevel(level int) error {
+	if _, _, errno := unix.Syscall(unix.SYS_SYSLOG, unix.SYSLOG_ACTION_CONSOLE_LEVEL, 0, uintptr(level)); errno != 0 {
+		return errno
+	}
+	return nil
+}
+
 // Reboot syncs and restarts. Power-off needs ACPI, which the lean x86_64
 // guest kernel does not have; with -no-reboot, QEMU exits on a restart.
 func (Linux) Reboot() error {

@@ -56,6 +56,17 @@ var logExpectations = map[string][]wantSplat{
 		contains:  []string{"RIP: 0010:lkdtm_WARNING+0x8/0xb", " ? lkdtm_do_action+0x18/0x1b"},
 		lacks:     []string{"landlock-vmtest: github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline/testdata/guest/warning ended: exit status 0 after 0.5s"},
 	}},
+	// LKDTM's HUNG_TASK in a child, the detector's timeout lowered to
+	// 2 s (vmtest/pipeline/testdata/guest/hungtask), with the runner's
+	// console log level letting the task's stack through.
+	"lkdtm-hung-task.log": {{
+		kind:      KindHungTask,
+		signature: "INFO: task hung in lkdtm_HUNG_TASK",
+		first:     "INFO: task 00-hungtask.tes:36 blocked for more than 2 seconds.",
+		last:      " </TASK>",
+		contains:  []string{"task:00-hungtask.tes state:D stack:0     pid:36    tgid:36    ppid:30     flags:0x00000000", " ? lkdtm_HUNG_TASK+0x13/0x15"},
+		lacks:     []string{"hungtask ended: exit status 0"},
+	}},
 	"lkdtm-soft-lockup.log": {{
 		kind:      KindSoftLockup,
 		signature: "BUG: soft lockup in lkdtm_SOFTLOCKUP",
