@@ -43,6 +43,7 @@ vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) tool actionlint .github/workflows/*.yml
 
 unit:
 	$(GO) test -count=1 ./...
