@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -80,14 +81,26 @@ type Row struct {
 	// BrokenSince is the patch whose build error this step still has
 	// (0 when the step builds or broke on its own).
 	BrokenSince                 int `json:"broken_since,omitempty"`
-	buildError                  string
-	Problems                    []string `json:"problems"`
-	Code                        int      `json:"exit_code"`
-	Out                         string   `json:"out,omitempty"`
-	statuses                    map[string]results.Status
-	testCode                    exitcode.Code
-	built                       bool
-	checkpatchOK, checkpatchRan bool
+	Problems []string `json:"problems"`
+	Code     int      `json:"exit_code"`
+	Out      string   `json:"out,omitempty"`
+
+	// What the step found on its own, before judge() compared it with
+	// the steps before: kept in the JSON of a step run alone (--step),
+	// so that --merge judges the steps together as a sequential check
+	// does.
+	BuildError    string                    `json:"build_error,omitempty"`
+	Statuses      map[string]results.Status `json:"statuses,omitempty"`
+	TestCode      exitcode.Code             `json:"test_code,omitempty"`
+	Built         bool                      `json:"built,omitempty"`
+	CheckpatchOK  bool                      `json:"checkpatch_ok,omitempty"`
+	CheckpatchRan bool                      `json:"checkpatch_ran,omitempty"`
+	// Judged tells that judge() decided the row (a patch that applied
+	// and whose harness did not fail); RawProblems and RawCode are the
+	// row's problems and code before it did.
+	Judged      bool     `json:"judged,omitempty"`
+	RawProblems []string `json:"raw_problems,omitempty"`
+	RawCode     int      `json:"raw_code,omitempty"`
 }
 
 // Report is the whole check.
@@ -194,7 +207,7 @@ func Check(ctx context.Context, o Options) (*Report, exitcode.Code) {
 	for i := 1; i <= n; i++ {
 		if stopped {
 			p := env.Series.Patches[i-1]
-			rows = append(rows, Row{Index: i, Patch: p.Name, Subject: p.Subject, Applies: "-", Builds: "-", Checkpatch: "-", Problems: []string{why}, Code: int(exitcode.PatchFailed)})
+			rows = append(rows, notTried(i, p.Name, p.Subject, why))
 			continue
 		}
 		row := c.patch(i, rows)
@@ -207,6 +220,10 @@ func Check(ctx context.Context, o Options) (*Report, exitcode.Code) {
 		}
 	}
 	rep.Rows = rows
+	for i := range rep.Rows {
+		// What a --merge needs, not a sequential report.
+		rep.Rows[i].Statuses = nil
+	}
 	rep.Splats = splatHistory(rows)
 	rep.Seconds = time.Since(start).Seconds()
 	code, verdict := decide(rows)
@@ -325,7 +342,7 @@ func (c *checker) patch(i int, rows []Row) (row Row) {
 		row.Checkpatch = cp.String()
 		row.CheckpatchErrors, row.CheckpatchWarnings, row.CheckpatchChecks = cp.Errors, cp.Warnings, cp.Checks
 		_ = os.WriteFile(filepath.Join(dir, "checkpatch.txt"), []byte(cp.Output), 0o644)
-		row.checkpatchRan, row.checkpatchOK = true, cp.Errors+cp.Warnings == 0
+		row.CheckpatchRan, row.CheckpatchOK = true, cp.Errors+cp.Warnings == 0
 	default:
 		row.Checkpatch = "n/a"
 	}
@@ -338,7 +355,7 @@ func (c *checker) patch(i int, rows []Row) (row Row) {
 	}
 	prev := rows[len(rows)-1]
 	var before []build.Warning
-	baseline := prev.built
+	baseline := prev.Built
 	if baseline {
 		before, err = c.env.Warnings(c.env.Objects(files), filepath.Join(dir, "w1-before.log"))
 		if err != nil {
@@ -379,7 +396,53 @@ func (c *checker) patch(i int, rows []Row) (row Row) {
 	if exitcode.Code(row.Code) == exitcode.Infra {
 		return row
 	}
+	row.Judged, row.RawProblems, row.RawCode = true, slices.Clone(row.Problems), row.Code
 	return judge(row, prev, rows, dir)
+}
+
+// rejudge is row, a step that ran on its own (--step), judged after rows,
+// the steps before it, judged already: as a sequential check has it.
+func rejudge(row Row, rows []Row) Row {
+	if !row.Judged || len(rows) == 0 {
+		return row
+	}
+	row.Problems, row.Code = slices.Clone(row.RawProblems), row.RawCode
+	row.NewFailures, row.NewSplats, row.BrokenSince, row.Green = nil, nil, 0, false
+	return judge(row, rows[len(rows)-1], rows, row.Out)
+}
+
+// notTried is the row of step i, not tried for why.
+func notTried(i int, patch, subject, why string) Row {
+	return Row{Index: i, Patch: patch, Subject: subject, Applies: "-", Builds: "-", Checkpatch: "-", Problems: []string{why}, Code: int(exitcode.PatchFailed)}
+}
+
+// assemble judges steps, run apart and sorted by index from the base on,
+// as the sequential check does: each patch against the steps before it,
+// none tried after the base failed or a patch did not apply, and none
+// after one that stops the check.
+func assemble(steps []Row) []Row {
+	var rows []Row
+	stopped, why := false, ""
+	for _, r := range steps {
+		if r.Index == 0 {
+			rows = append(rows, r)
+			stopped, why = r.Builds == "no" || halts(r.Code), "not tried: the base tree failed"
+			continue
+		}
+		if stopped {
+			rows = append(rows, notTried(r.Index, r.Patch, r.Subject, why))
+			continue
+		}
+		r = rejudge(r, rows)
+		rows = append(rows, r)
+		if r.Applies == "no" {
+			stopped, why = true, "not tried: an earlier patch did not apply"
+		}
+		if halts(r.Code) {
+			break
+		}
+	}
+	return rows
 }
 
 // judge decides a patch's step, built and tested, against the steps
@@ -391,12 +454,12 @@ func judge(row, prev Row, rows []Row, dir string) Row {
 		code = exitcode.Code(row.Code)
 		// The same error as the step before: the break is an earlier
 		// patch's, this one only did not fix it.
-		if prev.Builds == "no" && row.buildError != "" && row.buildError == prev.buildError {
+		if prev.Builds == "no" && row.BuildError != "" && row.BuildError == prev.BuildError {
 			row.BrokenSince = prev.Index
 			if prev.BrokenSince > 0 {
 				row.BrokenSince = prev.BrokenSince
 			}
-			row.Problems[len(row.Problems)-1] = fmt.Sprintf("still does not build, broken since patch %d: %s", row.BrokenSince, row.buildError)
+			row.Problems[len(row.Problems)-1] = fmt.Sprintf("still does not build, broken since patch %d: %s", row.BrokenSince, row.BuildError)
 		}
 	}
 	if len(row.NewWarnings) > 0 {
@@ -405,7 +468,7 @@ func judge(row, prev Row, rows []Row, dir string) Row {
 			code = exitcode.Warnings
 		}
 	}
-	if row.checkpatchRan && !row.checkpatchOK {
+	if row.CheckpatchRan && !row.CheckpatchOK {
 		row.Problems = append(row.Problems, fmt.Sprintf("checkpatch.pl --strict: %d error(s), %d warning(s) (%s)", row.CheckpatchErrors, row.CheckpatchWarnings, filepath.Join(dir, "checkpatch.txt")))
 		if code == exitcode.OK {
 			code = exitcode.Warnings
@@ -414,9 +477,9 @@ func judge(row, prev Row, rows []Row, dir string) Row {
 	if row.TestsRan {
 		prevT := lastTested(rows)
 		if prevT != nil {
-			row.NewFailures = newFailures(prevT.statuses, row.statuses)
+			row.NewFailures = newFailures(prevT.Statuses, row.Statuses)
 		} else {
-			row.NewFailures = newFailures(nil, row.statuses)
+			row.NewFailures = newFailures(nil, row.Statuses)
 		}
 		row.NewSplats = newSplats(prevT, row)
 		if len(row.NewSplats) > 0 {
@@ -428,20 +491,20 @@ func judge(row, prev Row, rows []Row, dir string) Row {
 		case len(row.NewFailures) > 0:
 			row.Problems = append(row.Problems, fmt.Sprintf("%d test(s) fail that did not fail one step before: %s", len(row.NewFailures), strings.Join(row.NewFailures, ", ")))
 			if code == exitcode.OK {
-				code = row.testCode
+				code = row.TestCode
 				if code == exitcode.OK {
 					code = exitcode.TestsFailed
 				}
 			}
-		case row.testCode != exitcode.OK && row.testCode != exitcode.TestsFailed:
+		case row.TestCode != exitcode.OK && row.TestCode != exitcode.TestsFailed:
 			// A crash or hang is the patch's unless the step before
 			// ended the same way, or the step has a splat of its own.
-			if prevT == nil || prevT.testCode != row.testCode {
+			if prevT == nil || prevT.TestCode != row.TestCode {
 				if len(row.NewSplats) == 0 {
 					row.Problems = append(row.Problems, row.TestsResult)
 				}
 				if code == exitcode.OK {
-					code = row.testCode
+					code = row.TestCode
 				}
 			}
 		}
@@ -472,8 +535,8 @@ func (c *checker) buildAndTest(row *Row, dir string, afterBuild func()) {
 		row.Code = int(code)
 		var be *build.Error
 		if errors.As(err, &be) {
-			row.buildError = strings.ReplaceAll(firstErrorLine(be.Excerpt), c.env.Src+"/", "")
-			row.Problems = append(row.Problems, "does not build: "+row.buildError)
+			row.BuildError = strings.ReplaceAll(firstErrorLine(be.Excerpt), c.env.Src+"/", "")
+			row.Problems = append(row.Problems, "does not build: "+row.BuildError)
 			fmt.Fprintf(c.out, "  build failed (log %s):\n%s\n", filepath.Join(dir, "build.log"), textutil.Indent(be.Excerpt))
 		} else {
 			row.Problems = append(row.Problems, code.String()+": "+textutil.FirstLine(err.Error()))
@@ -482,20 +545,20 @@ func (c *checker) buildAndTest(row *Row, dir string, afterBuild func()) {
 		return
 	}
 	row.Builds = "yes"
-	row.built = true
+	row.Built = true
 	if afterBuild != nil {
 		afterBuild()
 	}
 	o := c.env.Test(c.ctx, kernel, dir, "")
 	row.TestsRan = true
-	row.testCode = o.Code
+	row.TestCode = o.Code
 	row.TestsResult = fmt.Sprintf("%s: %s", o.Code, o.Reason)
 	row.Passed, row.Failed, row.Skipped = o.Report.Passed, o.Report.Failed, o.Report.Skipped
 	row.Flaky = o.Report.Flaky
 	for _, f := range o.Report.FlakyTests() {
 		row.FlakyTests = append(row.FlakyTests, f.Package+" "+f.Test.Name)
 	}
-	row.statuses = step.Statuses(o.Report)
+	row.Statuses = step.Statuses(o.Report)
 	row.Splats = results.GroupSplats(o.Splats)
 	if len(row.Splats) == 0 {
 		row.Splats = nil

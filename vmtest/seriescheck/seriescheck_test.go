@@ -105,8 +105,8 @@ func splatGroup(title, fp string, count int) results.SplatGroup {
 // one first appeared and where it was seen again.
 func TestSplatsByStep(t *testing.T) {
 	tested := func(i int, code exitcode.Code, splats ...results.SplatGroup) Row {
-		return Row{Index: i, Patch: fmt.Sprintf("%04d-p.patch", i), Builds: "yes", Applies: "yes", TestsRan: true, testCode: code, Splats: splats,
-			statuses: map[string]results.Status{"p TestA": results.StatusPass}}
+		return Row{Index: i, Patch: fmt.Sprintf("%04d-p.patch", i), Builds: "yes", Applies: "yes", TestsRan: true, TestCode: code, Splats: splats,
+			Statuses: map[string]results.Status{"p TestA": results.StatusPass}}
 	}
 	a := splatGroup("WARNING in landlock_a", "aaaa", 1)
 	b := splatGroup("WARNING in landlock_b", "bbbb", 2)

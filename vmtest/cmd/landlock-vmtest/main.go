@@ -147,6 +147,11 @@ func run(args []string) exitcode.Code {
 	if cmd == "bisect" || cmd == "bisect-step" {
 		bo.register(fs)
 	}
+	stepN, merge := -1, false
+	if cmd == "series-check" {
+		fs.IntVar(&stepN, "step", -1, "run one step alone, N: 0 the base tree, N the series' first N patches (with a build of the first N-1 for the warnings' baseline); series-check --merge joins the steps' OUT directories")
+		fs.BoolVar(&merge, "merge", false, "join the reports of steps run alone (series-check --merge DIR...) into the sequential check's table and exit code, in OUT")
+	}
 	fs.StringVar(&o.CacheDir, "cache", os.Getenv("CACHE_DIR"), "cache directory (CACHE_DIR; default $XDG_CACHE_HOME/landlock-vmtest)")
 	fs.StringVar(&o.Accel, "accel", os.Getenv("ACCEL"), "kvm or tcg; empty probes (ACCEL)")
 	icount := fs.String("icount", os.Getenv("ICOUNT"), "QEMU's -icount shift, 0-10: the guest's clock follows its instructions, 2^shift ns each (TCG only); empty for the host's clock (ICOUNT)")
@@ -216,11 +221,24 @@ func run(args []string) exitcode.Code {
 	}
 	switch cmd {
 	case "series-check":
+		if merge {
+			if fs.NArg() == 0 {
+				fmt.Fprintln(os.Stderr, "usage: landlock-vmtest series-check --merge DIR... (the OUT directories of series-check --step runs)")
+				return exitcode.Usage
+			}
+			_, code := seriescheck.Merge(seriescheck.MergeOptions{Dirs: fs.Args(), Out: o.Out, Stdout: os.Stdout})
+			return code
+		}
 		if o.Series == "" {
 			fmt.Fprintln(os.Stderr, "series-check: no series (SERIES= a series file, a directory of patches or an mbox)")
 			return exitcode.Usage
 		}
-		_, code := seriescheck.Check(ctx, seriescheck.Options{Run: o, Series: o.Series, Stdout: os.Stdout})
+		so := seriescheck.Options{Run: o, Series: o.Series, Stdout: os.Stdout}
+		if stepN >= 0 {
+			_, code := seriescheck.CheckStep(ctx, so, stepN)
+			return code
+		}
+		_, code := seriescheck.Check(ctx, so)
 		return code
 	case "bisect":
 		return bisectCmd(ctx, o, bo)

@@ -1,0 +1,132 @@
+package seriescheck
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/results"
+)
+
+// rawSteps are steps as patch() leaves them before judge(): what each
+// found on its own.
+func rawSteps() []Row {
+	pass := results.StatusPass
+	fail := results.StatusFail
+	tested := func(i int, code exitcode.Code, st map[string]results.Status, splats ...results.SplatGroup) Row {
+		return Row{Index: i, Patch: fmt.Sprintf("%04d-p.patch", i), Applies: "yes", Builds: "yes", Checkpatch: "clean", Built: true,
+			TestsRan: true, TestCode: code, Statuses: st, Splats: splats, CheckpatchRan: true, CheckpatchOK: true}
+	}
+	base := tested(0, exitcode.OK, map[string]results.Status{"p A": pass})
+	base.Patch, base.Applies, base.Green = "(base)", "-", true
+	rows := []Row{
+		base,
+		// Checkpatch warnings.
+		tested(1, exitcode.OK, map[string]results.Status{"p A": pass}),
+		// A new failure...
+		tested(2, exitcode.TestsFailed, map[string]results.Status{"p A": fail}),
+		// ...that is the step before's, not this one's.
+		tested(3, exitcode.TestsFailed, map[string]results.Status{"p A": fail, "p B": pass}),
+		// A splat of its own.
+		tested(4, exitcode.KernelCrashed, map[string]results.Status{"p A": fail, "p B": pass}, splatGroup("WARNING in x", "ffff", 1)),
+	}
+	rows[1].Checkpatch, rows[1].CheckpatchOK, rows[1].CheckpatchWarnings = "0E 2W 0C", false, 2
+	// A build break, and the same break one patch later.
+	for _, i := range []int{5, 6} {
+		r := Row{Index: i, Patch: fmt.Sprintf("%04d-p.patch", i), Applies: "yes", Builds: "no", Checkpatch: "clean", CheckpatchRan: true, CheckpatchOK: true,
+			BuildError: "x.c:1: error: no", Problems: []string{"does not build: x.c:1: error: no"}, Code: int(exitcode.BuildFailed)}
+		rows = append(rows, r)
+	}
+	for i := range rows[1:] {
+		r := &rows[i+1]
+		r.Judged, r.RawProblems, r.RawCode = true, slices.Clone(r.Problems), r.Code
+	}
+	return rows
+}
+
+// The sequential check's loop: each step judged as it comes, against the
+// steps before it.
+func sequential(raw []Row) []Row {
+	rows := []Row{raw[0]}
+	for _, r := range raw[1:] {
+		rows = append(rows, judge(r, rows[len(rows)-1], rows, r.Out))
+	}
+	return rows
+}
+
+// TestMergeEqualsSequential: steps run apart, each judged against nothing
+// (as CheckStep leaves them) and written to its own report, merge into
+// the rows, table and verdict of the sequential check.
+func TestMergeEqualsSequential(t *testing.T) {
+	raw := rawSteps()
+	want := sequential(raw)
+
+	var dirs []string
+	for i, r := range raw {
+		dir := filepath.Join(t.TempDir(), fmt.Sprintf("step-%d", i))
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		alone := r
+		if r.Index > 0 {
+			// CheckStep: judged with only the untested tree before it.
+			prev := Row{Index: r.Index - 1, Built: true, Builds: "yes"}
+			alone = judge(r, prev, []Row{prev}, dir)
+		}
+		require.NoError(t, write(&Report{Series: "s", Base: "b", Tests: "t", Rows: []Row{alone}, Seconds: 10}, dir))
+		dirs = append(dirs, dir)
+	}
+	// The order of the directories does not matter.
+	slices.Reverse(dirs)
+	got, err := mergeReports(dirs)
+	require.NoError(t, err)
+	require.Equal(t, want, got.Rows)
+	assert.Equal(t, 70.0, got.Seconds)
+
+	code, verdict := decide(got.Rows)
+	wantCode, wantVerdict := decide(want)
+	assert.Equal(t, wantCode, code)
+	assert.Equal(t, wantVerdict, verdict)
+	assert.Equal(t, "red: patch 1 (0001-p.patch), patch 2 (0002-p.patch), patch 4 (0004-p.patch), patch 5 (0005-p.patch); the build stays broken at patch 6", verdict)
+	assert.True(t, got.Rows[3].Green, "the failure is patch 2's: %v", got.Rows[3].Problems)
+	assert.Equal(t, []string{"p A"}, got.Rows[2].NewFailures)
+	assert.Equal(t, 5, got.Rows[6].BrokenSince)
+
+	// Alone, step 3 had the failure as its own.
+	b, err := os.ReadFile(filepath.Join(dirs[len(dirs)-1-3], "series-check.json"))
+	require.NoError(t, err)
+	var alone Report
+	require.NoError(t, json.Unmarshal(b, &alone))
+	assert.False(t, alone.Rows[0].Green)
+}
+
+func TestMergeRefusesGapsAndDuplicates(t *testing.T) {
+	raw := rawSteps()
+	write1 := func(rows ...Row) string {
+		dir := t.TempDir()
+		require.NoError(t, write(&Report{Rows: rows}, dir))
+		return dir
+	}
+	_, err := mergeReports([]string{write1(raw[0]), write1(raw[2])})
+	assert.ErrorContains(t, err, "missing: step 1")
+	_, err = mergeReports([]string{write1(raw[0]), write1(raw[1]), write1(raw[1])})
+	assert.ErrorContains(t, err, "step 1 is in more than one report")
+	_, err = mergeReports([]string{t.TempDir()})
+	assert.ErrorContains(t, err, "reading a step's report")
+}
+
+// A patch that does not apply leaves the later steps not tried, as the
+// sequential check does, whatever they found on their own.
+func TestMergeAfterAPatchThatDoesNotApply(t *testing.T) {
+	raw := rawSteps()[:4]
+	raw[2] = Row{Index: 2, Patch: "0002-p.patch", Applies: "no", Builds: "-", Checkpatch: "clean", Problems: []string{"does not apply: x"}, Code: int(exitcode.PatchFailed)}
+	rows := assemble(raw)
+	require.Len(t, rows, 4)
+	assert.Equal(t, []string{"not tried: an earlier patch did not apply"}, rows[3].Problems)
+	assert.Equal(t, "-", rows[3].Applies)
+}
