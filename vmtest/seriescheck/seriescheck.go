@@ -80,10 +80,10 @@ type Row struct {
 	NewSplats []string             `json:"new_splats,omitempty"`
 	// BrokenSince is the patch whose build error this step still has
 	// (0 when the step builds or broke on its own).
-	BrokenSince                 int `json:"broken_since,omitempty"`
-	Problems []string `json:"problems"`
-	Code     int      `json:"exit_code"`
-	Out      string   `json:"out,omitempty"`
+	BrokenSince int      `json:"broken_since,omitempty"`
+	Problems    []string `json:"problems"`
+	Code        int      `json:"exit_code"`
+	Out         string   `json:"out,omitempty"`
 
 	// What the step found on its own, before judge() compared it with
 	// the steps before: kept in the JSON of a step run alone (--step),
