@@ -149,13 +149,15 @@ func Boot(ctx context.Context, req Request) Result {
 		return r
 	}
 	cfg := vmConfig(req, initrd, acc)
+	// The repro bundle is the run without the debugger: a stub port of
+	// this run's and a CPU waiting for gdb would only hang it later.
+	if err := vm.WriteRepro(cfg, req.Out); err != nil {
+		return Result{Code: exitcode.Infra, Reason: err.Error(), Accel: acc}
+	}
 	if req.GDB {
 		if err := debugger(&cfg, req); err != nil {
 			return Result{Code: exitcode.Infra, Reason: err.Error(), Accel: acc}
 		}
-	}
-	if err := vm.WriteRepro(cfg, req.Out); err != nil {
-		return Result{Code: exitcode.Infra, Reason: err.Error(), Accel: acc}
 	}
 	if req.Shell {
 		if err := vm.Shell(cfg, req.Stdout); err != nil {
@@ -194,6 +196,10 @@ func debugger(cfg *vm.Config, req Request) error {
 	}
 	cfg.GDBPort = l.Addr().(*net.TCPAddr).Port
 	l.Close()
+	// Symbols at the addresses vmlinux gives them; before the user's
+	// arguments, which come last.
+	n := len(cfg.Append) - len(req.Cmdline)
+	cfg.Append = append(cfg.Append[:n:n], append([]string{"nokaslr"}, req.Cmdline...)...)
 	cfg.BootTimeout, cfg.Silence = vm.NoLimit, vm.NoLimit
 	fmt.Fprintf(req.Stdout, "GDB=1: QEMU waits for a debugger on 127.0.0.1:%d, the kernel booted with nokaslr; in another terminal:\n", cfg.GDBPort)
 	fmt.Fprintf(req.Stdout, "  %s\n", GDBCommand(req.Machine, req.Kernel.Dir, cfg.GDBPort))
@@ -386,10 +392,6 @@ func vmConfig(req Request, initrd string, acc vm.Accel) vm.Config {
 		cfg.Append = append(cfg.Append, contract.ShellFlag)
 	}
 	cfg.Append = append(cfg.Append, kunit.Cmdline(req.KUnit)...)
-	if req.GDB {
-		// Symbols at the addresses vmlinux gives them.
-		cfg.Append = append(cfg.Append, "nokaslr")
-	}
 	// The user's arguments last: for most parameters, lsm= among them,
 	// the kernel keeps the last value it is given.
 	cfg.Append = append(cfg.Append, req.Cmdline...)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
 	"github.com/landlock-vmtest/landlock-vmtest/machine"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/vm"
 )
@@ -24,21 +25,19 @@ func TestVMConfigAppendsCmdlineLast(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		shell   bool
-		gdb     bool
 		kunit   string
 		cmdline []string
 		want    []string
 	}{
-		{"none", false, false, "", nil, append(harness[:3:3], "kunit.enable=0")},
-		{"run", false, false, "landlock*", []string{"lsm=capability", "lsm.debug"}, append(harness[:3:3], "kunit.enable=1", "kunit.filter_glob=landlock*", "lsm=capability", "lsm.debug")},
-		{"shell", true, false, "", []string{"lsm=capability"}, append(harness[:3:3], "landlock_vmtest.shell", "kunit.enable=0", "lsm=capability")},
-		{"gdb", false, true, "", []string{"nokaslr=no"}, append(harness[:3:3], "kunit.enable=0", "nokaslr", "nokaslr=no")},
+		{"none", false, "", nil, append(harness[:3:3], "kunit.enable=0")},
+		{"run", false, "landlock*", []string{"lsm=capability", "lsm.debug"}, append(harness[:3:3], "kunit.enable=1", "kunit.filter_glob=landlock*", "lsm=capability", "lsm.debug")},
+		{"shell", true, "", []string{"lsm=capability"}, append(harness[:3:3], "landlock_vmtest.shell", "kunit.enable=0", "lsm=capability")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := t.TempDir()
 			m, err := machine.ByName("x86_64")
 			require.NoError(t, err)
-			cfg := vmConfig(Request{Machine: m, Out: out, Shell: tc.shell, GDB: tc.gdb, KUnit: tc.kunit, Cmdline: tc.cmdline, Stdout: io.Discard}, filepath.Join(out, "initramfs.cpio"), vm.TCG)
+			cfg := vmConfig(Request{Machine: m, Out: out, Shell: tc.shell, KUnit: tc.kunit, Cmdline: tc.cmdline, Stdout: io.Discard}, filepath.Join(out, "initramfs.cpio"), vm.TCG)
 			args, err := cfg.Cmdline("")
 			require.NoError(t, err)
 			var appendArg string
@@ -92,4 +91,20 @@ func TestGDBCommand(t *testing.T) {
 	// With the build's gdb scripts, gdb may load them.
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "vmlinux-gdb.py"), nil, 0o644))
 	assert.Equal(t, "gdb -iex 'add-auto-load-safe-path "+dir+"' -ex 'target remote 127.0.0.1:4321' "+dir+"/vmlinux", GDBCommand(x86, dir, 4321))
+}
+
+// GDB=1: the stub and nokaslr, before the user's arguments; the repro
+// bundle is written before and has neither.
+func TestDebugger(t *testing.T) {
+	m, err := machine.ByName("x86_64")
+	require.NoError(t, err)
+	out := t.TempDir()
+	req := Request{Machine: m, Out: out, GDB: true, Cmdline: []string{"lsm=capability"}, Stdout: io.Discard,
+		Kernel: &build.Result{Dir: out, Config: filepath.Join(out, "config")}}
+	cfg := vmConfig(req, filepath.Join(out, "initramfs.cpio"), vm.TCG)
+	require.NoError(t, debugger(&cfg, req))
+	assert.Positive(t, cfg.GDBPort)
+	assert.Equal(t, []string{"kunit.enable=0", "nokaslr", "lsm=capability"}, cfg.Append)
+	assert.Equal(t, vm.NoLimit, cfg.BootTimeout)
+	assert.Equal(t, vm.NoLimit, cfg.Silence)
 }

@@ -17,10 +17,12 @@ import (
 // of suites, each suite a nested block, "ok N suite") and turns it, through
 // package ktap as a kselftest binary's output, into the events of a test
 // binary: binary-start at the first "KTAP version" line, each suite a
-// test and each of its cases a subtest ("landlock_fs/test_no_more_access"),
-// binary-end once the plan's last suite has its result. So the suites land
-// in the same report, JUnit file and closing line as the guest's tests,
-// and a splat during a suite is that suite case's.
+// test, running from its "# Subtest:" line, and each of its cases a
+// subtest ("landlock_fs/test_no_more_access"), binary-end once the plan's
+// last suite has its result. So the suites land in the same report, JUnit
+// file and closing line as the guest's tests, and a splat during a suite
+// is that suite's (KUnit announces no case before its result, so the
+// suite is the finest the console tells).
 //
 // Only the kernel's lines count (those with a printk timestamp, once one
 // has been seen); a line of another part of the kernel printed in the
@@ -83,8 +85,8 @@ func (k *KUnit) Feed(s string) {
 		}
 	} else if k.stamped {
 		return // user space's, not the kernel's
-	}
-	if k.now.IsZero() {
+	} else {
+		// No printk timestamps: the host's clock.
 		k.now = time.Now()
 	}
 	body := strings.TrimRight(l.body, " \t")
@@ -151,8 +153,9 @@ func (k *KUnit) End(reachedUser bool) {
 			k.end(fmt.Sprintf("the KTAP ended after %d of the %d suite(s) it announced", k.results, k.planned))
 			return
 		}
-		// The kernel died in a suite: what ran is reported, the case
-		// that was running is unfinished, as a crashed binary's.
+		// The kernel died in a suite: what ran is reported, the suite
+		// that was running is unfinished, as a crashed binary's test.
+		_ = k.conv.Flush()
 		k.state = kunitDone
 	}
 }

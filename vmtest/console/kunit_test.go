@@ -67,13 +67,13 @@ func TestKUnitRealBoot(t *testing.T) {
 	b, err := os.ReadFile("testdata/kunit-landlock.log")
 	require.NoError(t, err)
 	evs := feedKUnit(t, string(b), true)
-	want := []string{"binary-start"}
+	want := []string{"binary-start", "run landlock_fs"}
 	for _, c := range []string{"test_no_more_access", "test_scope_to_request_with_exec_none",
 		"test_scope_to_request_with_exec_some", "test_scope_to_request_without_access",
 		"test_is_eacces_with_none", "test_is_eacces_with_refer", "test_is_eacces_with_write"} {
 		want = append(want, "run landlock_fs/"+c, "pass landlock_fs/"+c)
 	}
-	want = append(want, "run landlock_fs", "pass landlock_fs", "pass", "binary-end 0")
+	want = append(want, "pass landlock_fs", "pass", "binary-end 0")
 	require.Equal(t, want, kunitSummary(evs))
 
 	// The kernel's clock times the cases: the first case ran from its
@@ -117,12 +117,12 @@ not ok 9 from user space, ignored
 `
 	evs := feedKUnit(t, text, true)
 	require.Equal(t, []string{
-		"binary-start",
+		"binary-start", "run landlock_bpf_actions",
 		"run landlock_bpf_actions/test_mask_actions", "pass landlock_bpf_actions/test_mask_actions",
 		"run landlock_bpf_actions/test_prot_actions", "fail landlock_bpf_actions/test_prot_actions",
-		"run landlock_bpf_actions", "fail landlock_bpf_actions",
+		"fail landlock_bpf_actions", "run landlock_fs",
 		"run landlock_fs/test_no_more_access", "pass landlock_fs/test_no_more_access",
-		"run landlock_fs", "pass landlock_fs",
+		"pass landlock_fs",
 		"fail", "binary-end 1",
 	}, kunitSummary(evs))
 	var out []string
@@ -165,16 +165,20 @@ func TestKUnitCrashInSuite(t *testing.T) {
 [    0.6]     ok 1 test_copy
 [    0.7] BUG: kernel NULL pointer dereference, address: 0000000000000008
 `
+	evs := feedKUnit(t, text, false)
 	require.Equal(t, []string{
-		"binary-start",
+		"binary-start", "run landlock_bpf_levels",
 		"run landlock_bpf_levels/test_copy", "pass landlock_bpf_levels/test_copy",
-	}, kunitSummary(feedKUnit(t, text, false)))
+	}, kunitSummary(evs))
+	// The suite has no result: the report makes it unfinished. What
+	// came after the last result is the binary's.
+	require.Contains(t, strings.Join(outputOf(evs, ""), ""), "BUG: kernel NULL pointer dereference")
 
 	// The same KTAP cut short with the runner up after it: the plan
 	// was not kept.
-	evs := feedKUnit(t, text, true)
+	evs = feedKUnit(t, text, true)
 	s := kunitSummary(evs)
-	require.Equal(t, "error: the KTAP ended after 0 of the 1 suite(s) it announced", s[3])
+	require.Equal(t, "error: the KTAP ended after 0 of the 1 suite(s) it announced", s[4])
 	require.Equal(t, []string{"fail", "binary-end 1"}, s[len(s)-2:])
 }
 
@@ -196,5 +200,11 @@ func TestKUnitRealFailures(t *testing.T) {
 	out := strings.Join(outputOf(evs, "landlock_bpf_actions/test_mask_actions"), "")
 	require.Contains(t, out, "EXPECTATION FAILED at security/landlock/bpf_hooks.c:432")
 	require.Contains(t, out, "Expected (1ULL << 1) == mask_actions(0x00000008), but")
+	// The expectation's values, indented deeper, are the case's too.
+	require.Contains(t, out, "(1ULL << 1) == 2 (0x2)")
+	require.Contains(t, out, "mask_actions(0x00000008) == 0 (0x0)")
+	// The suite's header is not its first case's.
+	require.NotContains(t, out, "1..2")
+	require.NotContains(t, out, "# Subtest")
 	require.Contains(t, strings.Join(outputOf(evs, "landlock_bpf_rules/test_rule_limit"), ""), "Expected room_for_rule(top) to be false, but is true")
 }

@@ -65,6 +65,9 @@ type Splat struct {
 	// Test is the test running when the splat appeared ("pkg TestName"),
 	// if known.
 	Test string `json:"test"`
+	// Fails tells whether the splat fails the run (an OOM kill's report
+	// or lockdep running out of room does not, by itself).
+	Fails bool `json:"fails"`
 	// Text is the splat's console text.
 	Text string `json:"text"`
 	// Signature is the splat's title the way syzkaller writes it, e.g.

@@ -104,7 +104,7 @@ func (g SplatGroup) headline() string {
 func FromConsole(splats []console.Splat) []Splat {
 	var out []Splat
 	for _, s := range splats {
-		out = append(out, Splat{Kind: string(s.Kind), Test: s.Test, Text: s.Text})
+		out = append(out, Splat{Kind: string(s.Kind), Test: s.Test, Text: s.Text, Fails: s.Fails})
 	}
 	return out
 }

@@ -39,6 +39,7 @@ func CheckStep(ctx context.Context, o Options, n int) (*Report, exitcode.Code) {
 	}
 	defer env.Close()
 	rep.Base = env.Base.Desc
+	rep.Patches, rep.Step = len(env.Series.Patches), &n
 	if n < 0 || n > len(env.Series.Patches) {
 		fmt.Fprintf(out, "series-check --step %d: the series has steps 0 (the base tree) to %d\n", n, len(env.Series.Patches))
 		return rep, exitcode.Usage
@@ -51,6 +52,11 @@ func CheckStep(ctx context.Context, o Options, n int) (*Report, exitcode.Code) {
 	rep.Seconds = time.Since(start).Seconds()
 	rep.ExitCode = int(code)
 	rep.Verdict = fmt.Sprintf("step %d run alone, judged against no step before it (series-check --merge judges it with the others)", n)
+	if !halts(int(code)) {
+		// The step's problems are only known against the steps
+		// before it: the merge gives the verdict and the exit code.
+		code = exitcode.OK
+	}
 	if err := write(rep, o.Run.Out); err != nil {
 		fmt.Fprintf(out, "writing the report: %v\n", err)
 		return rep, exitcode.Infra
@@ -141,8 +147,14 @@ func mergeReports(dirs []string) (*Report, error) {
 		if err := json.Unmarshal(b, &r); err != nil {
 			return rep, fmt.Errorf("%s: %w", filepath.Join(d, "series-check.json"), err)
 		}
-		if rep.Series == "" {
-			rep.Series, rep.Base, rep.Tests = r.Series, r.Base, r.Tests
+		if r.Step == nil {
+			return rep, fmt.Errorf("%s: not the report of a step run alone (series-check --step N)", d)
+		}
+		if len(byIndex) == 0 {
+			rep.Series, rep.Base, rep.Tests, rep.Patches = r.Series, r.Base, r.Tests, r.Patches
+		} else if r.Series != rep.Series || r.Base != rep.Base || r.Tests != rep.Tests || r.Patches != rep.Patches {
+			return rep, fmt.Errorf("%s: step %d checked another series, base tree or tests (%s, %d patch(es), %s, tests %s) than the others (%s, %d patch(es), %s, tests %s)",
+				d, *r.Step, r.Series, r.Patches, r.Base, r.Tests, rep.Series, rep.Patches, rep.Base, rep.Tests)
 		}
 		for _, row := range r.Rows {
 			if _, dup := byIndex[row.Index]; dup {
@@ -163,13 +175,13 @@ func mergeReports(dirs []string) (*Report, error) {
 		return rep, fmt.Errorf("no step in %s", strings.Join(dirs, " "))
 	}
 	var missing []string
-	for want := 0; want <= idx[len(idx)-1]; want++ {
+	for want := 0; want <= max(idx[len(idx)-1], rep.Patches); want++ {
 		if _, ok := byIndex[want]; !ok {
 			missing = append(missing, fmt.Sprint(want))
 		}
 	}
 	if len(missing) > 0 {
-		return rep, fmt.Errorf("the steps must run from the base (0) to the last without a gap; missing: step %s", strings.Join(missing, ", "))
+		return rep, fmt.Errorf("the series has steps 0 (the base tree) to %d; missing: step %s", rep.Patches, strings.Join(missing, ", "))
 	}
 	steps := make([]Row, 0, len(idx))
 	for _, i := range idx {

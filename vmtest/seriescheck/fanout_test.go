@@ -78,7 +78,8 @@ func TestMergeEqualsSequential(t *testing.T) {
 			prev := Row{Index: r.Index - 1, Built: true, Builds: "yes"}
 			alone = judge(r, prev, []Row{prev}, dir)
 		}
-		require.NoError(t, write(&Report{Series: "s", Base: "b", Tests: "t", Rows: []Row{alone}, Seconds: 10}, dir))
+		step := r.Index
+		require.NoError(t, write(&Report{Series: "s", Base: "b", Tests: "t", Patches: len(raw) - 1, Step: &step, Rows: []Row{alone}, Seconds: 10}, dir))
 		dirs = append(dirs, dir)
 	}
 	// The order of the directories does not matter.
@@ -107,17 +108,28 @@ func TestMergeEqualsSequential(t *testing.T) {
 
 func TestMergeRefusesGapsAndDuplicates(t *testing.T) {
 	raw := rawSteps()
-	write1 := func(rows ...Row) string {
+	write1 := func(r Row, patches int, tests string) string {
 		dir := t.TempDir()
-		require.NoError(t, write(&Report{Rows: rows}, dir))
+		step := r.Index
+		require.NoError(t, write(&Report{Series: "s", Tests: tests, Patches: patches, Step: &step, Rows: []Row{r}}, dir))
 		return dir
 	}
-	_, err := mergeReports([]string{write1(raw[0]), write1(raw[2])})
+	_, err := mergeReports([]string{write1(raw[0], 2, "t"), write1(raw[2], 2, "t")})
 	assert.ErrorContains(t, err, "missing: step 1")
-	_, err = mergeReports([]string{write1(raw[0]), write1(raw[1]), write1(raw[1])})
+	// The last steps missing (a job that never wrote its report).
+	_, err = mergeReports([]string{write1(raw[0], 3, "t"), write1(raw[1], 3, "t")})
+	assert.ErrorContains(t, err, "the series has steps 0 (the base tree) to 3; missing: step 2, 3")
+	_, err = mergeReports([]string{write1(raw[0], 1, "t"), write1(raw[1], 1, "t"), write1(raw[1], 1, "t")})
 	assert.ErrorContains(t, err, "step 1 is in more than one report")
+	_, err = mergeReports([]string{write1(raw[0], 1, "t"), write1(raw[1], 1, "other")})
+	assert.ErrorContains(t, err, "step 1 checked another series, base tree or tests")
 	_, err = mergeReports([]string{t.TempDir()})
 	assert.ErrorContains(t, err, "reading a step's report")
+	// A sequential report has no test statuses to judge with.
+	seq := t.TempDir()
+	require.NoError(t, write(&Report{Patches: 1, Rows: raw[:2]}, seq))
+	_, err = mergeReports([]string{seq})
+	assert.ErrorContains(t, err, "not the report of a step run alone")
 }
 
 // A patch that does not apply leaves the later steps not tried, as the

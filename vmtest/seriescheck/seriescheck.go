@@ -115,6 +115,10 @@ type Report struct {
 	// Splats are the check's kernel reports, one per fingerprint, each
 	// with the step it first appeared at.
 	Splats []SplatHistory `json:"splats,omitempty"`
+	// Patches is the number of patches of the series; Step is set in the
+	// report of a step run alone (--step).
+	Patches int  `json:"patches"`
+	Step    *int `json:"step,omitempty"`
 }
 
 // SplatHistory is one kernel bug over the steps of a check.
@@ -192,6 +196,7 @@ func Check(ctx context.Context, o Options) (*Report, exitcode.Code) {
 	defer env.Close()
 	rep.Base = env.Base.Desc
 	n := len(env.Series.Patches)
+	rep.Patches = n
 	fmt.Fprintf(out, "series-check: %d patch(es) on %s, tests %s\n", n, env.Base.Desc, rep.Tests)
 
 	c := checker{ctx: ctx, env: env, out: out, root: o.Run.Out}
@@ -559,7 +564,9 @@ func (c *checker) buildAndTest(row *Row, dir string, afterBuild func()) {
 		row.FlakyTests = append(row.FlakyTests, f.Package+" "+f.Test.Name)
 	}
 	row.Statuses = step.Statuses(o.Report)
-	row.Splats = results.GroupSplats(o.Splats)
+	// Only the splats that fail a run: an OOM kill's report, say, is not
+	// a bug of the patch by itself.
+	row.Splats = results.GroupSplats(slices.DeleteFunc(slices.Clone(o.Splats), func(s results.Splat) bool { return !s.Fails }))
 	if len(row.Splats) == 0 {
 		row.Splats = nil
 	}

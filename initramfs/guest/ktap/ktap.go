@@ -15,9 +15,7 @@ package ktap
 
 import (
 	"fmt"
-	"maps"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,11 +38,15 @@ type Converter struct {
 	// indent came: a test that only a result line names started then,
 	// as KUnit's cases and plain TAP's tests run back to back.
 	lastAt map[int]time.Time
-	// pending are the diagnostic lines of a nested block while no
-	// announced test runs: KUnit prints a case's before its result,
-	// which names the case, so they are the next result's at their
-	// indent.
-	pending  map[int][]string
+	// pending are the indented lines that came while no announced test
+	// ran, in order: KUnit prints a case's diagnostics (and the kernel
+	// its reports) before the result that names the case, so they are
+	// the next result's.
+	pending []string
+	// header is the indent of a nested block whose header ("# Subtest:"
+	// up to its plan) is being read, -1 when none: its lines are the
+	// binary's.
+	header   int
 	planned  int    // top-level plan, -1 when none seen
 	planSkip string // reason of a "1..0 # SKIP reason" plan
 	results  int    // top-level results seen
@@ -69,7 +71,7 @@ func New(pkg string, emit func(event.TestEvent) error, now func() time.Time) *Co
 		started:  map[string]time.Time{},
 		subtests: map[int]string{},
 		lastAt:   map[int]time.Time{},
-		pending:  map[int][]string{},
+		header:   -1,
 		planned:  -1,
 	}
 }
@@ -109,8 +111,17 @@ func (c *Converter) Line(line string) error {
 		c.begin(name)
 		c.output(name, line)
 	case subtestRe.MatchString(body):
-		c.subtests[indent] = c.enclosing(indent, subtestRe.FindStringSubmatch(body)[1])
+		name := c.enclosing(indent, subtestRe.FindStringSubmatch(body)[1])
+		c.subtests[indent] = name
 		c.output(c.current(), line)
+		// The block is the test its result will name (KUnit's suite, or
+		// a parameterised case): it runs from here, so a report in it
+		// is its own, and it is unfinished if the output stops.
+		c.announce(name)
+		c.header = indent
+	case indent > 0 && planRe.MatchString(body):
+		c.output(c.current(), line)
+		c.header = -1
 	case resultRe.MatchString(body):
 		c.result(indent, line, resultRe.FindStringSubmatch(body))
 	case strings.HasPrefix(body, "Bail out!"):
@@ -119,8 +130,8 @@ func (c *Converter) Line(line string) error {
 	case versionRe.MatchString(body):
 		c.output(c.current(), line)
 	default:
-		if indent > 0 && c.current() == "" {
-			c.pending[indent] = append(c.pending[indent], line)
+		if indent > 0 && c.current() == "" && indent != c.header {
+			c.pending = append(c.pending, line)
 			break
 		}
 		c.output(c.current(), line)
@@ -128,25 +139,20 @@ func (c *Converter) Line(line string) error {
 	return c.err
 }
 
-// flushPending gives the pending lines at indent to test, and those
-// nested deeper, whose block has ended, to the binary.
-func (c *Converter) flushPending(indent int, test string) {
-	for _, i := range slices.Sorted(maps.Keys(c.pending)) {
-		lines := c.pending[i]
-		switch {
-		case i == indent:
-			for _, l := range lines {
-				c.output(test, l)
-			}
-		case i > indent:
-			for _, l := range lines {
-				c.output("", l)
-			}
-		default:
-			continue
-		}
-		delete(c.pending, i)
+// flushPending gives the pending lines to test ("" for the binary).
+func (c *Converter) flushPending(test string) {
+	for _, l := range c.pending {
+		c.output(test, l)
 	}
+	c.pending = nil
+}
+
+// Flush gives the lines still waiting for a result to the binary, for a
+// stream that ends without End (the kernel died in a KUnit case). It
+// returns the first error emit returned.
+func (c *Converter) Flush() error {
+	c.flushPending("")
+	return c.err
 }
 
 // enclosing is name inside the nested block that encloses indent, if any:
@@ -189,6 +195,16 @@ func (c *Converter) send(te event.TestEvent) {
 
 func (c *Converter) output(test, line string) {
 	c.send(event.TestEvent{Action: "output", Test: test, Output: line + "\n"})
+}
+
+// announce starts a test that output does not go to (a nested block whose
+// result comes after its own tests').
+func (c *Converter) announce(name string) {
+	if _, ok := c.started[name]; ok {
+		return
+	}
+	c.started[name] = c.now()
+	c.send(event.TestEvent{Action: "run", Test: name})
 }
 
 // begin announces a test (a RUN line, or a result with no RUN before it).
@@ -247,7 +263,7 @@ func (c *Converter) result(indent int, line string, m []string) {
 		}
 	}
 	c.lastAt[indent] = now
-	c.flushPending(indent, name)
+	c.flushPending(name)
 	c.output(name, line)
 	elapsed := now.Sub(c.started[name]).Seconds()
 	c.send(event.TestEvent{Action: action, Test: name, Elapsed: elapsed})
@@ -293,7 +309,7 @@ type Summary struct {
 // binary ran no test at all). Tests announced but without a result get no
 // event: the host reports them as unfinished, with how the binary ended.
 func (c *Converter) End() (Summary, error) {
-	c.flushPending(-1, "")
+	c.flushPending("")
 	s := Summary{Planned: c.planned, Results: c.results, Passed: c.passed, Failed: c.failed, Skipped: c.skipped, Bailed: c.bailed}
 	result := "pass"
 	switch {

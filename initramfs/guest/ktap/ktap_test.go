@@ -152,9 +152,11 @@ ok 2 fixture.parent
 `
 	evs, sum := convert(t, text)
 	require.Equal(t, []string{
+		// The block's "# Subtest:" starts its test.
+		"run suite_a",
 		"run suite_a/case_one", "pass suite_a/case_one",
 		"run suite_a/case_two", "fail suite_a/case_two",
-		"run suite_a", "fail suite_a",
+		"fail suite_a",
 		"run fixture.parent", "run fixture.parent/child", "skip fixture.parent/child", "pass fixture.parent",
 		"fail",
 	}, actions(evs))
@@ -182,11 +184,12 @@ not ok 1 suite_p
 `
 	evs, sum := convert(t, text)
 	require.Equal(t, []string{
+		"run suite_p", "run suite_p/case_param",
 		"run suite_p/case_param/one", "pass suite_p/case_param/one",
 		"run suite_p/case_param/two", "fail suite_p/case_param/two",
-		"run suite_p/case_param", "fail suite_p/case_param",
+		"fail suite_p/case_param",
 		"run suite_p/case_plain", "pass suite_p/case_plain",
-		"run suite_p", "fail suite_p",
+		"fail suite_p",
 		"fail",
 	}, actions(evs))
 	require.Equal(t, Summary{Planned: 1, Results: 1, Failed: 1}, sum)

@@ -222,6 +222,10 @@ func run(args []string) exitcode.Code {
 	switch cmd {
 	case "series-check":
 		if merge {
+			if stepN >= 0 {
+				fmt.Fprintln(os.Stderr, "series-check: --step runs one step, --merge joins steps that ran: one or the other")
+				return exitcode.Usage
+			}
 			if fs.NArg() == 0 {
 				fmt.Fprintln(os.Stderr, "usage: landlock-vmtest series-check --merge DIR... (the OUT directories of series-check --step runs)")
 				return exitcode.Usage
