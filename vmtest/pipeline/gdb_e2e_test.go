@@ -95,9 +95,11 @@ func TestE2EGDB(t *testing.T) {
 	o := output()
 	assert.Contains(t, o, "GDB=1: QEMU waits for a debugger on 127.0.0.1:"+port+", the kernel booted with nokaslr")
 	assert.Contains(t, o, "result: ok (exit 0)")
-	cmdline, err := os.ReadFile(filepath.Join(dir, "kernel-cmdline"))
+	// The repro bundle is the run without the debugger.
+	qemu, err := os.ReadFile(filepath.Join(dir, "qemu-command"))
 	require.NoError(t, err)
-	assert.Contains(t, strings.Fields(string(cmdline)), "nokaslr")
+	assert.NotContains(t, string(qemu), "-gdb")
+	assert.NotContains(t, strings.Fields(string(qemu)), "-S")
 }
 
 // lockedWriter serialises writes to w.
