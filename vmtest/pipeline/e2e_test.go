@@ -300,7 +300,9 @@ func TestE2EKselftestsNoSuchDirectory(t *testing.T) {
 // per-patch counts of the lines the series adds, which these tests must
 // reach (patch 3 is the seccomp entry itself).
 func TestE2ECoverage(t *testing.T) {
-	r := runHarness(t, "TESTS=./tests/seccompentry", "COVERAGE=1")
+	// The series' KUnit cases are lines of patch 3 too: KUnit on, as
+	// make vmtest has it, runs them.
+	r := runHarness(t, "TESTS=./tests/seccompentry", "COVERAGE=1", "KUNIT=")
 	require.Equal(t, 0, r.code, "output:\n%s", r.output)
 	for _, f := range []string{"index.html", "lcov.info", "patches.md", "patches.json"} {
 		assert.FileExists(t, filepath.Join(r.out, "coverage", f))
@@ -497,7 +499,8 @@ func TestE2EArm64(t *testing.T) {
 	assert.Contains(t, string(config), "\nCONFIG_SECURITY_LANDLOCK_BPF=y\n")
 	kcmd, err := os.ReadFile(filepath.Join(r.out, "kernel-cmdline"))
 	require.NoError(t, err)
-	assert.Equal(t, "console=ttyAMA0 panic=-1 landlock_vmtest.results=/dev/hvc0\n", string(kcmd))
+	// KUNIT=none (runHarness's) boots with the executor off.
+	assert.Equal(t, "console=ttyAMA0 panic=-1 landlock_vmtest.results=/dev/hvc0 kunit.enable=0\n", string(kcmd))
 	qcmd, err := os.ReadFile(filepath.Join(r.out, "qemu-command"))
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(string(qcmd), "qemu-system-aarch64 "), "%s", qcmd)
