@@ -67,10 +67,17 @@ func waitFor(t *testing.T, before, want string, limit time.Duration) {
 	}
 }
 
+// settle gives the host time to read this test's start from the result
+// channel before the report reaches it on the console: the two are
+// separate serial ports, and the host names the test of a report by the
+// test running when its first line arrives.
+func settle() { time.Sleep(500 * time.Millisecond) }
+
 // provoke makes the kernel print a report through LKDTM from this
 // process and waits for want in the kernel log.
 func provoke(t *testing.T, what, want string) {
 	t.Helper()
+	settle()
 	before := kernelLog(t)
 	if err := os.WriteFile(lkdtm, []byte(what+"\n"), 0); err != nil {
 		t.Fatalf("LKDTM %s: %v", what, err)
@@ -94,6 +101,7 @@ func child(t *testing.T, what string) *exec.Cmd {
 // the kernel's report or not) and for want in the kernel log.
 func provokeInChild(t *testing.T, what, want string) {
 	t.Helper()
+	settle()
 	before := kernelLog(t)
 	err := child(t, what).Wait()
 	t.Logf("the %s child ended: %v", what, err)
