@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,7 +13,6 @@ import (
 	"time"
 
 	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
-	"github.com/landlock-vmtest/landlock-vmtest/vmtest/step"
 )
 
 // CheckStep is one step of the check run alone (series-check --step N),
@@ -23,22 +23,11 @@ import (
 // other steps; on its own the step is judged against nothing before it.
 func CheckStep(ctx context.Context, o Options, n int) (*Report, exitcode.Code) {
 	start := time.Now()
-	out := o.Stdout
-	if out == nil {
-		out = os.Stdout
-	}
-	rep := &Report{Series: o.Series, Tests: strings.Join(o.Run.Tests, " ")}
-	if err := os.MkdirAll(o.Run.Out, 0o755); err != nil {
-		fmt.Fprintf(out, "creating %s: %v\n", o.Run.Out, err)
-		return rep, exitcode.Infra
-	}
-	env, err := step.Setup(o.Run, o.Series, filepath.Join(o.Run.Out, "series"), "series-check", out)
-	if err != nil {
-		fmt.Fprintf(out, "series-check: %v\n", err)
-		return rep, exitcode.Of(err)
+	out, rep, env, code := setup(o)
+	if env == nil {
+		return rep, code
 	}
 	defer env.Close()
-	rep.Base = env.Base.Desc
 	rep.Patches, rep.Step = len(env.Series.Patches), &n
 	if n < 0 || n > len(env.Series.Patches) {
 		fmt.Fprintf(out, "series-check --step %d: the series has steps 0 (the base tree) to %d\n", n, len(env.Series.Patches))
@@ -164,13 +153,7 @@ func mergeReports(dirs []string) (*Report, error) {
 		}
 		rep.Seconds += r.Seconds
 	}
-	idx := slices.Sorted(func(yield func(int) bool) {
-		for i := range byIndex {
-			if !yield(i) {
-				return
-			}
-		}
-	})
+	idx := slices.Sorted(maps.Keys(byIndex))
 	if len(idx) == 0 {
 		return rep, fmt.Errorf("no step in %s", strings.Join(dirs, " "))
 	}

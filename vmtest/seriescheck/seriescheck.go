@@ -179,22 +179,11 @@ func newSplats(before *Row, now Row) []string {
 // problem (patch, build, warnings, tests); Infra stops the check.
 func Check(ctx context.Context, o Options) (*Report, exitcode.Code) {
 	start := time.Now()
-	out := o.Stdout
-	if out == nil {
-		out = os.Stdout
-	}
-	rep := &Report{Series: o.Series, Tests: strings.Join(o.Run.Tests, " ")}
-	if err := os.MkdirAll(o.Run.Out, 0o755); err != nil {
-		fmt.Fprintf(out, "creating %s: %v\n", o.Run.Out, err)
-		return rep, exitcode.Infra
-	}
-	env, err := step.Setup(o.Run, o.Series, filepath.Join(o.Run.Out, "series"), "series-check", out)
-	if err != nil {
-		fmt.Fprintf(out, "series-check: %v\n", err)
-		return rep, exitcode.Of(err)
+	out, rep, env, code := setup(o)
+	if env == nil {
+		return rep, code
 	}
 	defer env.Close()
-	rep.Base = env.Base.Desc
 	n := len(env.Series.Patches)
 	rep.Patches = n
 	fmt.Fprintf(out, "series-check: %d patch(es) on %s, tests %s\n", n, env.Base.Desc, rep.Tests)
@@ -241,6 +230,28 @@ func Check(ctx context.Context, o Options) (*Report, exitcode.Code) {
 	_ = Table(out, rep)
 	fmt.Fprintf(out, "\nseries-check: %s (exit %d)\nreport in %s\n", verdict, int(code), filepath.Join(o.Run.Out, "series-check.md"))
 	return rep, code
+}
+
+// setup is what a check and a step run alone start with: the output
+// directory, the tools, the base tree and the series, and the report's
+// header. env is nil when that failed, with code saying how.
+func setup(o Options) (io.Writer, *Report, *step.Env, exitcode.Code) {
+	out := o.Stdout
+	if out == nil {
+		out = os.Stdout
+	}
+	rep := &Report{Series: o.Series, Tests: strings.Join(o.Run.Tests, " ")}
+	if err := os.MkdirAll(o.Run.Out, 0o755); err != nil {
+		fmt.Fprintf(out, "creating %s: %v\n", o.Run.Out, err)
+		return out, rep, nil, exitcode.Infra
+	}
+	env, err := step.Setup(o.Run, o.Series, filepath.Join(o.Run.Out, "series"), "series-check", out)
+	if err != nil {
+		fmt.Fprintf(out, "series-check: %v\n", err)
+		return out, rep, nil, exitcode.Of(err)
+	}
+	rep.Base = env.Base.Desc
+	return out, rep, env, exitcode.OK
 }
 
 // halts reports whether a step's exit code stops the check: the harness
