@@ -21,6 +21,15 @@ type Binary struct {
 	// Harness marks a kselftest binary built on kselftest_harness.h,
 	// whose tests can be listed (-l) and chosen (-r).
 	Harness bool `json:"harness,omitempty"`
+	// Args are the arguments of a KindExec command, as given.
+	Args []string `json:"args,omitempty"`
+	// Dirs are directories a KindExec command's arguments name: made in
+	// the guest before it runs, so that an empty one is there too.
+	Dirs []string `json:"dirs,omitempty"`
+	// Collect are files a KindExec command writes (its profiles, a
+	// coverage profile) that the runner sends back to the host once it
+	// ended, each at its path in the guest, which is the host's.
+	Collect []string `json:"collect,omitempty"`
 }
 
 // The kinds of binary.
@@ -31,6 +40,10 @@ const (
 	// KindKselftest is a kselftest binary (tools/testing/selftests): run
 	// with no arguments, its TAP output converted by package ktap.
 	KindKselftest = "kselftest"
+	// KindExec is one command (landlock-vmtest exec): run with its Args
+	// in Dir, its stdout and stderr sent as they come (event.KindOutput),
+	// killed at the timeout.
+	KindExec = "exec"
 )
 
 // Manifest tells the runner what to run and how.
@@ -61,6 +74,16 @@ type Manifest struct {
 func (m *Manifest) HasKselftests() bool {
 	for _, b := range m.Binaries {
 		if b.Kind == KindKselftest {
+			return true
+		}
+	}
+	return false
+}
+
+// HasCommand reports whether m runs a command of landlock-vmtest exec.
+func (m *Manifest) HasCommand() bool {
+	for _, b := range m.Binaries {
+		if b.Kind == KindExec {
 			return true
 		}
 	}

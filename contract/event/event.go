@@ -35,6 +35,19 @@ const (
 	// cannot tell which of them leaked. It is sent only when there is a
 	// leak to report.
 	KindKmemleak Kind = "kmemleak"
+	// KindOutput carries, in Data, what the command of landlock-vmtest
+	// exec wrote, as it wrote it, on the stream Stream names.
+	KindOutput Kind = "output"
+	// KindFile carries one chunk of a file the command wrote that the
+	// manifest asks back (Binary.Collect), its guest path absolute, or
+	// in Error why it could not be read.
+	KindFile Kind = "file"
+)
+
+// The streams of a KindOutput event.
+const (
+	Stdout = "stdout"
+	Stderr = "stderr"
 )
 
 // TestEvent is one event of `go test -json` / test2json, field for field.
@@ -68,10 +81,14 @@ type Event struct {
 	// Error is set for KindError (and for KindCoverage when the counters
 	// could not be read).
 	Error string `json:",omitempty"`
-	// Chunk is set for KindCoverage.
+	// Chunk is set for KindCoverage and KindFile.
 	Chunk *Chunk `json:",omitempty"`
 	// Text is set for KindKmemleak.
 	Text string `json:",omitempty"`
+	// Stream and Data are set for KindOutput: Stdout or Stderr, and the
+	// bytes as written (base64 in JSON, so that any byte gets through).
+	Stream string `json:",omitempty"`
+	Data   []byte `json:",omitempty"`
 }
 
 // Chunk is part Part (0-based) of Parts of a file the guest sends.

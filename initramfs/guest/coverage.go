@@ -56,21 +56,8 @@ func SendCoverage(dir string, emit func(event.Event) error) (int, error) {
 			problems = append(problems, err.Error())
 			continue
 		}
-		parts := (len(data) + ChunkSize - 1) / ChunkSize
-		if parts == 0 {
-			parts = 1
-		}
-		for i := 0; i < parts; i++ {
-			lo, hi := i*ChunkSize, (i+1)*ChunkSize
-			if hi > len(data) {
-				hi = len(data)
-			}
-			ev := event.Event{Kind: event.KindCoverage, Time: time.Now(), Chunk: &event.Chunk{
-				Path: filepath.ToSlash(rel), Part: i, Parts: parts, Data: data[lo:hi],
-			}}
-			if err := emit(ev); err != nil {
-				return sent, err
-			}
+		if err := sendChunks(event.KindCoverage, "", filepath.ToSlash(rel), data, emit); err != nil {
+			return sent, err
 		}
 		sent++
 	}

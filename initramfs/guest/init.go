@@ -37,6 +37,8 @@ const (
 	// file system (pinned objects) and tracefs.
 	bpffsDir   = "/sys/fs/bpf"
 	tracefsDir = "/sys/kernel/tracing"
+	// tmpDir is where u-root's init mounts a tmpfs.
+	tmpDir = "/tmp"
 	// consoleLogLevel is the kernel's own default (CONSOLE_LOGLEVEL_DEFAULT):
 	// messages up to informational reach the console.
 	consoleLogLevel = 7
@@ -205,6 +207,15 @@ func (in *Init) run(cmdline string) error {
 				if err := in.Sys.SetOOMScoreAdj(pid, 0); err != nil {
 					in.log().Printf("oom_score_adj of test binary %d: %v", pid, err)
 				}
+			}
+		}
+		if m.HasCommand() {
+			// exec packs the host files at their host paths, /tmp's
+			// among them (go test's binaries are there): the tmpfs
+			// u-root's init mounted on /tmp hides them. Without it,
+			// /tmp is the initramfs's, as writable.
+			if err := in.Sys.Unmount(tmpDir); err != nil && !errors.Is(err, syscall.EINVAL) {
+				in.log().Printf("unmounting the tmpfs on %s, which hides the command's files there: %v", tmpDir, err)
 			}
 		}
 		if m.HasKselftests() {

@@ -74,6 +74,11 @@ func (s *fakeSystem) Mount(source, target, fstype string, flags uintptr, data st
 	return nil
 }
 
+func (s *fakeSystem) Unmount(target string) error {
+	s.record("umount %s", target)
+	return nil
+}
+
 func (s *fakeSystem) OpenResults(dev string) (Results, error) {
 	s.record("open %s", dev)
 	if s.openErr != nil {
@@ -458,4 +463,17 @@ func TestHasFlag(t *testing.T) {
 	assert.True(t, hasFlag("landlock_vmtest.shell=0", contract.ShellFlag), "any value")
 	assert.False(t, hasFlag("landlock_vmtest.shellx", contract.ShellFlag))
 	assert.False(t, hasFlag("", contract.ShellFlag))
+}
+
+func TestInitCommandUnhidesTmp(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	m := fmt.Sprintf(`{"binaries": [{"package": "exec", "kind": "exec", "path": "/bin/sh", "dir": %q, "args": ["-c", "echo hi"]}], "timeout": "1m"}`, dir)
+	sys := &fakeSystem{}
+	logged, _, err := initRun(t, sys, m, nil)
+	require.NoError(t, err)
+	assert.Empty(t, logged)
+	journal, events := sys.all()
+	assert.Equal(t, []string{"mount debugfs /sys/kernel/debug debugfs", "mount cgroup2 /sys/fs/cgroup cgroup2", "mount bpf /sys/fs/bpf bpf", "mount tracefs /sys/kernel/tracing tracefs", "open /dev/ttyS1", "umount /tmp", "close", "reboot"}, calls(journal))
+	assert.Equal(t, "hi\n", streams(events)[event.Stdout])
 }

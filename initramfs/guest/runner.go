@@ -114,6 +114,9 @@ func (r *Runner) runOne(ctx context.Context, m *contract.Manifest, b contract.Bi
 	if err != nil {
 		return nil
 	}
+	if b.Kind == contract.KindExec {
+		return r.sendFiles(b, b.Collect)
+	}
 	return r.retry(ctx, m, b, j.tally, exit)
 }
 
@@ -175,6 +178,8 @@ func (r *Runner) job(m *contract.Manifest, b contract.Binary, tapArgs []string) 
 	switch b.Kind {
 	case contract.KindGoTest:
 		return r.goJob(m, b, m.Args, &tally{}), nil
+	case contract.KindExec:
+		return r.execJob(m, b)
 	case contract.KindKselftest:
 		return job{
 			args:  tapArgs,
@@ -220,9 +225,28 @@ func (r *Runner) execute(ctx context.Context, m *contract.Manifest, b contract.B
 		pw.Close()
 		return exit, err
 	}
+	if s, ok := j.conv.(splitter); ok {
+		epr, epw, err := os.Pipe()
+		if err != nil {
+			pw.Close()
+			j.conv.drain(0)
+			return exit, fmt.Errorf("creating pipe: %w", err)
+		}
+		defer epw.Close()
+		cmd.Stderr = epw
+		if err := s.startStderr(epr); err != nil {
+			pw.Close()
+			j.conv.drain(0)
+			return exit, err
+		}
+	}
 
 	startErr := cmd.Start()
 	pw.Close()
+	if w, ok := cmd.Stderr.(*os.File); ok && w != pw {
+		// Only the binary holds the write ends now.
+		w.Close()
+	}
 	if startErr == nil && r.Started != nil {
 		r.Started(cmd.Process.Pid)
 	}

@@ -20,6 +20,8 @@ type System interface {
 	Uname() (release, version string, err error)
 	// Mount is mount(2).
 	Mount(source, target, fstype string, flags uintptr, data string) error
+	// Unmount is umount2(2) with MNT_DETACH.
+	Unmount(target string) error
 	// OpenResults puts the terminal dev in raw mode (no newline
 	// translation, no echo) and opens the result channel on it.
 	OpenResults(dev string) (Results, error)

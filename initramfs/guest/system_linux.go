@@ -37,6 +37,11 @@ func (Linux) Mount(source, target, fstype string, flags uintptr, data string) er
 	return unix.Mount(source, target, fstype, flags, data)
 }
 
+// Unmount is System.Unmount.
+func (Linux) Unmount(target string) error {
+	return unix.Unmount(target, unix.MNT_DETACH)
+}
+
 // OpenResults puts dev in raw mode and opens hugelgupf/vmtest's guest
 // event emitter on it.
 func (Linux) OpenResults(dev string) (Results, error) {

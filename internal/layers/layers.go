@@ -29,7 +29,7 @@ var Layers = [][]string{
 	{"vmtest/stage", "vmtest/vm", "vmtest/kselftest"},
 	{"vmtest/boot"},
 	{"vmtest/pipeline"},
-	{"vmtest/step"},
+	{"vmtest/step", "vmtest/guestcmd"},
 	{"vmtest/seriescheck", "vmtest/bisect"},
 	{"vmtest/cmd/...", "vmtest/internal/..."},
 }

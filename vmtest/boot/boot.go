@@ -172,7 +172,7 @@ func Boot(ctx context.Context, req Request) Result {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = vmTimeout(cfg.BootTimeout, scaled(req.Timeout, DefaultTimeout, acc, req.Slowdown), binaries, img.retries())
 	}
-	r := run(ctx, req, cfg)
+	r := run(ctx, req, cfg, img.command())
 	r.Accel, r.Icount, r.Booted = acc, req.Icount, true
 	if len(r.Splats) > 0 {
 		sym, err := symbolize.ForBuild(k.Dir, k.Config, req.Machine.CrossCompile)
@@ -251,7 +251,7 @@ func vmTimeout(boot, perBinary time.Duration, binaries, retries int) time.Durati
 }
 
 // run is the boot and tests stages: the VM, its events and the verdict.
-func run(ctx context.Context, req Request, cfg vm.Config) Result {
+func run(ctx context.Context, req Request, cfg vm.Config, command bool) Result {
 	col := results.NewCollector()
 	mon := console.New(col.Running)
 	var ktap *console.KUnit
@@ -324,6 +324,7 @@ func run(ctx context.Context, req Request, cfg vm.Config) Result {
 		Panicked: outcome.Panicked,
 		Hang:     outcome.Hang,
 		Splats:   outcome.Splats,
+		Command:  command,
 	}, report)
 	if endTests != nil {
 		var err error

@@ -43,6 +43,10 @@ type GuestRequest struct {
 	// Flavour is the kernel flavour ("debug", "" for the normal one),
 	// given to the test binaries as contract.FlavourEnv.
 	Flavour string
+	// Exec, when set, is the one command the guest runs instead of the
+	// tests (landlock-vmtest exec), with the host files it needs; the
+	// base image is the shell's, whose tools the command may call.
+	Exec *initramfs.Pack
 }
 
 // Guest is an initramfs being prepared: the base image and the compiled
@@ -98,9 +102,16 @@ func fail(code exitcode.Code, err error) error {
 
 func prepare(ctx context.Context, req GuestRequest) guestImage {
 	img := guestImage{flavour: req.Flavour}
-	img.base, img.built, img.err = initramfs.Base(req.Cache, req.Repo, req.Machine.GOARCH, req.Shell)
+	img.base, img.built, img.err = initramfs.Base(req.Cache, req.Repo, req.Machine.GOARCH, req.Shell || req.Exec != nil)
 	if img.err != nil {
 		img.err = fail(exitcode.Infra, img.err)
+		return img
+	}
+	if req.Exec != nil {
+		img.manifest, img.files = &contract.Manifest{Binaries: []contract.Binary{req.Exec.Binary}}, req.Exec.Files
+		if img.work, img.err = os.MkdirTemp("", "landlock-vmtest-exec-"); img.err != nil {
+			img.err = fail(exitcode.Infra, img.err)
+		}
 		return img
 	}
 	pkgs, err := initramfs.ListTestPackages(req.Repo, req.Tests)
@@ -153,6 +164,11 @@ func (img guestImage) retries() int {
 	return img.manifest.Retry
 }
 
+// command reports whether the image runs exec's command, not tests.
+func (img guestImage) command() bool {
+	return img.manifest != nil && img.manifest.HasCommand()
+}
+
 // finish writes the initramfs at initrd: the base image and the test
 // layer, whose manifest carries what depends on the kernel and the
 // accelerator (the per-binary timeout, the kernel release). It returns
@@ -179,5 +195,9 @@ func (img guestImage) finish(initrd, release string, timeout time.Duration, cove
 	if img.built {
 		how = "base built"
 	}
-	return fmt.Sprintf("%s, %d test binaries (Go and kselftest); prepared alongside the kernel in %.1fs", how, len(m.Binaries), img.took.Seconds()), len(m.Binaries), nil
+	what := fmt.Sprintf("%d test binaries (Go and kselftest)", len(m.Binaries))
+	if img.command() {
+		what = fmt.Sprintf("the command and %d host file(s)", len(img.files))
+	}
+	return fmt.Sprintf("%s, %s; prepared alongside the kernel in %.1fs", how, what, img.took.Seconds()), len(m.Binaries), nil
 }

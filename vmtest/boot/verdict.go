@@ -21,6 +21,10 @@ type Seen struct {
 	Hang string
 	// Splats are the console splats.
 	Splats []console.Splat
+	// Command is true for the guest of landlock-vmtest exec, which runs
+	// one command and no test: once the kernel is cleared, its own exit
+	// status is the caller's to give.
+	Command bool
 }
 
 // Verdict decides the exit code of a run that booted, from what the guest
@@ -57,6 +61,8 @@ func Verdict(g Seen, r results.Report) (exitcode.Code, string) {
 		return exitcode.KernelCrashed, why
 	case len(failing) > 0:
 		return exitcode.KernelCrashed, "kernel splat: " + strings.Join(failing, "; ")
+	case g.Command:
+		return exitcode.OK, "the command ended, the kernel well"
 	case r.BinaryCrashed:
 		var names []string
 		for _, p := range r.Packages {

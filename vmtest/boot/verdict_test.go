@@ -42,12 +42,16 @@ func TestVerdict(t *testing.T) {
 		{"runner error", booted, results.Report{Passed: 1, Errors: []string{"reading test manifest"}}, exitcode.Infra, "guest runner error"},
 		{"nothing ran", booted, results.Report{Complete: true}, exitcode.Infra, "no test ran"},
 		{"flaky tests passed", booted, results.Report{Passed: 3, Flaky: 1, Complete: true}, exitcode.OK, "all tests passed, 1 of them flaky (failed, then passed on a retry)"},
+		{"a command ended: its status is the caller's", Seen{Done: true, Hello: true, Command: true}, crashed, exitcode.OK, "the command ended"},
+		{"a command that ran nothing", Seen{Done: true, Hello: true, Command: true}, results.Report{Complete: true, Errors: []string{"starting command"}}, exitcode.OK, "the command ended"},
+		{"a command's splat", Seen{Done: true, Hello: true, Command: true, Splats: []console.Splat{splat(console.KindWarning, "exec", false)}}, passed, exitcode.KernelCrashed, "kernel splat"},
+		{"a command's guest hung", Seen{Hello: true, Command: true, Hang: "x"}, passed, exitcode.KernelCrashed, "guest hung"},
 		{"a failure beats flaky tests", booted, results.Report{Passed: 3, Flaky: 1, Failed: 1, TestsFailed: true, Complete: true}, exitcode.TestsFailed, "1 test(s) failed"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			code, why := Verdict(tc.g, tc.r)
-			if tc.want == exitcode.OK && tc.r.Flaky == 0 {
+			if tc.want == exitcode.OK && tc.r.Flaky == 0 && !tc.g.Command {
 				assert.Equal(t, "all tests passed", why, "without flaky tests the reason is as it was")
 			}
 			assert.Equal(t, tc.want, code, why)

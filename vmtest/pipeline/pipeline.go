@@ -15,7 +15,9 @@ import (
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/source"
 
 	"github.com/landlock-vmtest/landlock-vmtest/cache"
+	"github.com/landlock-vmtest/landlock-vmtest/contract/event"
 	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+	"github.com/landlock-vmtest/landlock-vmtest/initramfs"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/debug"
 	"github.com/landlock-vmtest/landlock-vmtest/machine"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/boot"
@@ -100,6 +102,13 @@ type Options struct {
 	// default timeouts by debug.Slowdown and names the flavour in
 	// results.json.
 	Debug bool
+	// Exec, when set, is the one command the guest runs instead of the
+	// tests (landlock-vmtest exec).
+	Exec *initramfs.Pack
+	// OnEvent, when set, sees every guest event as it arrives, before
+	// the results; those it returns true for stay out of them (exec's
+	// output).
+	OnEvent func(event.Event) bool
 	// Stdout receives the stage lines and the summary.
 	Stdout io.Writer
 }
@@ -223,7 +232,7 @@ func GuestRequest(o Options, c *cache.Cache, tree *source.Tree) boot.GuestReques
 		Repo: o.Repo, Cache: c, Machine: o.Mach(),
 		Tests: o.Tests, Run: o.Run, Count: o.Count, Retry: o.Retry,
 		Kselftests: o.Kselftests, Tree: tree, Jobs: o.Jobs, Shell: o.Shell,
-		Flavour: o.Flavour(),
+		Flavour: o.Flavour(), Exec: o.Exec,
 	}
 }
 
@@ -231,7 +240,12 @@ func GuestRequest(o Options, c *cache.Cache, tree *source.Tree) boot.GuestReques
 func (r *Run) bootRequest(kernel *build.Result, guest *boot.Guest) boot.Request {
 	o := r.opts
 	req := BootRequest(o, r.cache, kernel, guest, r.log)
-	req.OnEvent = r.takeCoverage
+	req.OnEvent = func(ev event.Event) bool {
+		if o.OnEvent != nil && o.OnEvent(ev) {
+			return true
+		}
+		return r.takeCoverage(ev)
+	}
 	req.Coverage = o.Coverage
 	return req
 }

@@ -6,6 +6,8 @@
 //
 //	landlock-vmtest [run]        build, boot, test, report
 //	landlock-vmtest shell        the same kernel and initramfs, with a shell
+//	landlock-vmtest exec -- CMD  run one command in the guest, its exit
+//	                             status the command's (go test -exec)
 //	landlock-vmtest tools        install the host tools a run needs
 //	landlock-vmtest parse FILE   re-read a saved console log for splats
 //	landlock-vmtest series-check build and test every patch of the series
@@ -29,6 +31,7 @@ import (
 	"time"
 
 	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+	"github.com/landlock-vmtest/landlock-vmtest/initramfs"
 	"github.com/landlock-vmtest/landlock-vmtest/internal/textutil"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/debug"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/kunit"
@@ -36,6 +39,7 @@ import (
 	"github.com/landlock-vmtest/landlock-vmtest/machine"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/boot"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/console"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/guestcmd"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/hosttools"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/kselftest"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
@@ -90,7 +94,7 @@ func run(args []string) exitcode.Code {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
-	case "run", "shell", "series-check", "bisect", "bisect-step":
+	case "run", "shell", "exec", "series-check", "bisect", "bisect-step":
 	case "parse":
 		return parse(args, os.Stdout)
 	case "tools":
@@ -98,7 +102,7 @@ func run(args []string) exitcode.Code {
 	case "cache":
 		return cacheCmd(args)
 	default:
-		fmt.Fprintf(os.Stderr, "unknown command %q (run, shell, series-check, bisect, tools, parse, cache)\n", cmd)
+		fmt.Fprintf(os.Stderr, "unknown command %q (run, shell, exec, series-check, bisect, tools, parse, cache)\n", cmd)
 		return exitcode.Usage
 	}
 
@@ -131,8 +135,12 @@ func run(args []string) exitcode.Code {
 	kselftests := fs.String("kselftests", kselftestsEnv(), "kselftest directories under the tree's tools/testing/selftests, space- or comma-separated; none (or set but empty) for none (KSELFTESTS)")
 	fs.StringVar(&o.Run, "run", os.Getenv("RUN"), "-test.run regexp for every Go test binary; it also chooses the kselftest_harness tests by name, fixture.variant.test (RUN)")
 	defOut := "out"
-	if cmd == "series-check" || cmd == "bisect" {
+	if cmd == "series-check" || cmd == "bisect" || cmd == "exec" {
 		defOut = filepath.Join("out", cmd)
+	}
+	if cmd == "exec" {
+		// go test -exec runs it in the package's directory.
+		defOut = filepath.Join(repo, defOut)
 	}
 	if a := os.Getenv("ARCH"); a != "" && a != machine.Default {
 		// Another architecture's run keeps the default run's files.
@@ -157,11 +165,25 @@ func run(args []string) exitcode.Code {
 	icount := fs.String("icount", os.Getenv("ICOUNT"), "QEMU's -icount shift, 0-10: the guest's clock follows its instructions, 2^shift ns each (TCG only); empty for the host's clock (ICOUNT)")
 	fs.BoolVar(&o.Verbose, "v", os.Getenv("V") == "1", "echo the guest console (V=1)")
 	fs.BoolVar(&o.Coverage, "coverage", os.Getenv("COVERAGE") == "1", "build the kernel with GCOV for the code the series touches and write a coverage report in OUT/coverage (COVERAGE=1)")
-	kunitGlob := fs.String("kunit", env("KUNIT", kunit.Default), "KUnit suites the kernel runs as it boots, one kunit.filter_glob (suite[.case], e.g. landlock_fs.test_*); none for no KUnit (KUNIT)")
+	defKUnit := kunit.Default
+	if cmd == "exec" {
+		// A command, not the suite: the boot runs no KUnit unless asked.
+		defKUnit = "none"
+	}
+	kunitGlob := fs.String("kunit", env("KUNIT", defKUnit), "KUnit suites the kernel runs as it boots, one kunit.filter_glob (suite[.case], e.g. landlock_fs.test_*); none for no KUnit (KUNIT)")
 	fs.BoolVar(&o.GDB, "gdb", os.Getenv("GDB") == "1", "start QEMU with its gdb stub, the guest stopped until gdb continues it, the kernel with nokaslr and no VM watchdog; the run prints the gdb command (GDB=1)")
 	fs.BoolVar(&o.Debug, "debug", os.Getenv("DEBUG") == "1", "build and boot the debug flavour: KASAN, lockdep, UBSAN, list and atomic-sleep debugging, kmemleak, line tables (kernel/debug/debug.config), with longer timeouts (DEBUG=1)")
 	if err := fs.Parse(args); err != nil {
 		return exitcode.Usage
+	}
+	if cmd == "exec" {
+		if fs.NArg() == 0 {
+			fmt.Fprintln(os.Stderr, "usage: landlock-vmtest exec [flags] -- CMD [ARGS]")
+			return exitcode.Usage
+		}
+		if *arch == "" {
+			*arch = archOf(fs.Arg(0))
+		}
 	}
 	if o.Machine, err = machine.ByName(*arch); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -244,6 +266,13 @@ func run(args []string) exitcode.Code {
 		}
 		_, code := seriescheck.Check(ctx, so)
 		return code
+	case "exec":
+		wd, err := os.Getwd()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return exitcode.Usage
+		}
+		return exitcode.Code(guestcmd.Exec(ctx, guestcmd.Options{Run: o, Name: fs.Arg(0), Args: fs.Args()[1:], Dir: wd, Stdout: os.Stdout, Stderr: os.Stderr}))
 	case "bisect":
 		return bisectCmd(ctx, o, bo)
 	case "bisect-step":
@@ -261,23 +290,56 @@ func kselftestsEnv() string {
 	return kselftest.Default
 }
 
-// repoRoot finds this repository: the directory with go.mod above the
-// working directory.
+// repoRoot finds this repository: the directory with go.mod and
+// kernel/configs above the working directory, or else above the
+// executable (bin/landlock-vmtest run from another module's directory, as
+// go test -exec does).
 func repoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
+	if r, ok := repoAbove(dir); ok {
+		return r, nil
+	}
+	if exe, err := os.Executable(); err == nil {
+		if r, ok := repoAbove(filepath.Dir(exe)); ok {
+			return r, nil
+		}
+	}
+	return "", fmt.Errorf("run landlock-vmtest from inside the landlock-vmtest repository, or run its bin/landlock-vmtest (no go.mod with kernel/configs above %s)", dir)
+}
+
+func repoAbove(dir string) (string, bool) {
 	for d := dir; ; d = filepath.Dir(d) {
 		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
 			if _, err := os.Stat(filepath.Join(d, "kernel", "configs")); err == nil {
-				return d, nil
+				return d, true
 			}
 		}
 		if d == filepath.Dir(d) {
-			return "", fmt.Errorf("run landlock-vmtest from inside the landlock-vmtest repository (no go.mod with kernel/configs above %s)", dir)
+			return "", false
 		}
 	}
+}
+
+// archOf is the machine an executable command is for, "" (the default)
+// when it is no ELF file or not on the host: GOARCH=arm64 go test -exec
+// boots the arm64 guest.
+func archOf(cmd string) string {
+	if !strings.Contains(cmd, "/") {
+		return ""
+	}
+	goarch, err := initramfs.ELFMachine(cmd)
+	if err != nil {
+		return ""
+	}
+	for _, n := range machine.Names() {
+		if m, err := machine.ByName(n); err == nil && m.GOARCH == goarch {
+			return n
+		}
+	}
+	return ""
 }
 
 // parse re-reads a saved console log offline and prints its splats, each
