@@ -56,14 +56,24 @@ var shellCommands = []string{
 	"github.com/u-root/u-root/cmds/core/ps",
 }
 
+// BaseKey is the cache key of the base image Base makes (landlock-vmtest
+// cache-key).
+func BaseKey(repo, goarch string, shell bool) (string, error) {
+	return baseKey(repo, goarch, baseCmds(shell))
+}
+
+func baseCmds(shell bool) []string {
+	if shell {
+		return append(append([]string{}, baseCommands...), shellCommands...)
+	}
+	return baseCommands
+}
+
 // Base returns the base image, building it when its inputs changed. repo is
 // this repository's root; shell adds an interactive shell and a few tools.
 // It reports whether it was built.
 func Base(c *cache.Cache, repo, goarch string, shell bool) (string, bool, error) {
-	cmds := baseCommands
-	if shell {
-		cmds = append(append([]string{}, baseCommands...), shellCommands...)
-	}
+	cmds := baseCmds(shell)
 	key, err := baseKey(repo, goarch, cmds)
 	if err != nil {
 		return "", false, err

@@ -60,6 +60,16 @@ func Debian(c *cache.Cache, tarball string) (*Tree, error) {
 	return &Tree{Dir: dir, Key: "tarball:" + sum, Desc: desc + " (sha256 " + sum[:12] + ")", owned: true}, nil
 }
 
+// DebianKey is the Key the tree Debian extracts from tarball has, without
+// extracting it (landlock-vmtest cache-key).
+func DebianKey(c *cache.Cache, tarball string) (string, error) {
+	sum, err := tarballSum(c, tarball)
+	if err != nil {
+		return "", err
+	}
+	return "tarball:" + sum, nil
+}
+
 // tarballSum returns the tarball's SHA-256, remembered in the cache by the
 // file's size, modification time and inode so that a warm run does not read
 // 150 MB again.
@@ -180,6 +190,27 @@ func gitOut(dir string, args ...string) (string, error) {
 	return string(out), nil
 }
 
+// PatchedPrefix starts the Key of a patched tree.
+const PatchedPrefix = "patched:"
+
+// PatchedKey is the Key Patched gives t with s applied, without applying
+// it: t's own with an empty series.
+func PatchedKey(t *Tree, s *series.Series) (string, error) {
+	if len(s.Patches) == 0 {
+		return t.Key, nil
+	}
+	key, err := patchedKey(t, s)
+	return PatchedPrefix + key, err
+}
+
+func patchedKey(t *Tree, s *series.Series) (string, error) {
+	sh, err := s.Hash()
+	if err != nil {
+		return "", err
+	}
+	return cache.Key(t.Key, sh), nil
+}
+
 // Patched returns a copy of t with the series applied, cached by the tree's
 // key and the series' hash. An empty series returns t itself: building out
 // of tree leaves the source untouched. The copy shares unchanged files with
@@ -190,11 +221,10 @@ func Patched(c *cache.Cache, t *Tree, s *series.Series) (*Tree, error) {
 	if len(s.Patches) == 0 {
 		return t, nil
 	}
-	sh, err := s.Hash()
+	key, err := patchedKey(t, s)
 	if err != nil {
 		return nil, err
 	}
-	key := cache.Key(t.Key, sh)
 	dir := c.Path("trees", key)
 	_, err = cache.Build(dir, func(tmp string) error {
 		if err := copyTree(t.Dir, tmp, t.owned); err != nil {
@@ -207,7 +237,7 @@ func Patched(c *cache.Cache, t *Tree, s *series.Series) (*Tree, error) {
 	}
 	return &Tree{
 		Dir:   dir,
-		Key:   "patched:" + key,
+		Key:   PatchedPrefix + key,
 		Desc:  fmt.Sprintf("%s + %d patch(es)", t.Desc, len(s.Patches)),
 		owned: true,
 	}, nil

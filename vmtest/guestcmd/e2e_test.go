@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/landlock-vmtest/landlock-vmtest/cache"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/internal/e2e"
 )
 
@@ -70,6 +71,24 @@ func TestE2EExecCommand(t *testing.T) {
 		assert.Contains(t, stderr, why)
 		assert.Contains(t, stderr, filepath.Join(out, "console.log"), "where to look")
 	}
+
+	// cache-key names the build the runs above booted: the keys a CI
+	// cache is saved under are the harness's own.
+	cmd = exec.Command(bin, "cache-key")
+	cmd.Dir = e2e.Repo(t)
+	keys, _, code := run(t, cmd)
+	require.Equal(t, 0, code)
+	c, err := cache.Default(os.Getenv("CACHE_DIR"))
+	require.NoError(t, err)
+	var build string
+	for _, l := range strings.Split(keys, "\n") {
+		if v, ok := strings.CutPrefix(l, "build="); ok {
+			build = v
+		}
+	}
+	require.NotEmpty(t, build, keys)
+	assert.True(t, cache.Done(c.Path("build", build)), "the build cache-key names is the one the runs used")
+	assert.Contains(t, keys, "\nkey=")
 
 	cmd = exec.Command(bin, "exec", "--", "no-such-command")
 	cmd.Dir = e2e.Repo(t)

@@ -12,6 +12,8 @@
 //	landlock-vmtest parse FILE   re-read a saved console log for splats
 //	landlock-vmtest series-check build and test every patch of the series
 //	landlock-vmtest bisect       find the patch or commit that broke TEST
+//	landlock-vmtest cache-key    the content keys of a run's cache entries
+//	                             (--step N: series-check's step N), name=value
 //	landlock-vmtest cache        the cache's disk use; cache prune removes
 //	                             what was not used for AGE (default 14d)
 package main
@@ -94,7 +96,7 @@ func run(args []string) exitcode.Code {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
-	case "run", "shell", "exec", "series-check", "bisect", "bisect-step":
+	case "run", "shell", "exec", "cache-key", "series-check", "bisect", "bisect-step":
 	case "parse":
 		return parse(args, os.Stdout)
 	case "tools":
@@ -102,7 +104,7 @@ func run(args []string) exitcode.Code {
 	case "cache":
 		return cacheCmd(args)
 	default:
-		fmt.Fprintf(os.Stderr, "unknown command %q (run, shell, exec, series-check, bisect, tools, parse, cache)\n", cmd)
+		fmt.Fprintf(os.Stderr, "unknown command %q (run, shell, exec, series-check, bisect, tools, parse, cache, cache-key)\n", cmd)
 		return exitcode.Usage
 	}
 
@@ -156,6 +158,9 @@ func run(args []string) exitcode.Code {
 		bo.register(fs)
 	}
 	stepN, merge := -1, false
+	if cmd == "cache-key" {
+		fs.IntVar(&stepN, "step", -1, "the keys of series-check's step N: the series' first N patches")
+	}
 	if cmd == "series-check" {
 		fs.IntVar(&stepN, "step", -1, "run one step alone, N: 0 the base tree, N the series' first N patches (with a build of the first N-1 for the warnings' baseline); series-check --merge joins the steps' OUT directories")
 		fs.BoolVar(&merge, "merge", false, "join the reports of steps run alone (series-check --merge DIR...) into the sequential check's table and exit code, in OUT")
@@ -266,6 +271,16 @@ func run(args []string) exitcode.Code {
 		}
 		_, code := seriescheck.Check(ctx, so)
 		return code
+	case "cache-key":
+		keys, err := pipeline.Keys(o, stepN)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "cache-key: %v\n", err)
+			return exitcode.Of(err)
+		}
+		for _, k := range keys {
+			fmt.Printf("%s=%s\n", k.Name, k.Value)
+		}
+		return exitcode.OK
 	case "exec":
 		wd, err := os.Getwd()
 		if err != nil {
