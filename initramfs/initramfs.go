@@ -198,6 +198,10 @@ func baseInputs(repo, goarch string, cmds []string) ([]string, error) {
 type Package struct {
 	ImportPath string
 	Dir        string
+	// ModuleDir is the root of the package's module ("" when go list
+	// gives none): the testdata/ directories between it and Dir are
+	// packed too, for tests that read ../testdata.
+	ModuleDir string
 }
 
 // ListTestPackages resolves patterns (import paths, directories, "./tests/...")
@@ -242,7 +246,7 @@ func ListTestPackages(dir string, patterns []string) ([]Package, error) {
 }
 
 func listIn(dir string, patterns []string) ([]Package, error) {
-	args := append([]string{"list", "-e", "-json=ImportPath,Dir,TestGoFiles,XTestGoFiles,Error"}, patterns...)
+	args := append([]string{"list", "-e", "-json=ImportPath,Dir,Module,TestGoFiles,XTestGoFiles,Error"}, patterns...)
 	cmd := exec.Command("go", args...)
 	cmd.Dir = dir
 	cmd.Env = goEnv("")
@@ -258,6 +262,7 @@ func listIn(dir string, patterns []string) ([]Package, error) {
 		var p struct {
 			ImportPath, Dir           string
 			TestGoFiles, XTestGoFiles []string
+			Module                    *struct{ Dir string }
 			Error                     *struct{ Err string }
 		}
 		if err := dec.Decode(&p); err == io.EOF {
@@ -271,7 +276,11 @@ func listIn(dir string, patterns []string) ([]Package, error) {
 		if len(p.TestGoFiles)+len(p.XTestGoFiles) == 0 {
 			continue
 		}
-		pkgs = append(pkgs, Package{ImportPath: p.ImportPath, Dir: p.Dir})
+		pkg := Package{ImportPath: p.ImportPath, Dir: p.Dir}
+		if p.Module != nil {
+			pkg.ModuleDir = p.Module.Dir
+		}
+		pkgs = append(pkgs, pkg)
 	}
 	return pkgs, nil
 }
@@ -300,36 +309,74 @@ func Tests(work, goarch string, pkgs []Package, m contract.Manifest) (*contract.
 		}
 		gdir := fmt.Sprintf("tests/%02d", i)
 		files[gdir+"/"+name] = out
-		if err := addTestdata(files, p.Dir, gdir); err != nil {
+		dir, err := addTestdata(files, p, gdir)
+		if err != nil {
 			return nil, nil, err
 		}
 		m.Binaries = append(m.Binaries, contract.Binary{
 			Package: p.ImportPath,
 			Path:    "/" + gdir + "/" + name,
-			Dir:     "/" + gdir,
+			Dir:     "/" + dir,
 		})
 	}
 	return &m, files, nil
 }
 
-// addTestdata adds the package's testdata/ tree, if any, under gdir.
-func addTestdata(files map[string]string, pkgDir, gdir string) error {
-	td := filepath.Join(pkgDir, "testdata")
-	if _, err := os.Stat(td); err != nil {
-		return nil
+// addTestdata adds the package's testdata/ tree, if any, under gdir, and
+// returns the guest directory the binary runs in: gdir, or, when a
+// directory above the package in its module has a testdata/ too (tests
+// that open ../testdata/...), gdir/<the package's path in the module>,
+// with those testdata/ trees at their places in the module under gdir.
+func addTestdata(files map[string]string, p Package, gdir string) (string, error) {
+	var above []string
+	if p.ModuleDir != "" {
+		if rel, err := filepath.Rel(p.ModuleDir, p.Dir); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+			for d := filepath.Dir(p.Dir); ; d = filepath.Dir(d) {
+				if isDir(filepath.Join(d, "testdata")) {
+					above = append(above, d)
+				}
+				if d == p.ModuleDir || d == filepath.Dir(d) {
+					break
+				}
+			}
+			if len(above) > 0 {
+				for _, d := range above {
+					r, _ := filepath.Rel(p.ModuleDir, d)
+					if err := packTree(files, filepath.Join(d, "testdata"), path.Join(gdir, filepath.ToSlash(r), "testdata")); err != nil {
+						return "", err
+					}
+				}
+				gdir = path.Join(gdir, filepath.ToSlash(rel))
+			}
+		}
 	}
-	return filepath.WalkDir(td, func(p string, d fs.DirEntry, err error) error {
+	if td := filepath.Join(p.Dir, "testdata"); isDir(td) {
+		if err := packTree(files, td, gdir+"/testdata"); err != nil {
+			return "", err
+		}
+	}
+	return gdir, nil
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+// packTree adds every file under the host directory src at guest dir dst.
+func packTree(files map[string]string, src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("packing testdata: %w", err)
 		}
 		if d.IsDir() {
 			return nil
 		}
-		rel, err := filepath.Rel(pkgDir, p)
+		rel, err := filepath.Rel(src, p)
 		if err != nil {
 			return err
 		}
-		files[gdir+"/"+filepath.ToSlash(rel)] = p
+		files[dst+"/"+filepath.ToSlash(rel)] = p
 		return nil
 	})
 }

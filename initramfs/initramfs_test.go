@@ -70,13 +70,13 @@ func TestListTestPackages(t *testing.T) {
 	pkgs, err := ListTestPackages(dir, []string{"./..."})
 	require.NoError(t, err)
 	assert.Equal(t, []Package{
-		{ImportPath: packModule + "/withtests", Dir: filepath.Join(dir, "withtests")},
-		{ImportPath: packModule + "/xonly", Dir: filepath.Join(dir, "xonly")},
+		{ImportPath: packModule + "/withtests", Dir: filepath.Join(dir, "withtests"), ModuleDir: dir},
+		{ImportPath: packModule + "/xonly", Dir: filepath.Join(dir, "xonly"), ModuleDir: dir},
 	}, pkgs)
 
 	pkgs, err = ListTestPackages(dir, []string{packModule + "/xonly", "./notests"})
 	require.NoError(t, err)
-	assert.Equal(t, []Package{{ImportPath: packModule + "/xonly", Dir: filepath.Join(dir, "xonly")}}, pkgs)
+	assert.Equal(t, []Package{{ImportPath: packModule + "/xonly", Dir: filepath.Join(dir, "xonly"), ModuleDir: dir}}, pkgs)
 
 	_, err = ListTestPackages(dir, []string{"./notests"})
 	assert.ErrorContains(t, err, "no package with tests matches ./notests")
@@ -341,16 +341,16 @@ func TestTestsFromAnotherModule(t *testing.T) {
 	pkgs, err := ListTestPackages(dir, []string{"./xonly", other + "/...", "./withtests"})
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []Package{
-		{ImportPath: packModule + "/xonly", Dir: filepath.Join(dir, "xonly")},
-		{ImportPath: packModule + "/withtests", Dir: filepath.Join(dir, "withtests")},
-		{ImportPath: "example.com/othermodule/pkg", Dir: filepath.Join(other, "pkg")},
+		{ImportPath: packModule + "/xonly", Dir: filepath.Join(dir, "xonly"), ModuleDir: dir},
+		{ImportPath: packModule + "/withtests", Dir: filepath.Join(dir, "withtests"), ModuleDir: dir},
+		{ImportPath: "example.com/othermodule/pkg", Dir: filepath.Join(other, "pkg"), ModuleDir: other},
 	}, pkgs)
 
 	rel, err := filepath.Rel(dir, filepath.Join(other, "pkg"))
 	require.NoError(t, err)
 	pkgs, err = ListTestPackages(dir, []string{rel})
 	require.NoError(t, err, "a relative path into another module")
-	assert.Equal(t, []Package{{ImportPath: "example.com/othermodule/pkg", Dir: filepath.Join(other, "pkg")}}, pkgs)
+	assert.Equal(t, []Package{{ImportPath: "example.com/othermodule/pkg", Dir: filepath.Join(other, "pkg"), ModuleDir: other}}, pkgs)
 
 	work := t.TempDir()
 	m, files, err := Tests(work, "amd64", pkgs, contract.Manifest{Timeout: contract.Duration(time.Minute)})
@@ -360,4 +360,31 @@ func TestTestsFromAnotherModule(t *testing.T) {
 	out, err := exec.Command(filepath.Join(work, "bin", "00-pkg.test"), "-test.list", ".").Output()
 	require.NoError(t, err)
 	assert.Equal(t, "TestOther\n", string(out))
+}
+
+// A package whose tests open ../testdata (cilium/ebpf's link, btf, ...)
+// runs at its place in its module, the module's testdata/ above it.
+func TestTestsWithTestdataAbove(t *testing.T) {
+	other := t.TempDir()
+	writeFile(t, filepath.Join(other, "go.mod"), "module example.com/above\n\ngo 1.26\n", 0o644)
+	writeFile(t, filepath.Join(other, "testdata", "shared.elf"), "elf", 0o644)
+	writeFile(t, filepath.Join(other, "a", "b", "testdata", "own.txt"), "own", 0o644)
+	writeFile(t, filepath.Join(other, "a", "b", "b_test.go"), "package b\n\nimport \"testing\"\n\nfunc TestB(t *testing.T) {}\n", 0o644)
+	writeFile(t, filepath.Join(other, "a", "a_test.go"), "package a\n\nimport \"testing\"\n\nfunc TestA(t *testing.T) {}\n", 0o644)
+	pkgs, err := ListTestPackages(other, []string{"./a/b", "./a"})
+	require.NoError(t, err)
+	work := t.TempDir()
+	m, files, err := Tests(work, "amd64", pkgs, contract.Manifest{Timeout: contract.Duration(time.Minute)})
+	require.NoError(t, err)
+	require.Len(t, m.Binaries, 2)
+	assert.Equal(t, "/tests/00/a/b", m.Binaries[0].Dir)
+	assert.Equal(t, "/tests/00/00-b.test", m.Binaries[0].Path)
+	assert.Equal(t, "/tests/01/a", m.Binaries[1].Dir)
+	delete(files, "tests/00/00-b.test")
+	delete(files, "tests/01/01-a.test")
+	assert.Equal(t, map[string]string{
+		"tests/00/testdata/shared.elf":  filepath.Join(other, "testdata", "shared.elf"),
+		"tests/00/a/b/testdata/own.txt": filepath.Join(other, "a", "b", "testdata", "own.txt"),
+		"tests/01/testdata/shared.elf":  filepath.Join(other, "testdata", "shared.elf"),
+	}, files)
 }
