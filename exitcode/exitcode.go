@@ -23,7 +23,7 @@ const (
 	BuildFailed   Code = 5  // the kernel did not build
 	KernelCrashed Code = 6  // boot failed, or the kernel panicked, splatted or hung
 	Infra         Code = 7  // the harness or the host failed (tools, QEMU, I/O)
-	Warnings      Code = 8  // series-check: a patch adds compiler warnings or checkpatch errors/warnings
+	Warnings      Code = 8  // series-check: a patch adds compiler (W=1), sparse, kernel-doc or docutils warnings, or checkpatch errors/warnings (spelling too)
 	Usage         Code = 64 // bad arguments
 )
 

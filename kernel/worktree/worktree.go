@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/landlock-vmtest/landlock-vmtest/cache"
@@ -203,18 +204,34 @@ func (w *Worktree) record(files []string) error {
 	return nil
 }
 
-// Checkpatch runs the scratch tree's scripts/checkpatch.pl --strict on a
-// patch file and returns its counts and output. ok is false when the
-// tree has no checkpatch.pl.
-func (w *Worktree) Checkpatch(patch string) (c CheckpatchResult, ok bool, err error) {
+// CheckpatchOptions are checkpatch.pl's options beyond --strict.
+type CheckpatchOptions struct {
+	// Codespell is codespell's dictionary, for --codespell; "" checks
+	// no spelling. It is named with --codespellfile: checkpatch.pl
+	// looks for it only at /usr/share/codespell/dictionary.txt and
+	// through the python3 first in PATH, which need not be the one
+	// codespell was installed for.
+	Codespell string
+}
+
+// Checkpatch runs the scratch tree's scripts/checkpatch.pl --strict
+// --show-types on a patch file and returns its counts, its spelling
+// mistakes and its output. ok is false when the tree has no
+// checkpatch.pl.
+func (w *Worktree) Checkpatch(patch string, o CheckpatchOptions) (c CheckpatchResult, ok bool, err error) {
 	script := filepath.Join(w.Src, "scripts/checkpatch.pl")
 	if _, err := os.Stat(script); err != nil {
 		return c, false, nil
 	}
-	cmd := exec.Command("perl", script, "--strict", "--no-color", patch)
+	args := []string{script, "--strict", "--no-color", "--show-types"}
+	if o.Codespell != "" {
+		args = append(args, "--codespell", "--codespellfile="+o.Codespell)
+	}
+	cmd := exec.Command("perl", append(args, patch)...)
 	cmd.Dir = w.Src
 	out, runErr := cmd.CombinedOutput()
 	c.Output = string(out)
+	c.Codespell = o.Codespell != ""
 	if !c.parse() {
 		if runErr != nil {
 			return c, true, fmt.Errorf("checkpatch.pl on %s: %w\n%s", filepath.Base(patch), runErr, out)
@@ -227,19 +244,44 @@ func (w *Worktree) Checkpatch(patch string) (c CheckpatchResult, ok bool, err er
 // CheckpatchResult are checkpatch.pl's totals for one patch.
 type CheckpatchResult struct {
 	Errors, Warnings, Checks int
-	Output                   string
+	// Codespell tells that spelling was checked; Spelling are the
+	// TYPO_SPELLING findings (counted among Errors, Warnings or Checks
+	// too), each "file:line: message", or "commit message: message".
+	Codespell bool
+	Spelling  []string
+	Output    string
 }
 
+// A finding's first line with --show-types ("WARNING:TYPO_SPELLING:
+// 'teh' may be misspelled - perhaps 'the'?"), and the line after it that
+// places it ("#32: FILE: include/linux/x.h:94:", or "#8: " in the
+// commit message).
+var (
+	checkpatchFinding = regexp.MustCompile(`^(?:ERROR|WARNING|CHECK):([A-Z0-9_]+): (.*)$`)
+	checkpatchPlace   = regexp.MustCompile(`^#\d+: (?:FILE: (\S+?):(\d+):)?`)
+)
+
 func (c *CheckpatchResult) parse() bool {
-	for _, l := range strings.Split(c.Output, "\n") {
-		if strings.HasPrefix(l, "total: ") {
-			var lines int
-			if _, err := fmt.Sscanf(l, "total: %d errors, %d warnings, %d checks, %d lines checked", &c.Errors, &c.Warnings, &c.Checks, &lines); err == nil {
-				return true
+	lines := strings.Split(c.Output, "\n")
+	totals := false
+	for i, l := range lines {
+		if m := checkpatchFinding.FindStringSubmatch(l); m != nil && m[1] == "TYPO_SPELLING" {
+			where := "commit message"
+			if i+1 < len(lines) {
+				if p := checkpatchPlace.FindStringSubmatch(lines[i+1]); p != nil && p[1] != "" {
+					where = p[1] + ":" + p[2]
+				}
+			}
+			c.Spelling = append(c.Spelling, where+": "+m[2])
+		}
+		if !totals && strings.HasPrefix(l, "total: ") {
+			var n int
+			if _, err := fmt.Sscanf(l, "total: %d errors, %d warnings, %d checks, %d lines checked", &c.Errors, &c.Warnings, &c.Checks, &n); err == nil {
+				totals = true
 			}
 		}
 	}
-	return false
+	return totals
 }
 
 // Clean reports whether checkpatch had nothing to say.

@@ -4,6 +4,7 @@
 package hosttools
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -48,6 +49,13 @@ type Request struct {
 	Git bool
 	// GDB is GDB=1: the debugger for the machine's kernel.
 	GDB bool
+	// BTF is a config that asks for CONFIG_DEBUG_INFO_BTF: pahole
+	// (Debian's dwarves), which the kernel's link runs, and which
+	// Kconfig reads the version of at config time.
+	BTF bool
+	// Review is series-check's review checks: sparse, codespell's
+	// dictionary for checkpatch.pl --codespell, docutils (Review).
+	Review bool
 }
 
 // For is what a command needs from the host: the one list every command
@@ -97,7 +105,28 @@ func For(req Request) []Need {
 	if req.GDB {
 		needs = append(needs, GDB(req.Machine))
 	}
+	if req.BTF {
+		needs = append(needs, Need{Command: "pahole", Package: "dwarves"})
+	}
+	if req.Review {
+		needs = append(needs, Review()...)
+	}
 	return needs
+}
+
+// CodespellDictionary is where Debian's codespell keeps the dictionary
+// that checkpatch.pl --codespell reads.
+const CodespellDictionary = "/usr/lib/python3/dist-packages/codespell_lib/data/dictionary.txt"
+
+// Review are the tools of series-check's review checks beyond
+// checkpatch.pl and W=1. A check whose tool is missing is not run, and
+// says so: series-check asks for them with TryEnsure.
+func Review() []Need {
+	return []Need{
+		{Command: "sparse", Package: "sparse"},
+		{Path: CodespellDictionary, Package: "codespell"},
+		{Command: "docutils", Package: "python3-docutils"},
+	}
 }
 
 // Host is how the host is looked at and changed; tests replace it.
@@ -221,6 +250,26 @@ func (h Host) Ensure(needs []Need, log io.Writer) ([]string, error) {
 		return nil, &MissingError{Missing: still, Command: human, Err: fmt.Errorf("still missing after apt-get install")}
 	}
 	return pkgs, nil
+}
+
+// TryEnsure installs whatever of needs is missing, as Ensure does, but
+// fails for none of them: it returns why each need still missing is, by
+// its String (command or path); nil when none is.
+func (h Host) TryEnsure(needs []Need, log io.Writer) map[string]string {
+	_, err := h.Ensure(needs, log)
+	if err == nil {
+		return nil
+	}
+	why := err.Error()
+	var me *MissingError
+	if errors.As(err, &me) {
+		why = fmt.Sprintf("%v; to install it: %s", me.Err, me.Command)
+	}
+	out := map[string]string{}
+	for _, n := range h.Missing(needs) {
+		out[n.String()] = fmt.Sprintf("%s not installed (Debian's %s): %s", n, n.Package, why)
+	}
+	return out
 }
 
 // foreignArches are the architectures pkgs name (libcap-dev:arm64), by

@@ -181,3 +181,32 @@ func TestEnsureAddsForeignArchitecture(t *testing.T) {
 	_, err = h.Ensure([]Need{{Path: "/x", Package: "libcap-dev:arm64"}}, io.Discard)
 	assert.ErrorContains(t, err, "dpkg --add-architecture arm64 && apt-get update && apt-get install")
 }
+
+// TestReviewTools: series-check's review tools are in the one list when
+// asked for, and TryEnsure installs them like the others but says why
+// one is missing instead of failing.
+func TestReviewTools(t *testing.T) {
+	assert.NotContains(t, Packages(For(Request{Machine: x86(t)})), "sparse")
+	pkgs := Packages(For(Request{Machine: x86(t), Review: true}))
+	for _, p := range []string{"sparse", "codespell", "python3-docutils"} {
+		assert.Contains(t, pkgs, p)
+	}
+
+	needs := Review()
+	f := &fakeHost{have: map[string]bool{}, root: true}
+	assert.Empty(t, f.host(needs).TryEnsure(needs, io.Discard), "installed")
+	assert.Len(t, f.ran, 2)
+
+	// apt-get fails for docutils: the others are there, docutils says why.
+	f = &fakeHost{have: map[string]bool{"sparse": true, CodespellDictionary: true}, root: true, failRun: "python3-docutils"}
+	missing := f.host(needs).TryEnsure(needs, io.Discard)
+	require.Len(t, missing, 1)
+	assert.Contains(t, missing["docutils"], "docutils not installed (Debian's python3-docutils): apt-get install: exit status 100")
+
+	// Not root: nothing run, the command to run named.
+	f = &fakeHost{have: map[string]bool{}, root: false}
+	missing = f.host(needs).TryEnsure(needs, io.Discard)
+	assert.Len(t, missing, 3)
+	assert.Empty(t, f.ran)
+	assert.Contains(t, missing["sparse"], "not root, so not installing them; to install it: sudo sh -c 'apt-get update && apt-get install -y --no-install-recommends codespell python3-docutils sparse'")
+}

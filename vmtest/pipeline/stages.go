@@ -29,7 +29,7 @@ import (
 func (r *Run) tools() stage.Result {
 	o := r.opts
 	return stage.Do(r.log, "tools", func() (string, error) {
-		needs := hosttools.For(hosttools.Request{Machine: o.Machine, DebianSource: o.KernelSrc == "", Coverage: o.Coverage, Kselftests: len(o.Kselftests) > 0, GDB: o.GDB})
+		needs := hosttools.For(hosttools.Request{Machine: o.Machine, DebianSource: o.KernelSrc == "", Coverage: o.Coverage, Kselftests: len(o.Kselftests) > 0, GDB: o.GDB, BTF: WantsBTF(o.ExtraConfigs)})
 		pkgs, err := hosttools.Real().Ensure(needs, r.out)
 		if err != nil {
 			return "", &exitcode.StageError{Stage: "tools", Code: exitcode.Infra, Err: err}
@@ -39,6 +39,24 @@ func (r *Run) tools() stage.Result {
 		}
 		return "all present", nil
 	})
+}
+
+// WantsBTF reports whether one of the fragment files sets
+// CONFIG_DEBUG_INFO_BTF=y (the BPF suites' profile does): the build then
+// needs pahole.
+func WantsBTF(fragments []string) bool {
+	for _, f := range fragments {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.TrimSpace(l) == "CONFIG_DEBUG_INFO_BTF=y" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // source finds the kernel tree to build.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/hosttools"
 )
 
 // CheckStep is one step of the check run alone (series-check --step N),
@@ -34,7 +35,7 @@ func CheckStep(ctx context.Context, o Options, n int) (*Report, exitcode.Code) {
 		return rep, exitcode.Usage
 	}
 	fmt.Fprintf(out, "series-check: step %d of %d patch(es) on %s, tests %s\n", n, len(env.Series.Patches), env.Base.Desc, rep.Tests)
-	c := checker{ctx: ctx, env: env, out: out, root: o.Run.Out}
+	c := checker{ctx: ctx, env: env, out: out, root: o.Run.Out, tools: ensureReviewTools(hosttools.Real(), o.Run.Mach(), out)}
 	row, code := c.alone(n)
 	rep.Rows = []Row{row}
 	rep.Splats = splatHistory(rep.Rows)

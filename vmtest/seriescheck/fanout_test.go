@@ -38,6 +38,12 @@ func rawSteps() []Row {
 		tested(4, exitcode.KernelCrashed, map[string]results.Status{"p A": fail, "p B": pass}, splatGroup("WARNING in x", "ffff", 1)),
 	}
 	rows[1].Checkpatch, rows[1].CheckpatchOK, rows[1].CheckpatchWarnings = "0E 2W 0C", false, 2
+	// The review checks: a spelling mistake and a sparse warning of
+	// patch 1's, docutils missing at patch 2, kernel-doc clean at 3.
+	rows[1].Spelling = Review{Ran: true, New: []string{"commit message: 'teh' may be misspelled - perhaps 'the'?"}}
+	rows[1].Sparse = Review{Ran: true, Files: []string{"fs/d_path.c"}, New: []string{"fs/d_path.c:551: warning: context imbalance in 'path_walk_up' - different lock contexts for basic block"}}
+	rows[2].Docutils = notRun("no docutils", "docutils not installed (Debian's python3-docutils): not root, so not installing them")
+	rows[3].KernelDoc = Review{Ran: true, Files: []string{"include/linux/path.h"}}
 	// A build break, and the same break one patch later.
 	for _, i := range []int{5, 6} {
 		r := Row{Index: i, Patch: fmt.Sprintf("%04d-p.patch", i), Applies: "yes", Builds: "no", Checkpatch: "clean", CheckpatchRan: true, CheckpatchOK: true,
@@ -93,7 +99,14 @@ func TestMergeEqualsSequential(t *testing.T) {
 	wantCode, wantVerdict := decide(want)
 	assert.Equal(t, wantCode, code)
 	assert.Equal(t, wantVerdict, verdict)
-	assert.Equal(t, "red: patch 1 (0001-p.patch), patch 2 (0002-p.patch), patch 4 (0004-p.patch), patch 5 (0005-p.patch); the build stays broken at patch 6", verdict)
+	assert.Equal(t, "red: patch 1 (0001-p.patch), patch 2 (0002-p.patch), patch 4 (0004-p.patch), patch 5 (0005-p.patch); the build stays broken at patch 6; not run: docutils at patch 2 (no docutils)", verdict)
+	// The review checks' findings come through the JSON as they were
+	// found, and judge() makes them problems again.
+	assert.Equal(t, raw[1].Sparse, got.Rows[1].Sparse)
+	assert.Equal(t, raw[2].Docutils, got.Rows[2].Docutils)
+	assert.Contains(t, got.Rows[1].Problems, "adds 1 sparse warning(s): fs/d_path.c:551: warning: context imbalance in 'path_walk_up' - different lock contexts for basic block ("+filepath.Join(got.Rows[1].Out, "sparse-after.log")+")")
+	assert.Contains(t, got.Rows[1].Problems, "adds 1 spelling mistake(s) (checkpatch.pl --codespell): commit message: 'teh' may be misspelled - perhaps 'the'? ("+filepath.Join(got.Rows[1].Out, "checkpatch.txt")+")")
+	assert.True(t, got.Rows[3].Green)
 	assert.True(t, got.Rows[3].Green, "the failure is patch 2's: %v", got.Rows[3].Problems)
 	assert.Equal(t, []string{"p A"}, got.Rows[2].NewFailures)
 	assert.Equal(t, 5, got.Rows[6].BrokenSince)

@@ -1,8 +1,10 @@
 // Package seriescheck checks every patch of a series as review CI does:
 // for each prefix it applies the next patch, builds incrementally from the
 // step before, counts the compiler warnings the patch adds (W=1 on the C
-// files it touches, against the same files one step earlier), runs
-// checkpatch.pl --strict on it, boots the kernel and runs the guest tests,
+// files it touches, against the same files one step earlier), and so
+// sparse's (C=2 on the same files), kernel-doc's (-Wall on its C files
+// and headers) and docutils's (on its .rst files), runs checkpatch.pl
+// --strict --codespell on it, boots the kernel and runs the guest tests,
 // and flags any test that fails where it did not fail one step before.
 package seriescheck
 
@@ -25,6 +27,8 @@ import (
 
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/build"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/series"
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/worktree"
+	"github.com/landlock-vmtest/landlock-vmtest/vmtest/hosttools"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/pipeline"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/results"
 	"github.com/landlock-vmtest/landlock-vmtest/vmtest/step"
@@ -68,6 +72,15 @@ type Row struct {
 	NewFailures        []string `json:"new_failures"`
 	Seconds            float64  `json:"seconds"`
 	Green              bool     `json:"green"`
+
+	// Spelling is checkpatch.pl --codespell's TYPO_SPELLING findings
+	// (among its warnings too); Sparse, KernelDoc and Docutils are the
+	// findings the patch adds to the files it touches: each a column.
+	Spelling  Review `json:"spelling"`
+	Sparse    Review `json:"sparse"`
+	KernelDoc Review `json:"kernel_doc"`
+	Docutils  Review `json:"docutils"`
+
 	// Flaky counts the tests that failed, then passed when RETRY= ran
 	// them again (counted in Passed too, and no failure of the step);
 	// FlakyTests names them, "package test".
@@ -188,7 +201,7 @@ func Check(ctx context.Context, o Options) (*Report, exitcode.Code) {
 	rep.Patches = n
 	fmt.Fprintf(out, "series-check: %d patch(es) on %s, tests %s\n", n, env.Base.Desc, rep.Tests)
 
-	c := checker{ctx: ctx, env: env, out: out, root: o.Run.Out}
+	c := checker{ctx: ctx, env: env, out: out, root: o.Run.Out, tools: ensureReviewTools(hosttools.Real(), o.Run.Mach(), out)}
 	if err := env.WT.Reset(); err != nil {
 		fmt.Fprintf(out, "series-check: %v\n", err)
 		return rep, exitcode.Infra
@@ -288,21 +301,30 @@ func decide(rows []Row) (exitcode.Code, string) {
 			red = append(red, fmt.Sprintf("%d (%s)", r.Index, r.Patch))
 		}
 	}
+	notRun := notRunSummary(rows)
 	if len(red) == 0 && len(still) == 0 {
-		return exitcode.OK, fmt.Sprintf("all %d patch(es) green", len(rows)-1)
+		why := fmt.Sprintf("all %d patch(es) green", len(rows)-1)
+		if notRun != "" {
+			why += ", but not every check ran; " + notRun
+		}
+		return exitcode.OK, why
 	}
 	why := "red: patch " + strings.Join(red, ", patch ")
 	if len(still) > 0 {
 		why += "; the build stays broken at patch " + strings.Join(still, ", ")
 	}
+	if notRun != "" {
+		why += "; " + notRun
+	}
 	return code, why
 }
 
 type checker struct {
-	ctx  context.Context
-	env  *step.Env
-	out  io.Writer
-	root string
+	ctx   context.Context
+	env   *step.Env
+	out   io.Writer
+	root  string
+	tools reviewTools
 }
 
 func (c *checker) stepDir(i int, name string) string {
@@ -349,22 +371,27 @@ func (c *checker) patch(i int, rows []Row) (row Row) {
 	}
 
 	// checkpatch, on the tree the patch applies to.
-	cp, ran, err := c.env.WT.Checkpatch(p.Path)
+	cp, ran, err := c.env.WT.Checkpatch(p.Path, worktree.CheckpatchOptions{Codespell: c.tools.codespell})
 	switch {
 	case err != nil:
 		row.Checkpatch = "error"
 		row.Problems = append(row.Problems, "checkpatch.pl: "+textutil.FirstLine(err.Error()))
+		row.Spelling = notRun("checkpatch.pl failed", textutil.FirstLine(err.Error()))
 	case ran:
 		row.Checkpatch = cp.String()
 		row.CheckpatchErrors, row.CheckpatchWarnings, row.CheckpatchChecks = cp.Errors, cp.Warnings, cp.Checks
 		_ = os.WriteFile(filepath.Join(dir, "checkpatch.txt"), []byte(cp.Output), 0o644)
 		row.CheckpatchRan, row.CheckpatchOK = true, cp.Errors+cp.Warnings == 0
+		row.Spelling = c.tools.spelling(cp)
 	default:
 		row.Checkpatch = "n/a"
+		row.Spelling.NA = "the tree has no scripts/checkpatch.pl"
 	}
 
-	// The touched C files, compiled with W=1 before the patch (the step
-	// before's build must have succeeded for a baseline).
+	// The touched C files, compiled with W=1 and checked with sparse
+	// before the patch (the step before's build must have succeeded for
+	// a baseline), and the touched files read by kernel-doc and
+	// docutils.
 	files, err := p.Files()
 	if err != nil {
 		return infra(row, err)
@@ -372,12 +399,16 @@ func (c *checker) patch(i int, rows []Row) (row Row) {
 	prev := rows[len(rows)-1]
 	var before []build.Warning
 	baseline := prev.Built
+	objsBefore := c.env.Objects(files)
 	if baseline {
-		before, err = c.env.Warnings(c.env.Objects(files), filepath.Join(dir, "w1-before.log"))
+		before, err = c.env.Warnings(objsBefore, filepath.Join(dir, "w1-before.log"))
 		if err != nil {
 			return infra(row, err)
 		}
 	}
+	sparseBefore, sparseSkip := c.sparseBefore(objsBefore, baseline, dir)
+	kernelDoc := c.kernelDocBefore(files, dir)
+	docutils := c.docutilsBefore(files, dir)
 
 	if err := c.env.WT.Apply(c.env.Series, i); err != nil {
 		row.Applies = "no"
@@ -389,31 +420,41 @@ func (c *checker) patch(i int, rows []Row) (row Row) {
 		row.Code = int(exitcode.PatchFailed)
 		return row
 	}
+	// The tree checks need no build: the patch's column even when it
+	// does not build.
+	row.KernelDoc = c.kernelDocAfter(kernelDoc, files, dir)
+	row.Docutils = c.docutilsAfter(docutils, files, dir)
 	c.buildAndTest(&row, dir, func() {
 		objs := c.env.Objects(files)
 		row.WarningFiles = objs
-		switch {
-		case len(objs) == 0:
-			row.WarningNote = "no C file of this patch is built by the config"
-			return
-		case !baseline:
-			row.WarningNote = "the step before did not build: no baseline"
-			return
-		}
-		after, err := c.env.Warnings(objs, filepath.Join(dir, "w1-after.log"))
-		if err != nil {
-			row.Problems = append(row.Problems, "W=1 build: "+textutil.FirstLine(err.Error()))
-			return
-		}
-		for _, w := range build.NewWarnings(before, after) {
-			row.NewWarnings = append(row.NewWarnings, w.String())
-		}
+		w1 := c.w1After(&row, before, objs, baseline, dir)
+		row.Sparse = c.sparseAfter(sparseBefore, sparseSkip, objs, w1, dir)
 	})
 	if exitcode.Code(row.Code) == exitcode.Infra {
 		return row
 	}
 	row.Judged, row.RawProblems, row.RawCode = true, slices.Clone(row.Problems), row.Code
 	return judge(row, prev, rows, dir)
+}
+
+// w1After counts the W=1 warnings of objs that before lacks, into row;
+// the error is the W=1 build's, if it failed.
+func (c *checker) w1After(row *Row, before []build.Warning, objs []string, baseline bool, dir string) error {
+	switch {
+	case len(objs) == 0:
+		row.WarningNote = "no C file of this patch is built by the config"
+		return nil
+	case !baseline:
+		row.WarningNote = "the step before did not build: no baseline"
+		return nil
+	}
+	after, err := c.env.Warnings(objs, filepath.Join(dir, "w1-after.log"))
+	if err != nil {
+		row.Problems = append(row.Problems, "W=1 build: "+textutil.FirstLine(err.Error()))
+		return err
+	}
+	row.NewWarnings = newFindings(before, after)
+	return nil
 }
 
 // rejudge is row, a step that ran on its own (--step), judged after rows,
@@ -488,6 +529,14 @@ func judge(row, prev Row, rows []Row, dir string) Row {
 		row.Problems = append(row.Problems, fmt.Sprintf("checkpatch.pl --strict: %d error(s), %d warning(s) (%s)", row.CheckpatchErrors, row.CheckpatchWarnings, filepath.Join(dir, "checkpatch.txt")))
 		if code == exitcode.OK {
 			code = exitcode.Warnings
+		}
+	}
+	for _, k := range reviewChecks {
+		if p := reviewProblem(k, *k.get(&row), dir); p != "" {
+			row.Problems = append(row.Problems, p)
+			if code == exitcode.OK {
+				code = exitcode.Warnings
+			}
 		}
 	}
 	if row.TestsRan {
@@ -626,6 +675,9 @@ func (c *checker) summary(r Row) {
 	fmt.Fprintf(c.out, "<== [%d] %s: %s (%.1fs)\n", r.Index, r.Patch, status, r.Seconds)
 	for _, p := range r.Problems {
 		fmt.Fprintf(c.out, "    %s\n", p)
+	}
+	for _, n := range reviewNotes(r) {
+		fmt.Fprintf(c.out, "    %s\n", n)
 	}
 }
 

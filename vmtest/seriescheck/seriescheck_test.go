@@ -58,24 +58,34 @@ func TestDecide(t *testing.T) {
 func TestTable(t *testing.T) {
 	rep := &Report{Rows: []Row{
 		{Index: 0, Patch: "(base)", Applies: "-", Builds: "yes", Checkpatch: "-", TestsRan: true, Passed: 3, Skipped: 2, Green: true, Seconds: 61},
-		{Index: 1, Patch: "0001-a.patch", Applies: "yes", Builds: "yes", Checkpatch: "clean", TestsRan: true, Passed: 5, Green: true, WarningFiles: []string{"a.c"}},
+		{Index: 1, Patch: "0001-a.patch", Applies: "yes", Builds: "yes", Checkpatch: "clean", TestsRan: true, Passed: 5, Green: true, WarningFiles: []string{"a.c"},
+			Spelling: Review{Ran: true}, Sparse: Review{Ran: true, Files: []string{"a.c"}}, KernelDoc: Review{NA: "no C file or header in the patch"}, Docutils: Review{NA: "no .rst file in the patch"}},
 		{Index: 2, Patch: "0002-b.patch", Applies: "yes", Builds: "yes", Checkpatch: "0E 1W 0C", NewWarnings: []string{"a.c:3: warning: x"}, TestsRan: true, Passed: 4, Failed: 1,
-			Problems: []string{"adds 1 W=1 warning(s)"}},
-		{Index: 3, Patch: "0003-c.patch", Applies: "no", Builds: "-", Checkpatch: "clean", Problems: []string{"does not apply"}},
+			Spelling:  Review{Ran: true, New: []string{"commit message: 'teh' may be misspelled - perhaps 'the'?"}},
+			Sparse:    notRun("no sparse", "sparse not installed (Debian's sparse): apt-get install: exit status 100"),
+			KernelDoc: Review{Ran: true, Files: []string{"a.c", "a.h"}},
+			Docutils:  notRun("docutils failed", "docutils on Documentation/a.rst: exit status 1"),
+			Problems:  []string{"adds 1 W=1 warning(s)"}},
+		{Index: 3, Patch: "0003-c.patch", Applies: "no", Builds: "-", Checkpatch: "clean", Spelling: Review{Ran: true}, Problems: []string{"does not apply"}},
 	}}
 	var b bytes.Buffer
 	assert.NoError(t, Table(&b, rep))
 	out := b.String()
 	assert.Contains(t, out, "patch")
-	assert.Regexp(t, `\(base\)\s+-\s+yes\s+-\s+-\s+3/0/2\s+61s\s+baseline`, out)
-	assert.Regexp(t, `1 0001-a.patch\s+yes\s+yes\s+0\s+clean\s+5/0/0\s+0s\s+green`, out)
-	assert.Regexp(t, `2 0002-b.patch\s+yes\s+yes\s+1\s+0E 1W 0C\s+4/1/0\s+0s\s+RED`, out)
-	assert.Regexp(t, `3 0003-c.patch\s+no\s+-\s+-\s+clean\s+-\s+0s\s+RED`, out)
+	assert.Regexp(t, `\(base\)\s+-\s+yes\s+-\s+-\s+-\s+-\s+-\s+-\s+3/0/2\s+61s\s+baseline`, out)
+	assert.Regexp(t, `1 0001-a.patch\s+yes\s+yes\s+0\s+clean\s+0\s+0\s+n/a\s+n/a\s+5/0/0\s+0s\s+green`, out)
+	assert.Regexp(t, `2 0002-b.patch\s+yes\s+yes\s+1\s+0E 1W 0C\s+1\s+not run: no sparse\s+0\s+not run: docutils failed\s+4/1/0\s+0s\s+RED`, out)
+	assert.Regexp(t, `3 0003-c.patch\s+no\s+-\s+-\s+clean\s+0\s+-\s+-\s+-\s+-\s+0s\s+RED`, out)
 	assert.Contains(t, out, "[3] 0003-c.patch: does not apply")
+	// A check that did not run says why, under the table.
+	assert.Contains(t, out, "  [2] 0002-b.patch: sparse not run: sparse not installed (Debian's sparse): apt-get install: exit status 100\n")
+	assert.Contains(t, out, "  [2] 0002-b.patch: docutils not run: docutils on Documentation/a.rst: exit status 1\n")
+	assert.Regexp(t, `patch\s+applies\s+builds\s+new warnings\s+checkpatch\s+spelling\s+sparse\s+kernel-doc\s+docutils\s+pass/fail/skip\s+time\s+verdict`, out)
 
 	var md bytes.Buffer
 	Markdown(&md, rep)
-	assert.Contains(t, md.String(), "| 2 0002-b.patch | yes | yes | 1 | 0E 1W 0C | 4/1/0 | 0s | RED |")
+	assert.Contains(t, md.String(), "| 2 0002-b.patch | yes | yes | 1 | 0E 1W 0C | 1 | not run: no sparse | 0 | not run: docutils failed | 4/1/0 | 0s | RED |")
+	assert.Contains(t, md.String(), "- 2 0002-b.patch: sparse not run: sparse not installed (Debian's sparse): apt-get install: exit status 100\n")
 	assert.NotContains(t, out, "flaky")
 	assert.NotContains(t, md.String(), "flaky")
 }
@@ -88,7 +98,7 @@ func TestTableFlaky(t *testing.T) {
 	}}
 	var b bytes.Buffer
 	assert.NoError(t, Table(&b, rep))
-	assert.Regexp(t, `1 0001-a.patch\s+yes\s+yes\s+0\s+clean\s+5/0/0 \(1 flaky\)\s+0s\s+green`, b.String())
+	assert.Regexp(t, `1 0001-a.patch\s+yes\s+yes\s+0\s+clean(\s+-){4}\s+5/0/0 \(1 flaky\)\s+0s\s+green`, b.String())
 	assert.Contains(t, b.String(), "  [1] 0001-a.patch: flaky (failed, then passed on a retry; counted as passed): p TestF\n")
 	var md bytes.Buffer
 	Markdown(&md, rep)

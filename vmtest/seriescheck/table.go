@@ -11,7 +11,8 @@ import (
 )
 
 // cells renders a row's columns: patch, applies, builds, new warnings,
-// checkpatch, passed/failed/skipped, time, verdict.
+// checkpatch, the review checks (spelling, sparse, kernel-doc,
+// docutils), passed/failed/skipped, time, verdict.
 func cells(r Row) []string {
 	warn := "-"
 	switch {
@@ -42,10 +43,20 @@ func cells(r Row) []string {
 	if r.Index > 0 {
 		name = fmt.Sprintf("%d %s", r.Index, r.Patch)
 	}
-	return []string{name, r.Applies, r.Builds, warn, r.Checkpatch, tests, fmt.Sprintf("%.0fs", r.Seconds), verdict}
+	out := []string{name, r.Applies, r.Builds, warn, r.Checkpatch}
+	for _, k := range reviewChecks {
+		out = append(out, k.get(&r).cell())
+	}
+	return append(out, tests, fmt.Sprintf("%.0fs", r.Seconds), verdict)
 }
 
-var header = []string{"patch", "applies", "builds", "new warnings", "checkpatch", "pass/fail/skip", "time", "verdict"}
+var header = func() []string {
+	h := []string{"patch", "applies", "builds", "new warnings", "checkpatch"}
+	for _, k := range reviewChecks {
+		h = append(h, k.name)
+	}
+	return append(h, "pass/fail/skip", "time", "verdict")
+}()
 
 // Table prints the report as an aligned table, then the problems.
 func Table(w io.Writer, rep *Report) error {
@@ -63,6 +74,9 @@ func Table(w io.Writer, rep *Report) error {
 		}
 		if len(r.FlakyTests) > 0 {
 			fmt.Fprintf(w, "  [%d] %s: %s\n", r.Index, r.Patch, flakyNote(r))
+		}
+		for _, n := range reviewNotes(r) {
+			fmt.Fprintf(w, "  [%d] %s: %s\n", r.Index, r.Patch, n)
 		}
 	}
 	for _, s := range rep.Splats {
@@ -110,6 +124,9 @@ func Markdown(w io.Writer, rep *Report) {
 		}
 		if len(r.FlakyTests) > 0 {
 			fmt.Fprintf(&probs, "- %d %s: %s\n", r.Index, r.Patch, flakyNote(r))
+		}
+		for _, n := range reviewNotes(r) {
+			fmt.Fprintf(&probs, "- %d %s: %s\n", r.Index, r.Patch, strings.ReplaceAll(n, "|", `\|`))
 		}
 	}
 	if probs.Len() > 0 {

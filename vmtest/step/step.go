@@ -79,7 +79,7 @@ func (e *Env) tree() *source.Tree {
 // (mbox files are split into splitDir) and takes the worktree named
 // worktreeName. Errors are *exitcode.StageError with their exit code.
 func Setup(opts pipeline.Options, seriesPath, splitDir, worktreeName string, log io.Writer) (*Env, error) {
-	needs := hosttools.For(hosttools.Request{Machine: opts.Mach(), DebianSource: opts.KernelSrc == "", Kselftests: len(opts.Kselftests) > 0})
+	needs := hosttools.For(hosttools.Request{Machine: opts.Mach(), DebianSource: opts.KernelSrc == "", Kselftests: len(opts.Kselftests) > 0, BTF: pipeline.WantsBTF(opts.ExtraConfigs)})
 	if _, err := hosttools.Real().Ensure(needs, log); err != nil {
 		return nil, &exitcode.StageError{Stage: "tools", Code: exitcode.Infra, Err: err}
 	}
@@ -199,14 +199,40 @@ func (e *Env) Warnings(files []string, logPath string) ([]build.Warning, error) 
 	if len(files) == 0 || e.last == nil {
 		return nil, nil
 	}
-	var objs []string
-	for _, f := range files {
-		objs = append(objs, strings.TrimSuffix(f, ".c")+".o")
-	}
+	objs := targets(files)
 	if err := e.last.Make(logPath, []string{"W=1"}, objs...); err != nil {
 		return nil, fmt.Errorf("make W=1 %s: %w", strings.Join(objs, " "), err)
 	}
 	return build.Warnings(logPath, e.Src, e.BuildDir)
+}
+
+// SparseVars are make's variables for sparse on the named objects: C=2
+// checks them even when they are up to date (C=1 only checks what it
+// recompiles); -fdiagnostic-prefix marks sparse's lines ("sparse:
+// warning:") apart from the compiler's. W=1 is the W=1 count's, run
+// just before: the objects are up to date and only sparse runs.
+var SparseVars = []string{"W=1", "C=2", "CHECK=sparse", "CF=-fdiagnostic-prefix"}
+
+// Sparse runs sparse on the C files (make SparseVars) and returns its
+// warnings and errors. Run it after Warnings on the same files.
+func (e *Env) Sparse(files []string, logPath string) ([]build.Warning, error) {
+	if len(files) == 0 || e.last == nil {
+		return nil, nil
+	}
+	objs := targets(files)
+	if err := e.last.Make(logPath, SparseVars, objs...); err != nil {
+		return nil, fmt.Errorf("make %s %s: %w", strings.Join(SparseVars, " "), strings.Join(objs, " "), err)
+	}
+	return build.Sparse(logPath, e.Src, e.BuildDir)
+}
+
+// targets are the objects of C files.
+func targets(files []string) []string {
+	objs := make([]string, len(files))
+	for i, f := range files {
+		objs[i] = strings.TrimSuffix(f, ".c") + ".o"
+	}
+	return objs
 }
 
 // Outcome is what booting a step's kernel gave.

@@ -449,6 +449,9 @@ func tools() exitcode.Code {
 		Git:          true,
 		// For GDB=1 and its e2e test.
 		GDB: true,
+		BTF: pipeline.WantsBTF(strings.Fields(os.Getenv("CONFIG"))),
+		// series-check's review checks (sparse, codespell, docutils).
+		Review: true,
 	})
 	pkgs, err := hosttools.Real().Ensure(needs, os.Stdout)
 	if err != nil {
