@@ -54,6 +54,10 @@ var outputFlags = []string{
 	"-test.mutexprofile", "-test.trace", "-test.testlogfile",
 }
 
+// inputFlags are the Go test flags whose value is a directory the binary
+// reads: packed like an argument.
+var inputFlags = []string{"-test.gocoverdir", "-test.fuzzcachedir"}
+
 // PackCommand says how c runs in the guest: the command itself when it is
 // a host file, every argument (or -flag=value's value) that names an
 // existing host file or directory, the working directory's testdata/, and
@@ -100,14 +104,25 @@ func PackCommand(c Command) (*Pack, error) {
 				b.Dirs = append(b.Dirs, outDir)
 				continue
 			}
+			if strings.HasPrefix(name, "-test.") && !slices.Contains(inputFlags, name) {
+				// -test.run=., -test.bench=.: patterns and
+				// numbers, not paths.
+				continue
+			}
 			v = val
 		}
-		dir, err := p.addIfThere(abs(c.Dir, v))
+		host := abs(c.Dir, v)
+		if host == c.Dir || strings.HasPrefix(c.Dir, host+"/") {
+			// "." or a directory above: the whole tree the command
+			// runs in is no argument to pack.
+			continue
+		}
+		dir, err := p.addIfThere(host)
 		if err != nil {
 			return nil, fmt.Errorf("exec: the argument %s: %w", a, err)
 		}
 		if dir {
-			b.Dirs = append(b.Dirs, abs(c.Dir, v))
+			b.Dirs = append(b.Dirs, host)
 		}
 	}
 	if _, err := p.addIfThere(filepath.Join(c.Dir, "testdata")); err != nil {

@@ -28,7 +28,7 @@ func TestPackCommandGoTestBinary(t *testing.T) {
 	write(t, filepath.Join(pkg, "other.go"), "package p")
 	write(t, filepath.Join(build, "gocoverdir", "covmeta.1"), "m")
 	p, err := PackCommand(Command{Name: bin, Dir: pkg, Args: []string{
-		"-test.paniconexit0", "-test.timeout=10m0s", "-test.run=TestX",
+		"-test.paniconexit0", "-test.timeout=10m0s", "-test.run=.", "-test.bench=.", "-test.run=",
 		"-test.gocoverdir=" + filepath.Join(build, "gocoverdir"),
 		"-test.coverprofile=" + filepath.Join(build, "_cover_.out"),
 		"-test.outputdir=" + pkg, "-test.cpuprofile=cpu.out",
@@ -51,12 +51,12 @@ func TestPackCommandArguments(t *testing.T) {
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "in.txt"), "in")
 	write(t, filepath.Join(dir, "sub", "f"), "f")
-	p, err := PackCommand(Command{Name: "cat", Dir: dir, Args: []string{"in.txt", "sub", "-o=" + filepath.Join(dir, "sub/f"), "/", "/proc/self/status", "missing"}})
+	p, err := PackCommand(Command{Name: "cat", Dir: dir, Args: []string{"in.txt", "sub", "-o=" + filepath.Join(dir, "sub/f"), "/", "/proc/self/status", "missing", ".", ".."}})
 	require.NoError(t, err)
 	assert.Equal(t, "cat", p.Binary.Path, "a bare name is the guest's")
 	assert.ElementsMatch(t, []string{
 		strings.TrimPrefix(filepath.Join(dir, "in.txt"), "/"), strings.TrimPrefix(filepath.Join(dir, "sub/f"), "/"),
-	}, keys(p.Files), "relative names and -flag=value values that exist; not /, /proc or a name that does not exist")
+	}, keys(p.Files), "relative names and -flag=value values that exist; not /, /proc, the working directory, one above it or a name that does not exist")
 	assert.Equal(t, []string{filepath.Join(dir, "sub")}, p.Binary.Dirs)
 }
 

@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -330,7 +331,11 @@ func Tests(work, goarch string, pkgs []Package, m contract.Manifest) (*contract.
 func addTestdata(files map[string]string, p Package, gdir string) (string, error) {
 	var above []string
 	if p.ModuleDir != "" {
-		if rel, err := filepath.Rel(p.ModuleDir, p.Dir); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+		// A package inside a testdata/ directory (a fixture of ours)
+		// is nobody's ../testdata reader.
+		rel, err := filepath.Rel(p.ModuleDir, p.Dir)
+		inTestdata := slices.Contains(strings.Split(filepath.ToSlash(rel), "/"), "testdata")
+		if err == nil && rel != "." && !strings.HasPrefix(rel, "..") && !inTestdata {
 			for d := filepath.Dir(p.Dir); ; d = filepath.Dir(d) {
 				if isDir(filepath.Join(d, "testdata")) {
 					above = append(above, d)

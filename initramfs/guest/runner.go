@@ -96,7 +96,21 @@ func (r *Runner) runOne(ctx context.Context, m *contract.Manifest, b contract.Bi
 	}
 	start := time.Now()
 	exit := event.Exit{Code: -1}
-	j, err := r.job(m, b, tapArgs)
+	var (
+		j   job
+		err error
+	)
+	if b.Dir != "" {
+		err = os.MkdirAll(b.Dir, 0o755)
+	}
+	if err != nil {
+		// The initramfs has only the directories of its files: a
+		// package with no testdata/ of its own, run at its place in
+		// its module, has none there.
+		err = fmt.Errorf("making the binary's directory: %w", err)
+	} else {
+		j, err = r.job(m, b, tapArgs)
+	}
 	if err == nil {
 		exit, err = r.execute(ctx, m, b, j)
 	}

@@ -376,6 +376,32 @@ func scaled(v, def time.Duration, a vm.Accel, flavour int) time.Duration {
 	return def * time.Duration(a.Slowdown()*max(flavour, 1))
 }
 
+// The guest's memory when MEM= does not say: DefaultMemoryMB, or more when
+// the initramfs needs it. The kernel unpacks the archive into its rootfs
+// with the archive still in memory, so both must fit beside the kernel
+// and what the tests use: twice the archive and kernelReserveMB.
+const (
+	DefaultMemoryMB = 512
+	kernelReserveMB = 256
+)
+
+// memoryFor is mem, or when it is 0 the memory the initramfs at initrd
+// needs (DefaultMemoryMB at least), in steps of 128 MiB.
+func memoryFor(mem int, initrd string) int {
+	if mem > 0 {
+		return mem
+	}
+	st, err := os.Stat(initrd)
+	if err != nil {
+		return DefaultMemoryMB
+	}
+	need := int(2*st.Size()>>20) + kernelReserveMB
+	if need <= DefaultMemoryMB {
+		return DefaultMemoryMB
+	}
+	return (need + 127) / 128 * 128
+}
+
 // VMConfig is the VM of req with initramfs initrd under acc.
 func vmConfig(req Request, initrd string, acc vm.Accel) vm.Config {
 	cfg := vm.Config{
@@ -384,7 +410,7 @@ func vmConfig(req Request, initrd string, acc vm.Accel) vm.Config {
 		Initramfs:   initrd,
 		Accel:       acc,
 		Icount:      req.Icount,
-		MemoryMB:    req.MemoryMB,
+		MemoryMB:    memoryFor(req.MemoryMB, initrd),
 		ConsoleLog:  filepath.Join(req.Out, "console.log"),
 		BootTimeout: scaled(req.BootTimeout, DefaultBootTimeout, acc, req.Slowdown),
 		Silence:     scaled(req.Silence, DefaultSilence, acc, req.Slowdown),

@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -107,4 +108,20 @@ func TestDebugger(t *testing.T) {
 	assert.Equal(t, []string{"kunit.enable=0", "nokaslr", "lsm=capability"}, cfg.Append)
 	assert.Equal(t, vm.NoLimit, cfg.BootTimeout)
 	assert.Equal(t, vm.NoLimit, cfg.Silence)
+}
+
+func TestMemoryFor(t *testing.T) {
+	dir := t.TempDir()
+	sized := func(mib int64) string {
+		p := filepath.Join(dir, fmt.Sprintf("initrd-%d", mib))
+		f, err := os.Create(p)
+		require.NoError(t, err)
+		require.NoError(t, f.Truncate(mib<<20))
+		require.NoError(t, f.Close())
+		return p
+	}
+	assert.Equal(t, 1024, memoryFor(1024, sized(400)), "MEM= wins")
+	assert.Equal(t, DefaultMemoryMB, memoryFor(0, sized(108)), "our own suite's archive fits the default")
+	assert.Equal(t, 640, memoryFor(0, sized(173)), "twice the archive and the kernel's share, in 128 MiB steps")
+	assert.Equal(t, DefaultMemoryMB, memoryFor(0, filepath.Join(dir, "none")))
 }

@@ -83,6 +83,10 @@ const (
 	// process N (comm)". The test it kills fails by its own exit; the
 	// report, kept to say why, does not fail the run by itself.
 	KindOOM Kind = "oom"
+	// KindInitramfs is "Initramfs unpacking failed: ...": the guest's
+	// files are not all there (an archive too big for the guest's
+	// memory: MEM=).
+	KindInitramfs Kind = "initramfs"
 )
 
 // Pattern is one entry of the table of report headlines.
@@ -136,6 +140,8 @@ const dieCounter = `\[#\d+\](?: [A-Z][A-Z0-9_=]*)*\s*$`
 var patterns = []Pattern{
 	{Kind: KindPanic, Fatal: true, Fails: true,
 		Re: regexp.MustCompile(`^Kernel panic - not syncing`)},
+	{Kind: KindInitramfs, Fails: true,
+		Re: regexp.MustCompile(`^Initramfs unpacking failed: `)},
 	{Kind: KindKASAN, Fails: true, Delimited: true,
 		Re: regexp.MustCompile(`^BUG: KASAN: \S`)},
 	{Kind: KindKFENCE, Fails: true, Delimited: true,

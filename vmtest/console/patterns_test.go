@@ -235,6 +235,19 @@ var patternCases = []struct {
 		},
 	},
 	{
+		kind: KindInitramfs,
+		pos: []string{
+			// A 173 MiB archive in a 512 MiB guest (cilium/ebpf's
+			// test binaries and a BTF kernel).
+			"[    2.939582] Initramfs unpacking failed: write error",
+			"Initramfs unpacking failed: junk within compressed archive",
+		},
+		neg: []string{
+			"[    0.917643] Unpacking initramfs...",
+			"[    0.925000] Freeing initrd memory: 169320K",
+		},
+	},
+	{
 		kind: KindOOM,
 		pos: []string{
 			"04-fsmap.test invoked oom-killer: gfp_mask=0x40cc0(GFP_KERNEL|__GFP_COMP), order=0, oom_score_adj=0",

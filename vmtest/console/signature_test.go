@@ -867,6 +867,17 @@ var signatureCases = []signatureCase{
 		want: "INFO: task hung in landlock_restrict_self",
 	},
 	{
+		// The kernel's own line, the same on every architecture.
+		name: "initramfs", kind: KindInitramfs, arch: x86,
+		text: []string{"Initramfs unpacking failed: write error"},
+		want: "Initramfs unpacking failed: write error",
+	},
+	{
+		name: "initramfs", kind: KindInitramfs, arch: arm64,
+		text: []string{"Initramfs unpacking failed: write error"},
+		want: "Initramfs unpacking failed: write error",
+	},
+	{
 		// The OOM killer names the task that asked for memory: the
 		// headline is the title (no PID, no address in it).
 		name: "oom", kind: KindOOM, arch: x86,

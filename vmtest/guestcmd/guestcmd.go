@@ -72,6 +72,19 @@ func Exec(ctx context.Context, o Options) int {
 		msg("%v", err)
 		return int(exitcode.Infra)
 	}
+	// go test -exec runs packages side by side (-p): each exec has OUT
+	// (its initramfs, kernel copy, console log) to itself, the others
+	// wait, and one VM runs at a time.
+	lock, err := os.OpenFile(filepath.Join(o.Run.Out, ".exec.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		msg("%v", err)
+		return int(exitcode.Infra)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		msg("locking %s: %v", o.Run.Out, err)
+		return int(exitcode.Infra)
+	}
 	logPath := filepath.Join(o.Run.Out, "exec.log")
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -126,7 +139,13 @@ func LibDirs(m machine.Machine) []string {
 func testTimeout(args []string) time.Duration {
 	for _, a := range args {
 		if v, ok := strings.CutPrefix(a, "-test.timeout="); ok {
-			if d, err := time.ParseDuration(v); err == nil && d > 0 {
+			d, err := time.ParseDuration(v)
+			switch {
+			case err != nil:
+			case d == 0:
+				// No limit for the binary: none short of a day.
+				return 24 * time.Hour
+			default:
 				return d + timeoutGrace
 			}
 		}
@@ -167,9 +186,7 @@ func (s *stream) event(ev event.Event) bool {
 			s.exit = &e
 		}
 	case event.KindError:
-		if ev.Binary != "" {
-			s.errors = append(s.errors, ev.Error)
-		}
+		s.errors = append(s.errors, ev.Error)
 	}
 	return false
 }

@@ -240,7 +240,8 @@ func run(args []string) exitcode.Code {
 		return exitcode.Usage
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGQUIT too: go test sends it to an -exec program past -timeout.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT)
 	defer stop()
 	if o.Coverage && cmd != "run" {
 		fmt.Fprintf(os.Stderr, "COVERAGE=1 works with run (make vmtest) only, not with %s\n", cmd)
