@@ -113,7 +113,10 @@ func Git(ctx context.Context, o Options) (*Report, exitcode.Code) {
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
 		return fail(exitcode.Infra, "%v", err)
 	}
-	js, _ := json.MarshalIndent(st, "", "  ")
+	js, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fail(exitcode.Infra, "recording the bisection's state: %v", err)
+	}
 	if err := os.WriteFile(filepath.Join(stateDir, "state.json"), js, 0o644); err != nil {
 		return fail(exitcode.Infra, "%v", err)
 	}

@@ -104,13 +104,13 @@ type Options struct {
 	Debug bool
 	// Exec, when set, is the one command the guest runs instead of the
 	// tests (landlock-vmtest exec).
-	Exec *initramfs.Pack
+	Exec *initramfs.Pack `json:"-"`
 	// OnEvent, when set, sees every guest event as it arrives, before
 	// the results; those it returns true for stay out of them (exec's
 	// output).
-	OnEvent func(event.Event) bool
+	OnEvent func(event.Event) bool `json:"-"`
 	// Stdout receives the stage lines and the summary.
-	Stdout io.Writer
+	Stdout io.Writer `json:"-"`
 }
 
 // Slowdown is how many times the kernel flavour multiplies the default
