@@ -792,3 +792,17 @@ func TestE2EHungTask(t *testing.T) {
 	assert.Contains(t, s.Signature, "INFO: task hung in lkdtm_HUNG_TASK")
 	assert.Contains(t, s.Text, "lkdtm_HUNG_TASK")
 }
+
+// Every symbol of the BPF suites' profile is set as it asks, on top of the
+// series: the run is stopped at the config stage by one symbol that does
+// not exist, and that symbol is the only one the stage reports missing.
+// (Building the profile takes ten minutes here; its configuration is what
+// rots when the series or the base fragments change.)
+func TestE2EBPFSuitesProfileConfigures(t *testing.T) {
+	stop := filepath.Join(t.TempDir(), "stop.config")
+	require.NoError(t, os.WriteFile(stop, []byte("CONFIG_LANDLOCK_VMTEST_NO_SUCH_SYMBOL=y\n"), 0o644))
+	profile := filepath.Join(repoDir(t), "kernel", "configs", "profiles", "bpf-suites.config")
+	r := runHarness(t, "CONFIG="+profile+" "+stop)
+	r.check(t, exitcode.ConfigFailed, "0 passed, 0 failed, 0 skipped", "missing: CONFIG_LANDLOCK_VMTEST_NO_SUCH_SYMBOL: requested y")
+	assert.Equal(t, 1, strings.Count(r.output, "missing: CONFIG_"), "only the deliberate symbol is missing; output:\n%s", r.output)
+}
