@@ -15,11 +15,11 @@ import (
 // Prunable are the kinds of entries Prune may remove: everything the
 // harness recreates on demand. ccache keeps its own size limit (ccache
 // -M), and meta and sums are a few bytes.
-var Prunable = []string{"bisect-git", "build", "initramfs", "kselftest", "probe", "src", "trees", "worktree"}
+var Prunable = []string{"bisect-git", "build", "initramfs", "kselftest", "mirror", "probe", "src", "trees", "worktree"}
 
 // filledByBuild are the kinds whose entries Build fills, and so carry its
-// done marker; the persistent directories (build, worktree, bisect-git)
-// and the probe results do not.
+// done marker; the persistent directories (build, mirror, worktree,
+// bisect-git) and the probe results do not.
 var filledByBuild = map[string]bool{"initramfs": true, "kselftest": true, "src": true, "trees": true}
 
 // tmpMarker is in the name of a fill's temporary directory (see Build).

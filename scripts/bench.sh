@@ -33,6 +33,33 @@ harness_run() {
 	python3 -c "print($end - $start)"
 }
 
+# edit_one_line DIR: changes a line a patch of DIR adds to a .c file of
+# security/landlock/ that no later patch touches (so that every patch
+# still applies): a comment appended, the hunk's counts unchanged. It
+# records which in DIR/.edited.
+edit_one_line() {
+	python3 - "$1" <<'PY'
+import glob, sys
+d = sys.argv[1]
+later = set()
+for p in sorted(glob.glob(f"{d}/0*.patch"), reverse=True):
+    lines = open(p).read().split("\n")
+    files = {l[6:] for l in lines if l.startswith("+++ b/")} | {l[6:] for l in lines if l.startswith("--- a/")}
+    cur = None
+    for i, l in enumerate(lines):
+        if l.startswith("+++ b/"):
+            cur = l[6:]
+        elif (cur and cur not in later and cur.startswith("security/landlock/") and cur.endswith(".c")
+              and l.startswith("+") and not l.startswith("+++") and l.rstrip().endswith(";")):
+            lines[i] = l + " /* bench edit */"
+            open(p, "w").write("\n".join(lines))
+            open(f"{d}/.edited", "w").write(f"{p.rsplit('/', 1)[1]}: {cur}")
+            sys.exit(0)
+    later |= files
+sys.exit("bench: no line to edit in the series")
+PY
+}
+
 if [ "${BENCH_HARNESS:-1}" = 1 ]; then
 	# Cold: empty harness cache (source, trees, builds, ccache, initramfs) and
 	# an empty Go build cache for what the harness compiles.
@@ -42,9 +69,20 @@ if [ "${BENCH_HARNESS:-1}" = 1 ]; then
 	echo "bench: warm harness run" >&2
 	warm=$(harness_run warm)
 
-	# kunit.py on the same source tree (the one the cold run extracted), with
-	# its own build directory, cold then warm.
-	src=$(ls -d "$BENCH_DIR"/cache/src/*/ | head -1)
+	# The inner loop: one line of one patch's C code changed (the series
+	# copied, the line's end commented), then the smoke tests alone.
+	edit="$BENCH_DIR/series-edit"
+	rm -rf "$edit" && cp -r patches "$edit"
+	edit_one_line "$edit"
+	echo "bench: inner loop, $(cat "$edit/.edited")" >&2
+	inner=$(SERIES="$edit/series" TESTS=./tests/smoke KSELFTESTS=none harness_run inner)
+
+	# kunit.py on the same source (the tree the cold run extracted, copied:
+	# the cache's files are shared through hard links and must not be
+	# edited), with its own build directory: cold, warm, then after a
+	# one-line edit of security/landlock/fs.c.
+	src="$BENCH_DIR/kunit-src"
+	rm -rf "$src" && cp -a "$(ls -d "$BENCH_DIR"/cache/src/*/ | head -1)" "$src"
 	kunit_run() {
 		local name=$1 start end rc
 		start=$(now)
@@ -67,11 +105,14 @@ if [ "${BENCH_HARNESS:-1}" = 1 ]; then
 		kcold=$(kunit_run cold)
 		echo "bench: kunit.py warm run" >&2
 		kwarm=$(kunit_run warm)
+		sed -i '0,/;$/s//; \/* bench edit *\//' "$src/security/landlock/fs.c"
+		echo "bench: kunit.py after a one-line edit of security/landlock/fs.c" >&2
+		kincr=$(kunit_run incremental)
 	else
-		kcold=null kwarm=null
+		kcold=null kwarm=null kincr=null
 	fi
 else
-	cold=null warm=null kcold=null kwarm=null
+	cold=null warm=null kcold=null kwarm=null inner=null kincr=null
 	# The rules' runs use the usual cache; a smoke run says which
 	# accelerator this host gets.
 	OUT="$BENCH_DIR/cold" TESTS=./tests/smoke KSELFTESTS=none "$BIN" run >"$BENCH_DIR/cold.log" 2>&1 || {
@@ -130,5 +171,5 @@ if [ "${LANDLOCK_BENCH:-1}" = 1 ] && [ -d tests/bpfbench ]; then
 	done
 fi
 
-python3 scripts/bench_report.py "$BENCH_DIR" "$cold" "$warm" "$kcold" "$kwarm" "${runs:-0}" "${ICOUNT:-}" "$accel"
+python3 scripts/bench_report.py "$BENCH_DIR" "$cold" "$warm" "$kcold" "$kwarm" "${runs:-0}" "${ICOUNT:-}" "$accel" "$inner" "$kincr"
 

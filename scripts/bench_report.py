@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """make bench's report: one JSON document on stdout.
 
-Arguments: BENCH_DIR COLD WARM KUNIT_COLD KUNIT_WARM RUNS ICOUNT ACCEL, as
-scripts/bench.sh passes them ("null" for a time that was not measured,
-ICOUNT empty for wall-clock mode). It reads BENCH_DIR/{cold,warm}/results.json
+Arguments: BENCH_DIR COLD WARM KUNIT_COLD KUNIT_WARM RUNS ICOUNT ACCEL
+[INNER KUNIT_INCREMENTAL], as scripts/bench.sh passes them ("null" for a
+time that was not measured, ICOUNT empty for wall-clock mode). It reads
+BENCH_DIR/{cold,warm,inner}/results.json
 and, for the rules' cost, BENCH_DIR/landlock-{y,n}-I/results.json for I in
 1..RUNS: the "bench: op=..." lines tests/bpfbench logged.
 
@@ -221,14 +222,38 @@ def num(v):
     return None if v == "null" else round(float(v), 1)
 
 
+# The inner loop's target: at most kunit.py's incremental time plus this.
+INNER_SLACK_SECONDS = 10
+
+
+def inner_loop(d, inner, kincr):
+    """The edit-build-test loop, ours against kunit.py's, and its target."""
+    ours = harness_run(d, "inner", inner)
+    k = num(kincr)
+    out = {
+        "ours": ours,
+        "ours_command": "make vmtest TESTS=./tests/smoke KSELFTESTS=none, after one line of one patch's C code changed",
+        "kunit_incremental_wall_seconds": k,
+        "kunit_command": "kunit.py run, after one line of security/landlock/fs.c changed",
+    }
+    if ours is not None and k is not None:
+        limit = round(k + INNER_SLACK_SECONDS, 1)
+        out["target"] = {"limit_seconds": limit, "met": ours["wall_seconds"] <= limit,
+                         "rule": f"ours at most kunit.py's incremental time + {INNER_SLACK_SECONDS} s"}
+    return out
+
+
 def main(argv):
-    d, cold, warm, kcold, kwarm, runs, icount, accel = argv
+    d, cold, warm, kcold, kwarm, runs, icount, accel = argv[:8]
+    inner, kincr = (argv[8:10] + ["null", "null"])[:2]
     runs = int(runs)
     out = {
         "cold": harness_run(d, "cold", cold),
         "warm": harness_run(d, "warm", warm),
         "kunit": {"cold_wall_seconds": num(kcold), "warm_wall_seconds": num(kwarm),
+                  "incremental_wall_seconds": num(kincr),
                   "command": "kunit.py run --arch=x86_64 --kunitconfig=security/landlock --build_dir=..."},
+        "inner_loop": inner_loop(d, inner, kincr),
         "logs": d,
     }
     if runs > 0:

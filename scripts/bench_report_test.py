@@ -96,5 +96,19 @@ class BenchReportTest(unittest.TestCase):
         self.assertIsNone(doc["landlock_bpf_ns_per_op"]["option_off"], "no option-off run")
 
 
+    def test_inner_loop_against_kunit(self):
+        with tempfile.TemporaryDirectory() as d:
+            os.makedirs(f"{d}/inner")
+            with open(f"{d}/inner/results.json", "w") as f:
+                json.dump({"metadata": {"stages": [{"name": "build", "seconds": 12.0}], "first_test_seconds": 1.5,
+                                        "accelerator": "tcg", "exit_code": 0}}, f)
+            met = bench_report.inner_loop(d, "18.9", "9.2")
+            self.assertEqual(19.2, met["target"]["limit_seconds"])
+            self.assertTrue(met["target"]["met"])
+            self.assertEqual(12.0, met["ours"]["stages"]["build"])
+            self.assertFalse(bench_report.inner_loop(d, "40", "9.2")["target"]["met"])
+            self.assertNotIn("target", bench_report.inner_loop(d, "18", "null"), "no kunit.py figure, no verdict")
+
+
 if __name__ == "__main__":
     unittest.main()

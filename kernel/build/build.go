@@ -71,6 +71,9 @@ type Result struct {
 	Cached bool
 	// Log is the build log.
 	Log string
+	// Steps is how many kbuild steps (CC, LD, ...) the make that made
+	// it ran: 0 for a cached build.
+	Steps int
 }
 
 // ConfigError is returned when the config could not be produced as asked.
@@ -127,6 +130,9 @@ type Builder struct {
 	// incremental builds live in a directory the caller owns and are
 	// never marked done: make decides what to rebuild.
 	incremental bool
+	// mirror, when set, is where a build not in the cache is made
+	// (NewMirrored).
+	mirror *mirrored
 }
 
 // NewIn prepares an incremental build of req in dir, a build directory the
@@ -191,6 +197,9 @@ func (b *Builder) Configure() error {
 	if b.Cached() {
 		return nil
 	}
+	if b.mirror != nil {
+		return b.configureMirrored()
+	}
 	if err := os.MkdirAll(b.res.Dir, 0o755); err != nil {
 		return fmt.Errorf("creating build directory: %w", err)
 	}
@@ -205,8 +214,13 @@ func (b *Builder) Compile() (*Result, error) {
 		b.res.Cached = true
 		return b.res, b.res.fill()
 	}
+	if b.mirror != nil {
+		return b.compileMirrored()
+	}
 	m := maker{c: b.c, req: b.req, dir: b.res.Dir}
-	if err := m.compile(b.res.Log); err != nil {
+	steps, err := m.compile(b.res.Log)
+	b.res.Steps = steps
+	if err != nil {
 		return nil, err
 	}
 	if b.incremental {
@@ -324,11 +338,12 @@ func (m *maker) configure() error {
 	return nil
 }
 
-// compile makes the machine's image, logging to logPath and reporting progress.
-func (m *maker) compile(logPath string) error {
+// compile makes the machine's image, logging to logPath and reporting
+// progress; it returns how many kbuild steps make ran.
+func (m *maker) compile(logPath string) (int, error) {
 	log, err := os.Create(logPath)
 	if err != nil {
-		return fmt.Errorf("creating build log: %w", err)
+		return 0, fmt.Errorf("creating build log: %w", err)
 	}
 	defer log.Close()
 	jobs := m.req.Jobs
@@ -358,12 +373,12 @@ func (m *maker) compile(logPath string) error {
 	wg.Wait()
 	prog.stop()
 	if runErr != nil {
-		return &Error{Log: logPath, Excerpt: Excerpt(logPath, 30), Err: runErr}
+		return prog.steps(), &Error{Log: logPath, Excerpt: Excerpt(logPath, 30), Err: runErr}
 	}
 	if scratch {
 		m.rememberSteps(prog.steps())
 	}
-	return nil
+	return prog.steps(), nil
 }
 
 func (m *maker) stepsFile() string {

@@ -31,6 +31,11 @@ type Tree struct {
 	Key string
 	// Desc says where the tree came from, for reports.
 	Desc string
+	// Origin names what the tree was made from, the same through every
+	// edit of it: Debian's source, or the user's tree by its path. A
+	// patched or derived tree has its base's. Builds of one origin with
+	// one config share a mirrored build directory (build.NewMirrored).
+	Origin string
 	// owned is true when the tree lives in our cache, so copies may
 	// share its files through hard links.
 	owned bool
@@ -57,7 +62,7 @@ func Debian(c *cache.Cache, tarball string) (*Tree, error) {
 	if v, err := exec.Command("dpkg-query", "-W", "-f=${Version}", "linux-source-6.12").Output(); err == nil && len(v) > 0 {
 		desc += " " + string(v)
 	}
-	return &Tree{Dir: dir, Key: "tarball:" + sum, Desc: desc + " (sha256 " + sum[:12] + ")", owned: true}, nil
+	return &Tree{Dir: dir, Key: "tarball:" + sum, Desc: desc + " (sha256 " + sum[:12] + ")", Origin: "debian", owned: true}, nil
 }
 
 // DebianKey is the Key the tree Debian extracts from tarball has, without
@@ -115,7 +120,7 @@ func Local(dir, arch string) (*Tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Tree{Dir: abs, Key: key, Desc: desc}, nil
+	return &Tree{Dir: abs, Key: key, Desc: desc, Origin: "local:" + abs}, nil
 }
 
 // localKey identifies a user's tree: for git, HEAD plus the uncommitted
@@ -236,10 +241,11 @@ func Patched(c *cache.Cache, t *Tree, s *series.Series) (*Tree, error) {
 		return nil, err
 	}
 	return &Tree{
-		Dir:   dir,
-		Key:   PatchedPrefix + key,
-		Desc:  fmt.Sprintf("%s + %d patch(es)", t.Desc, len(s.Patches)),
-		owned: true,
+		Dir:    dir,
+		Key:    PatchedPrefix + key,
+		Desc:   fmt.Sprintf("%s + %d patch(es)", t.Desc, len(s.Patches)),
+		Origin: t.Origin,
+		owned:  true,
 	}, nil
 }
 
@@ -248,6 +254,10 @@ func Patched(c *cache.Cache, t *Tree, s *series.Series) (*Tree, error) {
 // patch(1) replaces the files it changes, so a patched copy never writes
 // through a link; other writers must replace files too, not rewrite them.
 func (t *Tree) CopyTo(dst string) error { return copyTree(t.Dir, dst, t.owned) }
+
+// Owned reports whether the tree lives in the cache: its files are
+// replaced, never rewritten, so copies may share them through hard links.
+func (t *Tree) Owned() bool { return t.owned }
 
 // copyTree copies src into the existing directory dst, without .git.
 func copyTree(src, dst string, link bool) error {
@@ -287,9 +297,10 @@ func Derived(c *cache.Cache, t *Tree, variant, desc string, edit func(dir string
 		return nil, err
 	}
 	return &Tree{
-		Dir:   dir,
-		Key:   "derived:" + key,
-		Desc:  t.Desc + " + " + desc,
-		owned: true,
+		Dir:    dir,
+		Key:    "derived:" + key,
+		Desc:   t.Desc + " + " + desc,
+		Origin: t.Origin,
+		owned:  true,
 	}, nil
 }

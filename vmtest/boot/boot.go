@@ -219,6 +219,13 @@ func GDBCommand(m machine.Machine, dir string, port int) string {
 	if _, err := os.Stat(filepath.Join(dir, "vmlinux-gdb.py")); err == nil {
 		args = append(args, "-iex", vm.ShellQuote("add-auto-load-safe-path "+dir))
 	}
+	// A build made in a mirror names the mirror's sources, which later
+	// builds change: list the build's own tree instead.
+	if b, err := os.ReadFile(filepath.Join(dir, build.MirrorSource)); err == nil {
+		if src := strings.TrimSpace(string(b)); src != "" {
+			args = append(args, "-ex", vm.ShellQuote("set substitute-path "+src+" "+filepath.Join(dir, "source")))
+		}
+	}
 	args = append(args, "-ex", vm.ShellQuote(fmt.Sprintf("target remote 127.0.0.1:%d", port)), vm.ShellQuote(filepath.Join(dir, "vmlinux")))
 	return strings.Join(args, " ")
 }

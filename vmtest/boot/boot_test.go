@@ -92,6 +92,9 @@ func TestGDBCommand(t *testing.T) {
 	// With the build's gdb scripts, gdb may load them.
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "vmlinux-gdb.py"), nil, 0o644))
 	assert.Equal(t, "gdb -iex 'add-auto-load-safe-path "+dir+"' -ex 'target remote 127.0.0.1:4321' "+dir+"/vmlinux", GDBCommand(x86, dir, 4321))
+	// A build made in a mirror: its sources are listed from its own tree.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, build.MirrorSource), []byte("/c/mirror/k/src\n"), 0o644))
+	assert.Equal(t, "gdb -iex 'add-auto-load-safe-path "+dir+"' -ex 'set substitute-path /c/mirror/k/src "+dir+"/source' -ex 'target remote 127.0.0.1:4321' "+dir+"/vmlinux", GDBCommand(x86, dir, 4321))
 }
 
 // GDB=1: the stub and nokaslr, before the user's arguments; the repro

@@ -124,6 +124,9 @@ type configured struct {
 }
 
 func (c *configured) unlock() {
+	if c.Builder != nil {
+		c.Release()
+	}
 	if c.unlockFn != nil {
 		c.unlockFn()
 		c.unlockFn = nil
@@ -139,7 +142,14 @@ func (r *Run) config(ctx context.Context, p patchedTree) (*configured, stage.Res
 		if err != nil {
 			return "", err
 		}
-		b.Builder = build.New(r.cache, build.Request{Tree: p.tree, Fragments: frags, Jobs: o.Jobs, Log: r.out, Ctx: ctx, Machine: o.Machine})
+		req := build.Request{Tree: p.tree, Fragments: frags, Jobs: o.Jobs, Log: r.out, Ctx: ctx, Machine: o.Machine}
+		if o.Coverage {
+			// The coverage report reads the .gcno files beside the
+			// objects, in the content-keyed build directory.
+			b.Builder = build.New(r.cache, req)
+		} else {
+			b.Builder = build.NewMirrored(r.cache, req)
+		}
 		if b.Cached() {
 			return "cached", nil
 		}
@@ -151,7 +161,14 @@ func (r *Run) config(ctx context.Context, p patchedTree) (*configured, stage.Res
 		if b.Cached() {
 			return "cached (built by another run meanwhile)", nil
 		}
-		return fmt.Sprintf("%s + %d fragment(s), every symbol checked", build.Base, len(frags.Files)), b.Configure()
+		if err := b.Configure(); err != nil {
+			return "", err
+		}
+		note := fmt.Sprintf("%s + %d fragment(s), every symbol checked", build.Base, len(frags.Files))
+		if m := b.Mirrored(); m != "" {
+			note = fmt.Sprintf("%s + %d fragment(s); %s", build.Base, len(frags.Files), m)
+		}
+		return note, nil
 	})
 	return b, st
 }
@@ -171,7 +188,11 @@ func (r *Run) build(b *configured) (*build.Result, stage.Result) {
 		if kernel.Cached {
 			return kernel, "cached: " + kernel.Release + ", no make run", nil
 		}
-		return kernel, kernel.Release, nil
+		where := ""
+		if b.Mirrored() != "" {
+			where = " in the mirror"
+		}
+		return kernel, fmt.Sprintf("%s, %d make step(s)%s", kernel.Release, kernel.Steps, where), nil
 	})
 }
 
