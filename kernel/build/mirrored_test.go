@@ -2,6 +2,7 @@ package build
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/landlock-vmtest/landlock-vmtest/cache"
+	"github.com/landlock-vmtest/landlock-vmtest/kernel/kconfig"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/mirror"
 	"github.com/landlock-vmtest/landlock-vmtest/kernel/source"
 )
@@ -55,6 +57,18 @@ func calls(t *testing.T, b *Builder) []string {
 	return strings.Split(strings.TrimSpace(string(data)), "\n")
 }
 
+// mirrorSetup skips without make, and returns an empty cache and the
+// fragments the fake tree's tinyconfig satisfies.
+func mirrorSetup(t *testing.T) (*cache.Cache, *kconfig.Fragments) {
+	t.Helper()
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("needs make")
+	}
+	c, err := cache.Default(t.TempDir())
+	require.NoError(t, err)
+	return c, fragments(t, "CONFIG_X=y\n")
+}
+
 func build(t *testing.T, c *cache.Cache, req Request) (*Builder, *Result) {
 	t.Helper()
 	b := NewMirrored(c, req)
@@ -70,12 +84,7 @@ func build(t *testing.T, c *cache.Cache, req Request) (*Builder, *Result) {
 // the .config kept; each result lands in its own content-keyed directory,
 // where a build of the same key finds it without running make.
 func TestMirroredBuildRebuildsOnlyTheEdit(t *testing.T) {
-	if _, err := os.Stat("/usr/bin/make"); err != nil {
-		t.Skip("needs make")
-	}
-	c, err := cache.Default(t.TempDir())
-	require.NoError(t, err)
-	frags := fragments(t, "CONFIG_X=y\n")
+	c, frags := mirrorSetup(t)
 	t1 := fakeTree(t, filepath.Join(t.TempDir(), "t1"), "int b;\n")
 
 	b1, r1 := build(t, c, Request{Tree: t1, Fragments: frags})
@@ -129,12 +138,7 @@ func TestMirroredBuildRebuildsOnlyTheEdit(t *testing.T) {
 // changed, with the .config kept) is a config error after the build, and
 // the next build configures afresh.
 func TestMirroredBuildChecksTheKeptConfig(t *testing.T) {
-	if _, err := os.Stat("/usr/bin/make"); err != nil {
-		t.Skip("needs make")
-	}
-	c, err := cache.Default(t.TempDir())
-	require.NoError(t, err)
-	frags := fragments(t, "CONFIG_X=y\n")
+	c, frags := mirrorSetup(t)
 	t1 := fakeTree(t, filepath.Join(t.TempDir(), "t1"), "int b;\n")
 	b1, _ := build(t, c, Request{Tree: t1, Fragments: frags})
 
@@ -144,7 +148,7 @@ func TestMirroredBuildChecksTheKeptConfig(t *testing.T) {
 	t2 := fakeTree(t, filepath.Join(t.TempDir(), "t2"), "int b2;\n")
 	b2 := NewMirrored(c, Request{Tree: t2, Fragments: frags})
 	require.NoError(t, b2.Configure())
-	_, err = b2.Compile()
+	_, err := b2.Compile()
 	var ce *ConfigError
 	require.ErrorAs(t, err, &ce)
 	assert.Contains(t, err.Error(), "CONFIG_X: requested y")
@@ -177,12 +181,7 @@ func TestChangesConfig(t *testing.T) {
 // may have left half-made objects newer than their sources: the next
 // build starts the build directory over.
 func TestMirroredBuildAfterAKilledMake(t *testing.T) {
-	if _, err := os.Stat("/usr/bin/make"); err != nil {
-		t.Skip("needs make")
-	}
-	c, err := cache.Default(t.TempDir())
-	require.NoError(t, err)
-	frags := fragments(t, "CONFIG_X=y\n")
+	c, frags := mirrorSetup(t)
 	b1, _ := build(t, c, Request{Tree: fakeTree(t, filepath.Join(t.TempDir(), "t1"), "int b;\n"), Fragments: frags})
 	assert.NoFileExists(t, filepath.Join(b1.mirror.build, building), "a make that ended takes its mark away")
 	require.NoError(t, os.WriteFile(filepath.Join(b1.mirror.build, building), nil, 0o644))
