@@ -26,6 +26,11 @@ type Binary struct {
 	// Dirs are directories a KindExec command's arguments name: made in
 	// the guest before it runs, so that an empty one is there too.
 	Dirs []string `json:"dirs,omitempty"`
+	// Alone marks a binary that must not run beside another: the runner
+	// starts it once every binary before it ended, and the next once it
+	// ended. A Go test package asks for it with a line
+	// "//landlock-vmtest:alone" in one of its test files (AloneDirective).
+	Alone bool `json:"alone,omitempty"`
 	// Collect are files a KindExec command writes (its profiles, a
 	// coverage profile) that the runner sends back to the host once it
 	// ended, each at its path in the guest, which is the host's.
@@ -46,11 +51,19 @@ const (
 	KindExec = "exec"
 )
 
+// AloneDirective, on a line of its own in a test file of a Go test
+// package (after "//", as a //go: directive is), marks the package's
+// binary Alone. Text after it, on the same line, is the reason.
+const AloneDirective = "//landlock-vmtest:alone"
+
 // Manifest tells the runner what to run and how.
 type Manifest struct {
 	Binaries []Binary `json:"binaries"`
 	// Timeout is the per-binary timeout.
 	Timeout Duration `json:"timeout"`
+	// Jobs is how many binaries the runner runs side by side; 0 means as
+	// many as the guest has CPUs (SMP=), 1 one after another.
+	Jobs int `json:"jobs,omitempty"`
 	// Args are extra arguments for every Go test binary (-test.run=...).
 	Args []string `json:"args,omitempty"`
 	// Run, when set, is a regexp that chooses the tests of the kselftest

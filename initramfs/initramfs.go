@@ -203,6 +203,9 @@ type Package struct {
 	// gives none): the testdata/ directories between it and Dir are
 	// packed too, for tests that read ../testdata.
 	ModuleDir string
+	// Alone is set when a test file of the package has the line
+	// contract.AloneDirective: its binary runs beside no other.
+	Alone bool
 }
 
 // ListTestPackages resolves patterns (import paths, directories, "./tests/...")
@@ -281,6 +284,11 @@ func listIn(dir string, patterns []string) ([]Package, error) {
 		if p.Module != nil {
 			pkg.ModuleDir = p.Module.Dir
 		}
+		alone, err := hasAloneDirective(p.Dir, append(p.TestGoFiles, p.XTestGoFiles...))
+		if err != nil {
+			return nil, fmt.Errorf("test package %s: %w", p.ImportPath, err)
+		}
+		pkg.Alone = alone
 		pkgs = append(pkgs, pkg)
 	}
 	return pkgs, nil
@@ -318,6 +326,7 @@ func Tests(work, goarch string, pkgs []Package, m contract.Manifest) (*contract.
 			Package: p.ImportPath,
 			Path:    "/" + gdir + "/" + name,
 			Dir:     "/" + dir,
+			Alone:   p.Alone,
 		})
 	}
 	return &m, files, nil
@@ -384,4 +393,23 @@ func packTree(files map[string]string, src, dst string) error {
 		files[dst+"/"+filepath.ToSlash(rel)] = p
 		return nil
 	})
+}
+
+// hasAloneDirective reports whether one of the files (names in dir) has a
+// line that is contract.AloneDirective, alone or followed by a space and
+// its reason.
+func hasAloneDirective(dir string, files []string) (bool, error) {
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			return false, fmt.Errorf("reading %s for %s: %w", f, contract.AloneDirective, err)
+		}
+		for line := range strings.Lines(string(b)) {
+			rest, ok := strings.CutPrefix(strings.TrimSpace(line), contract.AloneDirective)
+			if ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t') {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }

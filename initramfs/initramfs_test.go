@@ -388,3 +388,22 @@ func TestTestsWithTestdataAbove(t *testing.T) {
 		"tests/01/testdata/shared.elf":  filepath.Join(other, "testdata", "shared.elf"),
 	}, files)
 }
+
+// A test file with contract.AloneDirective on a line of its own (a reason
+// may follow) marks the package's binary Alone; the directive inside
+// other text, or with more letters after it, does not.
+func TestAloneDirective(t *testing.T) {
+	dir := packFixture(t)
+	writeFile(t, filepath.Join(dir, "xonly", "alone_test.go"), "package xonly_test\n\n"+contract.AloneDirective+" it writes a sysctl\n", 0o644)
+	writeFile(t, filepath.Join(dir, "withtests", "near_test.go"), "package withtests\n\n// see "+contract.AloneDirective+"\n"+contract.AloneDirective+"ly\n", 0o644)
+	pkgs, err := ListTestPackages(dir, []string{"./..."})
+	require.NoError(t, err)
+	require.Len(t, pkgs, 2)
+	assert.False(t, pkgs[0].Alone, pkgs[0].ImportPath)
+	assert.True(t, pkgs[1].Alone, pkgs[1].ImportPath)
+
+	m, _, err := Tests(t.TempDir(), "amd64", pkgs, contract.Manifest{})
+	require.NoError(t, err)
+	assert.False(t, m.Binaries[0].Alone)
+	assert.True(t, m.Binaries[1].Alone, "the manifest carries the directive")
+}

@@ -68,6 +68,12 @@ if [ "${BENCH_HARNESS:-1}" = 1 ]; then
 	cold=$(harness_run cold)
 	echo "bench: warm harness run" >&2
 	warm=$(harness_run warm)
+	# The whole suite on 1 vCPU and on 2 (the kernel cached): the tests
+	# stage's time, binaries side by side on 2.
+	echo "bench: the suite on 1 vCPU" >&2
+	smp1=$(SMP=1 harness_run smp1)
+	echo "bench: the suite on 2 vCPUs" >&2
+	smp2=$(SMP=2 harness_run smp2)
 
 	# The inner loop: one line of one patch's C code changed (the series
 	# copied, the line's end commented), then the smoke tests alone.
@@ -112,7 +118,7 @@ if [ "${BENCH_HARNESS:-1}" = 1 ]; then
 		kcold=null kwarm=null kincr=null
 	fi
 else
-	cold=null warm=null kcold=null kwarm=null inner=null kincr=null
+	cold=null warm=null kcold=null kwarm=null inner=null kincr=null smp1=null smp2=null
 	# The rules' runs use the usual cache; a smoke run says which
 	# accelerator this host gets.
 	OUT="$BENCH_DIR/cold" TESTS=./tests/smoke KSELFTESTS=none "$BIN" run >"$BENCH_DIR/cold.log" 2>&1 || {
@@ -142,7 +148,9 @@ fi
 landlock_bench() {
 	local name=$1 series=$2
 	set +e
-	OUT="$BENCH_DIR/$name" ICOUNT="$ICOUNT" SERIES="$series" TESTS=./tests/bpfbench KSELFTESTS=none "$BIN" run >"$BENCH_DIR/$name.log" 2>&1
+	# One vCPU: instruction counting runs the vCPUs in turn on one TCG
+	# thread, and the figures stay comparable with earlier ones.
+	SMP=1 OUT="$BENCH_DIR/$name" ICOUNT="$ICOUNT" SERIES="$series" TESTS=./tests/bpfbench KSELFTESTS=none "$BIN" run >"$BENCH_DIR/$name.log" 2>&1
 	local rc=$?
 	set -e
 	if [ $rc -ne 0 ]; then
@@ -171,5 +179,5 @@ if [ "${LANDLOCK_BENCH:-1}" = 1 ] && [ -d tests/bpfbench ]; then
 	done
 fi
 
-python3 scripts/bench_report.py "$BENCH_DIR" "$cold" "$warm" "$kcold" "$kwarm" "${runs:-0}" "${ICOUNT:-}" "$accel" "$inner" "$kincr"
+python3 scripts/bench_report.py "$BENCH_DIR" "$cold" "$warm" "$kcold" "$kwarm" "${runs:-0}" "${ICOUNT:-}" "$accel" "$inner" "$kincr" "$smp1" "$smp2"
 

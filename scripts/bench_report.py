@@ -2,9 +2,9 @@
 """make bench's report: one JSON document on stdout.
 
 Arguments: BENCH_DIR COLD WARM KUNIT_COLD KUNIT_WARM RUNS ICOUNT ACCEL
-[INNER KUNIT_INCREMENTAL], as scripts/bench.sh passes them ("null" for a
-time that was not measured, ICOUNT empty for wall-clock mode). It reads
-BENCH_DIR/{cold,warm,inner}/results.json
+[INNER KUNIT_INCREMENTAL [SMP1 SMP2]], as scripts/bench.sh passes them
+("null" for a time that was not measured, ICOUNT empty for wall-clock
+mode). It reads BENCH_DIR/{cold,warm,inner,smp1,smp2}/results.json
 and, for the rules' cost, BENCH_DIR/landlock-{y,n}-I/results.json for I in
 1..RUNS: the "bench: op=..." lines tests/bpfbench logged.
 
@@ -243,17 +243,65 @@ def inner_loop(d, inner, kincr):
     return out
 
 
+# The guest suite on 2 vCPUs against 1: at most this ratio of test time.
+SMP_LIMIT = 0.6
+
+# QEMU start to the first test event: at most this.
+FIRST_EVENT_LIMIT_SECONDS = 2.0
+
+
+def suite_vcpus(d, smp1, smp2):
+    """The whole suite's test time (the tests stage) on 1 and 2 vCPUs, and
+    the target: 2 at most SMP_LIMIT of 1."""
+    one, two = harness_run(d, "smp1", smp1), harness_run(d, "smp2", smp2)
+    out = {"command": "make vmtest SMP=1, then SMP=2 (the kernel cached)", "vcpus_1": one, "vcpus_2": two}
+    if one and two and one["stages"].get("tests") and two["stages"].get("tests"):
+        r = round(two["stages"]["tests"] / one["stages"]["tests"], 3)
+        out["target"] = {"ratio": r, "limit": SMP_LIMIT, "met": r <= SMP_LIMIT,
+                         "rule": f"tests stage on 2 vCPUs at most {SMP_LIMIT} x on 1"}
+    return out
+
+
+def cold_target(cold, kcold):
+    """The cold run against kunit.py's cold run: no slower. When it is, the
+    stages say where the time went."""
+    k = num(kcold)
+    if cold is None or k is None:
+        return None
+    out = {"ours_wall_seconds": cold["wall_seconds"], "kunit_cold_wall_seconds": k,
+           "ratio": round(cold["wall_seconds"] / k, 3), "met": cold["wall_seconds"] <= k,
+           "rule": "ours at most kunit.py's cold run"}
+    if not out["met"]:
+        out["where_the_time_goes"] = dict(sorted(cold["stages"].items(), key=lambda kv: -kv[1]))
+    return out
+
+
+def first_event_target(runs):
+    """QEMU start to the first test event of each run, against the limit."""
+    rows = {name: r["qemu_start_to_first_test_event_seconds"] for name, r in runs.items() if r}
+    if not rows:
+        return None
+    return {"seconds": rows, "limit_seconds": FIRST_EVENT_LIMIT_SECONDS,
+            "met": all(v <= FIRST_EVENT_LIMIT_SECONDS for v in rows.values())}
+
+
 def main(argv):
     d, cold, warm, kcold, kwarm, runs, icount, accel = argv[:8]
-    inner, kincr = (argv[8:10] + ["null", "null"])[:2]
+    inner, kincr, smp1, smp2 = (argv[8:12] + ["null"] * 4)[:4]
     runs = int(runs)
+    c, w = harness_run(d, "cold", cold), harness_run(d, "warm", warm)
+    vcpus = suite_vcpus(d, smp1, smp2)
     out = {
-        "cold": harness_run(d, "cold", cold),
-        "warm": harness_run(d, "warm", warm),
+        "cold": c,
+        "warm": w,
         "kunit": {"cold_wall_seconds": num(kcold), "warm_wall_seconds": num(kwarm),
                   "incremental_wall_seconds": num(kincr),
                   "command": "kunit.py run --arch=x86_64 --kunitconfig=security/landlock --build_dir=..."},
         "inner_loop": inner_loop(d, inner, kincr),
+        "cold_target": cold_target(c, kcold),
+        "suite_vcpus": vcpus,
+        "qemu_start_to_first_test_event": first_event_target(
+            {"cold": c, "warm": w, "vcpus_1": vcpus["vcpus_1"], "vcpus_2": vcpus["vcpus_2"]}),
         "logs": d,
     }
     if runs > 0:

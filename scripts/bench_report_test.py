@@ -109,6 +109,30 @@ class BenchReportTest(unittest.TestCase):
             self.assertFalse(bench_report.inner_loop(d, "40", "9.2")["target"]["met"])
             self.assertNotIn("target", bench_report.inner_loop(d, "18", "null"), "no kunit.py figure, no verdict")
 
+    def test_suite_on_one_and_two_vcpus_cold_target_and_first_event(self):
+        def run(d, name, tests, first):
+            os.makedirs(f"{d}/{name}")
+            with open(f"{d}/{name}/results.json", "w") as f:
+                json.dump({"metadata": {"stages": [{"name": "build", "seconds": 280.0}, {"name": "tests", "seconds": tests}],
+                                        "first_test_seconds": first, "accelerator": "tcg", "exit_code": 0}}, f)
+        with tempfile.TemporaryDirectory() as d:
+            run(d, "smp1", 120.0, 1.5)
+            run(d, "smp2", 66.0, 1.6)
+            run(d, "cold", 121.0, 2.3)
+            v = bench_report.suite_vcpus(d, "125", "70")
+            self.assertEqual(0.55, v["target"]["ratio"])
+            self.assertTrue(v["target"]["met"])
+            self.assertEqual(125.0, v["vcpus_1"]["wall_seconds"])
+            self.assertNotIn("target", bench_report.suite_vcpus(d, "125", "null"), "no 2-vCPU run, no verdict")
+            cold = bench_report.harness_run(d, "cold", "440")
+            c = bench_report.cold_target(cold, "162")
+            self.assertFalse(c["met"])
+            self.assertEqual(["build", "tests"], list(c["where_the_time_goes"]), "the costliest stage first")
+            self.assertNotIn("where_the_time_goes", bench_report.cold_target(cold, "500"))
+            f = bench_report.first_event_target({"cold": cold, "smp1": v["vcpus_1"], "none": None})
+            self.assertEqual({"cold": 2.3, "smp1": 1.5}, f["seconds"])
+            self.assertFalse(f["met"], "2.3 s is over the 2 s limit")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -164,6 +164,54 @@ func TestKill(t *testing.T) {
 	select {}
 }
 `,
+
+	// pairone and pairtwo each leave a mark in $PAIR_DIR, then wait for
+	// the other's: both pass only when they run at the same time.
+	"pairone/pair_test.go": pairSource("pairone", "pairtwo"),
+	"pairtwo/pair_test.go": pairSource("pairtwo", "pairone"),
+
+	// brief takes a moment: long enough for a binary started beside it
+	// to show in the order of the events.
+	"brief/brief_test.go": `package brief
+
+import (
+	"testing"
+	"time"
+)
+
+func TestBrief(t *testing.T) { time.Sleep(300 * time.Millisecond) }
+`,
+}
+
+// pairSource is a test package self that marks $PAIR_DIR/self and then
+// waits, up to $PAIR_WAIT (a duration), for $PAIR_DIR/other.
+func pairSource(self, other string) string {
+	return `package ` + self + `
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestMeet(t *testing.T) {
+	dir := os.Getenv("PAIR_DIR")
+	wait, err := time.ParseDuration(os.Getenv("PAIR_WAIT"))
+	if dir == "" || err != nil {
+		t.Fatalf("PAIR_DIR=%q PAIR_WAIT: %v", dir, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "` + self + `"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(wait); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(dir, "` + other + `")); err == nil {
+			return
+		}
+	}
+	t.Fatal("` + other + ` did not run beside me")
+}
+`
 }
 
 type fixtureSet struct {

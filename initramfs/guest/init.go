@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -188,6 +190,7 @@ func (in *Init) run(cmdline string) error {
 		"release": release,
 		"version": version,
 		"cmdline": strings.TrimSpace(cmdline),
+		"cpus":    strconv.Itoa(runtime.NumCPU()),
 	}}
 	if err := ch.Emit(hello); err != nil {
 		return fmt.Errorf("sending hello: %w", err)

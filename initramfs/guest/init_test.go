@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -224,6 +226,7 @@ func TestInitRun(t *testing.T) {
 		"release": "6.12.0-landlock",
 		"version": "#1 SMP PREEMPT_DYNAMIC",
 		"cmdline": "console=ttyS0 quiet landlock_vmtest.other=1",
+		"cpus":    strconv.Itoa(runtime.NumCPU()),
 	}, hello.Info)
 
 	runs := split(t, events[1:])

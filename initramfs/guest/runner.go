@@ -5,8 +5,9 @@
 // System (system.go; the real one is in system_linux.go), so that it runs
 // on the host in tests with a fake one.
 //
-// Runner runs the test binaries of a manifest one after another, each
-// with a per-binary timeout, all on one execution path (execute): the
+// Runner runs the test binaries of a manifest, as many side by side as the
+// manifest's Jobs (by default, as the guest has CPUs), each with a
+// per-binary timeout, all on one execution path (execute): the
 // converter for the binary's kind turns what it prints into result events,
 // test2json for Go test binaries (test2json.go), package ktap for
 // kselftests (tap.go). With the manifest's Retry, the top-level Go tests
@@ -20,6 +21,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
+	"sync"
 	"syscall"
 	"time"
 
@@ -55,18 +58,102 @@ type Runner struct {
 	Started func(pid int)
 }
 
-// Run runs every binary of m in order. It returns an error only when it
-// could not emit; a binary that fails or crashes is a result, not an error.
+// Run runs every binary of m, in order, up to m.Jobs at once (0: as many
+// as the guest has CPUs). A binary the manifest marks Alone, and exec's
+// command, starts once every binary before it has ended, and the next
+// starts once it ended. Every event names its binary, so that the host
+// keeps each binary's events together. Run returns an error only when it
+// could not emit; a binary that fails or crashes is a result, not an
+// error.
 func (r *Runner) Run(ctx context.Context, m *contract.Manifest) error {
+	jobs := m.Jobs
+	if jobs <= 0 {
+		jobs = runtime.NumCPU()
+	}
+	if jobs == 1 {
+		for _, b := range m.Binaries {
+			if err := r.runOne(ctx, m, b); err != nil {
+				return err
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+		return nil
+	}
+	// The binaries' goroutines share the channel and the console.
+	shared := *r
+	shared.Emit = serialized(r.Emit)
+	shared.Log = &lockedWriter{w: r.Log}
+	return shared.runSideBySide(ctx, m, jobs)
+}
+
+// runSideBySide is Run with up to jobs binaries at once.
+func (r *Runner) runSideBySide(ctx context.Context, m *contract.Manifest, jobs int) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	slots := make(chan struct{}, jobs)
+	var wg sync.WaitGroup
 	for _, b := range m.Binaries {
-		if err := r.runOne(ctx, m, b); err != nil {
-			return err
+		if b.Alone || b.Kind == contract.KindExec {
+			wg.Wait()
+			if ctx.Err() != nil {
+				break
+			}
+			r.logf("landlock-vmtest: %s runs alone", b.Package)
+			if err := r.runOne(ctx, m, b); err != nil {
+				cancel(err)
+			}
+			continue
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			break
 		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			if err := r.runOne(ctx, m, b); err != nil {
+				// The channel broke: start no more.
+				cancel(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
 	}
 	return nil
+}
+
+// serialized is emit made safe to call from several goroutines: one event
+// at a time, whole.
+func serialized(emit func(event.Event) error) func(event.Event) error {
+	var mu sync.Mutex
+	return func(ev event.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return emit(ev)
+	}
+}
+
+// lockedWriter is a writer that several goroutines share, one write at a
+// time (the console's progress lines stay whole).
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	if l.w == nil {
+		return len(p), nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func (r *Runner) logf(format string, args ...any) {

@@ -160,7 +160,7 @@ func TestRunnerRunsBinariesInOrder(t *testing.T) {
 	t.Parallel()
 	f := fixture(t)
 	mixed, crash := f.binary("mixed"), f.binary("crash")
-	events, log, err := run(t, f, &contract.Manifest{Binaries: []contract.Binary{mixed, crash}, Timeout: contract.Duration(time.Minute)})
+	events, log, err := run(t, f, &contract.Manifest{Jobs: 1, Binaries: []contract.Binary{mixed, crash}, Timeout: contract.Duration(time.Minute)})
 	require.NoError(t, err)
 	runs := split(t, events)
 	require.Len(t, runs, 2)
@@ -272,7 +272,7 @@ func TestRunnerMissingBinary(t *testing.T) {
 	f := fixture(t)
 	missing := contract.Binary{Package: "example.com/missing", Path: filepath.Join(t.TempDir(), "missing.test"), Dir: t.TempDir()}
 	mixed := f.binary("mixed")
-	events, log, err := run(t, f, &contract.Manifest{Binaries: []contract.Binary{missing, mixed}, Timeout: contract.Duration(time.Minute)})
+	events, log, err := run(t, f, &contract.Manifest{Jobs: 1, Binaries: []contract.Binary{missing, mixed}, Timeout: contract.Duration(time.Minute)})
 	require.NoError(t, err, "a binary that cannot start is a result, not a runner error")
 	runs := split(t, events)
 	require.Len(t, runs, 2, "the next binary still runs")
@@ -319,7 +319,7 @@ func TestRunnerStopsWhenEmitFails(t *testing.T) {
 	t.Parallel()
 	f := fixture(t)
 	mixed, crash := f.binary("mixed"), f.binary("crash")
-	m := &contract.Manifest{Binaries: []contract.Binary{mixed, crash}, Timeout: contract.Duration(time.Minute)}
+	m := &contract.Manifest{Jobs: 1, Binaries: []contract.Binary{mixed, crash}, Timeout: contract.Duration(time.Minute)}
 
 	for _, tc := range []struct {
 		name   string
@@ -349,7 +349,7 @@ func TestRunnerTransientEmitError(t *testing.T) {
 	mixed, crash := f.binary("mixed"), f.binary("crash")
 	rec := &recorder{failOn: func(e event.Event) bool { return e.Kind == event.KindTest }}
 	r := &Runner{Test2JSON: f.test2json, Emit: rec.emit}
-	require.NoError(t, r.Run(context.Background(), &contract.Manifest{Binaries: []contract.Binary{mixed, crash}, Timeout: contract.Duration(time.Minute)}))
+	require.NoError(t, r.Run(context.Background(), &contract.Manifest{Jobs: 1, Binaries: []contract.Binary{mixed, crash}, Timeout: contract.Duration(time.Minute)}))
 	runs := split(t, rec.all())
 	require.Len(t, runs, 2)
 	assert.Equal(t, []string{errEmit.Error()}, runs[0].errors)
@@ -365,7 +365,7 @@ func TestRunnerCancelled(t *testing.T) {
 	cancel()
 	rec := &recorder{}
 	r := &Runner{Test2JSON: f.test2json, Emit: rec.emit}
-	err := r.Run(ctx, &contract.Manifest{Binaries: []contract.Binary{f.binary("mixed"), f.binary("crash")}, Timeout: contract.Duration(time.Minute)})
+	err := r.Run(ctx, &contract.Manifest{Jobs: 1, Binaries: []contract.Binary{f.binary("mixed"), f.binary("crash")}, Timeout: contract.Duration(time.Minute)})
 	require.ErrorIs(t, err, context.Canceled)
 	runs := split(t, rec.all())
 	require.Len(t, runs, 1, "no binary after the first once the context is done")

@@ -57,6 +57,7 @@ exit 1
 	crash := script(t, dir, "crash_test", "echo 'TAP version 13'; echo '1..2'; echo '#  RUN  a.one ...'; kill -SEGV $$\n")
 
 	runs, log := runTAP(t, &contract.Manifest{
+		Jobs:     1,
 		Binaries: []contract.Binary{mixed, skipped, crash},
 		Timeout:  contract.Duration(time.Minute),
 		Args:     []string{"-test.run=Go-only"},

@@ -47,6 +47,10 @@
 // instructions and repeats from one boot to the next.
 package bpfbench
 
+// A measurement beside another binary would measure the other too, and
+// the 0-rule baseline needs a boot in which no rule was appended yet.
+//landlock-vmtest:alone a benchmark
+
 import (
 	"encoding/json"
 	"errors"

@@ -259,7 +259,7 @@ func newCgFuzz(t *testing.T, g *gen, fx *fixtures) *cgFuzz {
 	f.goneFD = open(gone, unix.O_RDONLY|unix.O_DIRECTORY, fdCgroupGone)
 	require.NoError(t, unix.Rmdir(gone), "removing a scratch cgroup")
 
-	fd, errno := load(&loadInput{Insns: []insn{movImm(0, 1), exit()}, License: []byte("GPL\x00"), Attach: landlockbpf.AttachLandlockFS})
+	fd, errno := loadRetry(&loadInput{Insns: []insn{movImm(0, 1), exit()}, License: []byte("GPL\x00"), Attach: landlockbpf.AttachLandlockFS})
 	require.Zero(t, errno, "loading the deny rule: %v", errno)
 	f.ownFDs = append(f.ownFDs, fd)
 	f.denyFD = uint32(fd)

@@ -40,7 +40,7 @@ func runChild(t *testing.T) {
 		if !s.allows {
 			continue
 		}
-		fd, errno := load(&loadInput{Insns: s.insns, License: []byte("GPL\x00"), Attach: landlockbpf.AttachLandlockFS, ProgFlags: s.flags})
+		fd, errno := loadRetry(&loadInput{Insns: s.insns, License: []byte("GPL\x00"), Attach: landlockbpf.AttachLandlockFS, ProgFlags: s.flags})
 		if errno != 0 && s.flags != 0 {
 			continue // logged by the parent
 		}

@@ -328,7 +328,7 @@ func (f *fsFuzz) helperProg() (insns []insn, desc string, want unix.Errno, fsmap
 // system calls under it.
 func (f *fsFuzz) prog(rep *report) {
 	insns, desc, want, _ := f.helperProg()
-	fd, errno := load(&loadInput{Insns: insns, License: []byte("GPL\x00"), Attach: landlockbpf.AttachLandlockFS})
+	fd, errno := loadRetry(&loadInput{Insns: insns, License: []byte("GPL\x00"), Attach: landlockbpf.AttachLandlockFS})
 	var wants []unix.Errno
 	if want != 0 {
 		wants = []unix.Errno{want}

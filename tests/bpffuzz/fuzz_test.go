@@ -391,7 +391,7 @@ func newFixtures(t testing.TB) *fixtures {
 		fx.triggers = true
 	}
 
-	fd, errno := load(&loadInput{
+	fd, errno := loadRetry(&loadInput{
 		ProgType: progTypeSocketFilter,
 		Insns:    []insn{movImm(0, 0), exit()},
 		License:  []byte("GPL\x00"),
@@ -403,7 +403,7 @@ func newFixtures(t testing.TB) *fixtures {
 	require.NoError(t, unix.Pipe2(fx.pipe[:], unix.O_CLOEXEC))
 	t.Cleanup(func() { unix.Close(fx.pipe[0]); unix.Close(fx.pipe[1]) })
 
-	fd, errno = load(&loadInput{Insns: []insn{movImm(0, 0), exit()}, License: []byte("GPL\x00"), Attach: landlockbpf.AttachLandlockFS})
+	fd, errno = loadRetry(&loadInput{Insns: []insn{movImm(0, 0), exit()}, License: []byte("GPL\x00"), Attach: landlockbpf.AttachLandlockFS})
 	require.Zero(t, errno, "loading the allow rule: %v", errno)
 	fx.ruleFD = fd
 	t.Cleanup(func() { unix.Close(fd) })
@@ -426,7 +426,7 @@ func checkSeeds(t *testing.T, seeds []seedRule, who string) []seedRule {
 	var ok []seedRule
 	for _, s := range seeds {
 		in := &loadInput{Insns: s.insns, License: []byte("GPL\x00"), Attach: landlockbpf.AttachLandlockFS, ProgFlags: s.flags, Origin: "seed:" + s.name}
-		fd, errno := load(in)
+		fd, errno := loadRetry(in)
 		if errno != 0 && s.flags != 0 {
 			t.Logf("fuzz: note: the seed rule %s with prog_flags %#x does not load %s: %s (the spec: BPF_F_LANDLOCK_DEBUG loads with CAP_SYS_ADMIN); left out",
 				s.name, s.flags, who, errnoName(errno))
@@ -444,6 +444,9 @@ func checkSeeds(t *testing.T, seeds []seedRule, who string) []seedRule {
 // kernel lets it), and restores the original state at cleanup.
 func jitSwitch(t *testing.T) func(on bool) {
 	t.Helper()
+	// Binaries run side by side: no other may see the JIT switch, or
+	// switch it, while t does.
+	landlockbpf.HoldSysctls(t)
 	b, err := os.ReadFile(jitSysctl)
 	if err != nil {
 		t.Logf("fuzz: %v: the JIT state stays as it is", err)

@@ -178,6 +178,23 @@ func (in *loadInput) progType() uint32 {
 	return in.ProgType
 }
 
+// loadRetries is how many times loadRetry calls load again after EAGAIN,
+// as libbpf does (sys_bpf_prog_load).
+const loadRetries = 5
+
+// loadRetry is load for a program whose outcome the caller checks
+// exactly: EAGAIN means the verifier saw a signal pending (Go's runtime
+// preempts a goroutine with SIGURG, which it does more often with several
+// CPUs) and is not the program's answer, so the load is tried again.
+func loadRetry(in *loadInput) (int, unix.Errno) {
+	for i := 0; ; i++ {
+		fd, errno := load(in)
+		if errno != unix.EAGAIN || i == loadRetries {
+			return fd, errno
+		}
+	}
+}
+
 // load calls bpf(BPF_PROG_LOAD) with in and returns the new fd or the
 // errno.
 func load(in *loadInput) (int, unix.Errno) {

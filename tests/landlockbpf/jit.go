@@ -35,13 +35,15 @@ func readJIT(t *testing.T) string {
 
 // SetJIT sets net.core.bpf_jit_enable to v, and restores its value when t
 // ends. It skips t when the kernel refuses v (a kernel built with
-// CONFIG_BPF_JIT_ALWAYS_ON refuses 0). When the value already is v it
+// CONFIG_BPF_JIT_ALWAYS_ON refuses 0). It holds the sysctl lock
+// (HoldSysctls) for the time of t. When the value already is v it
 // neither writes nor restores anything: so a privdrop child, which runs
 // the code before privdrop.Run again after its parent set the value, has
 // no cleanup that would have to write the sysctl with its privileges
 // dropped.
 func SetJIT(t *testing.T, v string) {
 	t.Helper()
+	HoldSysctls(t)
 	orig := readJIT(t)
 	if orig == v {
 		return

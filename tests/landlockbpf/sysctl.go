@@ -29,9 +29,12 @@ func ReadSysctl(path string) (string, error) {
 }
 
 // SetSysctl writes v to the sysctl file path and restores the value it had
-// when t ends. It must run as root, before any privilege is dropped.
+// when t ends, holding the sysctl lock (HoldSysctls) from before it reads
+// the value to after it restored it. It must run as root, before any
+// privilege is dropped.
 func SetSysctl(t testing.TB, path, v string) {
 	t.Helper()
+	HoldSysctls(t)
 	orig, err := ReadSysctl(path)
 	require.NoError(t, err)
 	if orig == v {
@@ -50,6 +53,7 @@ func SetSysctl(t testing.TB, path, v string) {
 // (version 4). It skips t when the value is 1, which only a reboot undoes.
 func AllowUnprivilegedBPF(t testing.TB) {
 	t.Helper()
+	HoldSysctls(t)
 	v, err := ReadSysctl(UnprivBPFSysctl)
 	require.NoError(t, err)
 	if v == "1" {
@@ -74,6 +78,7 @@ func DisableYamaPtrace(t testing.TB) {
 // It skips t when the value is 1, which cannot be changed to 2 either.
 func DisableUnprivilegedBPF(t testing.TB) {
 	t.Helper()
+	HoldSysctls(t)
 	v, err := ReadSysctl(UnprivBPFSysctl)
 	require.NoError(t, err)
 	if v == "1" {

@@ -12,6 +12,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// The smoke tests switch the JIT without the sysctl lock of package
+// landlockbpf (they import nothing of the suite) and mount securityfs on
+// the shared /sys/kernel/security: they run beside no other binary.
+//landlock-vmtest:alone JIT switch and securityfs mount, no sysctl lock
+
 // jitSysctl switches the BPF JIT compiler (net.core.bpf_jit_enable).
 const jitSysctl = "/proc/sys/net/core/bpf_jit_enable"
 

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -66,6 +67,8 @@ type Request struct {
 	// (the debug kernel's is debug.Slowdown); 0 means 1.
 	Slowdown int
 	MemoryMB int
+	// CPUs is the guest's vCPU count (SMP=; 0 means 1).
+	CPUs int
 	// KUnit is the glob of the KUnit suites the kernel runs as it boots
 	// (KUNIT=, kunit.filter_glob); their results are read from the
 	// console as package kunit.Package. "" leaves KUnit off
@@ -104,7 +107,9 @@ type Result struct {
 	// Accel is the accelerator used ("" if the boot never got there).
 	Accel vm.Accel
 	// Icount is the instruction counting the guest ran with, if any.
-	Icount           *vm.Icount
+	Icount *vm.Icount
+	// CPUs is the guest's vCPU count.
+	CPUs             int
 	FirstTestSeconds float64
 	Splats           []results.Splat
 }
@@ -173,7 +178,7 @@ func Boot(ctx context.Context, req Request) Result {
 		cfg.Timeout = vmTimeout(cfg.BootTimeout, scaled(req.Timeout, DefaultTimeout, acc, req.Slowdown), binaries, img.retries())
 	}
 	r := run(ctx, req, cfg, img.command())
-	r.Accel, r.Icount, r.Booted = acc, req.Icount, true
+	r.Accel, r.Icount, r.CPUs, r.Booted = acc, req.Icount, max(req.CPUs, 1), true
 	if len(r.Splats) > 0 {
 		sym, err := symbolize.ForBuild(k.Dir, k.Config, req.Machine.CrossCompile)
 		if err == nil {
@@ -285,7 +290,7 @@ func run(ctx context.Context, req Request, cfg vm.Config, command bool) Result {
 			mu.Lock()
 			if !bootEnded {
 				bootEnded = true
-				endBoot(nil, "guest runner up on "+ev.Info["release"])
+				endBoot(nil, fmt.Sprintf("guest runner up on %s, %s", ev.Info["release"], cpusNote(ev.Info["cpus"], cfg.CPUs)))
 				endTests = req.Log.Begin("tests")
 			}
 			mu.Unlock()
@@ -392,19 +397,25 @@ const (
 	kernelReserveMB = 256
 )
 
+// perCPUMB is how much more memory the guest gets for each vCPU past the
+// first: each runs a test binary of its own (SMP=).
+const perCPUMB = 256
+
 // memoryFor is mem, or when it is 0 the memory the initramfs at initrd
-// needs (DefaultMemoryMB at least), in steps of 128 MiB.
-func memoryFor(mem int, initrd string) int {
+// needs with cpus binaries side by side (DefaultMemoryMB at least, and
+// perCPUMB more for each CPU past the first), in steps of 128 MiB.
+func memoryFor(mem int, initrd string, cpus int) int {
 	if mem > 0 {
 		return mem
 	}
+	extra := perCPUMB * (max(cpus, 1) - 1)
 	st, err := os.Stat(initrd)
 	if err != nil {
-		return DefaultMemoryMB
+		return DefaultMemoryMB + extra
 	}
-	need := int(2*st.Size()>>20) + kernelReserveMB
-	if need <= DefaultMemoryMB {
-		return DefaultMemoryMB
+	need := int(2*st.Size()>>20) + kernelReserveMB + extra
+	if need <= DefaultMemoryMB+extra {
+		return DefaultMemoryMB + extra
 	}
 	return (need + 127) / 128 * 128
 }
@@ -417,7 +428,8 @@ func vmConfig(req Request, initrd string, acc vm.Accel) vm.Config {
 		Initramfs:   initrd,
 		Accel:       acc,
 		Icount:      req.Icount,
-		MemoryMB:    memoryFor(req.MemoryMB, initrd),
+		MemoryMB:    memoryFor(req.MemoryMB, initrd, req.CPUs),
+		CPUs:        max(req.CPUs, 1),
 		ConsoleLog:  filepath.Join(req.Out, "console.log"),
 		BootTimeout: scaled(req.BootTimeout, DefaultBootTimeout, acc, req.Slowdown),
 		Silence:     scaled(req.Silence, DefaultSilence, acc, req.Slowdown),
@@ -451,6 +463,7 @@ func Finish(w io.Writer, out string, md results.Metadata, log *stage.Log, res Re
 	if res.Icount != nil {
 		md.IcountShift = &res.Icount.Shift
 	}
+	md.CPUs = res.CPUs
 	md.FirstTestSeconds = res.FirstTestSeconds
 	md.Splats = res.Splats
 	md.ExitCode, md.ExitReason = int(res.Code), res.Reason
@@ -461,4 +474,20 @@ func Finish(w io.Writer, out string, md results.Metadata, log *stage.Log, res Re
 	}
 	results.PrintEnd(w, md, report, out, more)
 	return res, report
+}
+
+// cpusNote says how many CPUs the guest runner found (its hello's "cpus"),
+// and whether that is fewer than the vCPUs QEMU was given: a kernel
+// without SMP, or one that did not find them, runs the suite on fewer.
+func cpusNote(got string, want int) string {
+	n, err := strconv.Atoi(got)
+	switch {
+	case err != nil:
+		return "CPUs unknown"
+	case n < want:
+		return fmt.Sprintf("%d CPU(s) of the %d vCPUs QEMU has: the guest kernel did not bring up the others (CONFIG_SMP? CONFIG_NR_CPUS?)", n, want)
+	case n == 1:
+		return "1 CPU"
+	}
+	return fmt.Sprintf("%d CPUs", n)
 }

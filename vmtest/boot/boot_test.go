@@ -123,8 +123,19 @@ func TestMemoryFor(t *testing.T) {
 		require.NoError(t, f.Close())
 		return p
 	}
-	assert.Equal(t, 1024, memoryFor(1024, sized(400)), "MEM= wins")
-	assert.Equal(t, DefaultMemoryMB, memoryFor(0, sized(108)), "our own suite's archive fits the default")
-	assert.Equal(t, 640, memoryFor(0, sized(173)), "twice the archive and the kernel's share, in 128 MiB steps")
-	assert.Equal(t, DefaultMemoryMB, memoryFor(0, filepath.Join(dir, "none")))
+	assert.Equal(t, 1024, memoryFor(1024, sized(400), 2), "MEM= wins")
+	assert.Equal(t, DefaultMemoryMB, memoryFor(0, sized(108), 1), "our own suite's archive fits the default")
+	assert.Equal(t, 640, memoryFor(0, sized(173), 1), "twice the archive and the kernel's share, in 128 MiB steps")
+	assert.Equal(t, DefaultMemoryMB, memoryFor(0, filepath.Join(dir, "none"), 0))
+	assert.Equal(t, DefaultMemoryMB+perCPUMB, memoryFor(0, sized(108), 2), "a binary more at a time, more memory")
+	assert.Equal(t, 896, memoryFor(0, sized(173), 2))
+}
+
+// The boot's note says how many CPUs the guest found, and says so plainly
+// when the kernel brought up fewer than QEMU has.
+func TestCPUsNote(t *testing.T) {
+	assert.Equal(t, "1 CPU", cpusNote("1", 1))
+	assert.Equal(t, "2 CPUs", cpusNote("2", 2))
+	assert.Contains(t, cpusNote("1", 2), "1 CPU(s) of the 2 vCPUs QEMU has")
+	assert.Equal(t, "CPUs unknown", cpusNote("", 2))
 }

@@ -92,6 +92,23 @@ type Test struct {
 // Package is the name the binary's results are reported under.
 func (t Test) Package() string { return PackagePrefix + t.Dir + "/" + t.Name }
 
+// alone are the kselftests that must run beside no other test binary
+// (contract.Binary.Alone), by directory and name, with why: the guest
+// runs binaries side by side on SMP, and these change what is one per
+// boot.
+var alone = map[string]string{
+	// bpf_test.c writes kernel.unprivileged_bpf_disabled (0, 2, then
+	// the old value) and Yama's ptrace_scope in its tests, without the
+	// Go tests' sysctl lock.
+	"landlock/bpf_test": "writes kernel.unprivileged_bpf_disabled",
+}
+
+// Alone reports whether t must run beside no other binary, and why.
+func (t Test) Alone() (string, bool) {
+	why, ok := alone[t.Dir+"/"+t.Name]
+	return why, ok
+}
+
 // Built is a finished build.
 type Built struct {
 	// Root is the cache entry; Root/<dir>/ holds each directory's
@@ -407,12 +424,14 @@ func (b *Built) Add(m *contract.Manifest, files map[string]string) error {
 		if err != nil {
 			return fmt.Errorf("kselftest %s: %w", t.Dir, err)
 		}
+		_, isAlone := t.Alone()
 		m.Binaries = append(m.Binaries, contract.Binary{
 			Package: t.Package(),
 			Path:    "/" + gdir + "/" + t.Name,
 			Dir:     "/" + gdir,
 			Kind:    contract.KindKselftest,
 			Harness: harness,
+			Alone:   isAlone,
 		})
 		if dirs[t.Dir] {
 			continue

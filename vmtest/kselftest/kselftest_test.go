@@ -11,6 +11,7 @@ import (
 
 	"github.com/landlock-vmtest/landlock-vmtest/contract"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/landlock-vmtest/landlock-vmtest/cache"
@@ -214,4 +215,16 @@ func TestUsesHarness(t *testing.T) {
 	require.False(t, ok)
 	_, err = usesHarness(filepath.Join(dir, "missing"))
 	require.Error(t, err)
+}
+
+// The kselftests that write what is one per boot run alone; the others
+// run beside other binaries.
+func TestAlone(t *testing.T) {
+	why, ok := Test{Dir: "landlock", Name: "bpf_test"}.Alone()
+	assert.True(t, ok)
+	assert.Contains(t, why, "unprivileged_bpf_disabled")
+	for _, name := range []string{"base_test", "fs_test", "net_test", "ptrace_test", "scoped_test"} {
+		_, ok := Test{Dir: "landlock", Name: name}.Alone()
+		assert.False(t, ok, name)
+	}
 }

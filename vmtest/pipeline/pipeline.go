@@ -74,6 +74,9 @@ type Options struct {
 	Jobs int
 	// MemoryMB is the guest memory.
 	MemoryMB int
+	// CPUs is the guest's vCPU count (SMP=; 0 means 1); the guest
+	// runner runs that many test binaries side by side.
+	CPUs int
 	// Verbose echoes the guest console.
 	Verbose bool
 	// Shell boots into an interactive shell instead of running tests.
@@ -263,7 +266,7 @@ func BootRequest(o Options, c *cache.Cache, kernel *build.Result, guest *boot.Gu
 	return boot.Request{
 		Kernel: kernel, Machine: o.Mach(), Cache: c, Guest: guest, Out: o.Out,
 		Accel: o.Accel, Icount: o.Icount, Timeout: o.Timeout, BootTimeout: o.BootTimeout, Silence: o.Silence, VMTimeout: o.VMTimeout,
-		Slowdown: o.Slowdown(), MemoryMB: mem, KUnit: o.KUnit, Cmdline: o.Cmdline, Shell: o.Shell, GDB: o.GDB, Verbose: o.Verbose,
+		Slowdown: o.Slowdown(), MemoryMB: mem, CPUs: o.CPUs, KUnit: o.KUnit, Cmdline: o.Cmdline, Shell: o.Shell, GDB: o.GDB, Verbose: o.Verbose,
 		Log: log, Stdout: o.Stdout,
 	}
 }

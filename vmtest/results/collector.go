@@ -21,10 +21,12 @@ const unknownPackage = "(unknown)"
 // NewCollector. All methods are safe to call from several goroutines, so a
 // console monitor may call Running while another goroutine calls Add.
 type Collector struct {
-	mu       sync.Mutex
-	events   []event.Event
-	pkgs     map[string]*pkgState
-	current  string // package whose binary is running, "" when none
+	mu     sync.Mutex
+	events []event.Event
+	pkgs   map[string]*pkgState
+	// active are the packages whose binaries are running, in the order
+	// they started (the guest runs several side by side on SMP).
+	active   []string
 	guest    map[string]string
 	errors   []string
 	doneSeen bool
@@ -103,7 +105,7 @@ func (c *Collector) Add(ev event.Event) {
 			p.retry = &rt
 			p.output = append(p.output, retryMarker(rt))
 		}
-		c.current = p.name
+		c.activate(p.name)
 	case event.KindBinaryEnd:
 		p := c.pkg(ev.Binary)
 		p.ended = true
@@ -120,9 +122,7 @@ func (c *Collector) Add(ev event.Event) {
 		}
 		p.endAt = ev.Time
 		p.running = nil
-		if c.current == p.name {
-			c.current = ""
-		}
+		c.active = slices.DeleteFunc(c.active, func(s string) bool { return s == p.name })
 	case event.KindTest:
 		if ev.Test == nil {
 			return
@@ -133,7 +133,7 @@ func (c *Collector) Add(ev event.Event) {
 		}
 		p := c.pkg(name)
 		if !p.ended {
-			c.current = p.name
+			c.activate(p.name)
 		}
 		p.addTest(ev)
 	case event.KindError:
@@ -156,7 +156,14 @@ func (c *Collector) Finish(doneSeen bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.doneSeen = doneSeen
-	c.current = ""
+	c.active = nil
+}
+
+// activate counts the named package's binary as running.
+func (c *Collector) activate(name string) {
+	if !slices.Contains(c.active, name) {
+		c.active = append(c.active, name)
+	}
 }
 
 // Events returns a copy of every event added so far, in order.
@@ -167,20 +174,24 @@ func (c *Collector) Events() []event.Event {
 }
 
 // Running returns what is running now: "pkg TestName" for the most recently
-// started or resumed test of the running binary that has not ended, just
+// started or resumed test of a running binary that has not ended, just
 // "pkg" when that binary runs no test at the moment (init, TestMain, between
-// tests), or "" when no binary is running.
+// tests), or "" when no binary is running. When binaries run side by side,
+// it names each, in the order they started, joined by " or ": the console
+// cannot say which of them a kernel report came from.
 func (c *Collector) Running() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.current == "" {
-		return ""
+	var names []string
+	for _, name := range c.active {
+		p := c.pkgs[name]
+		if n := len(p.running); n > 0 {
+			names = append(names, p.name+" "+p.running[n-1])
+		} else {
+			names = append(names, p.name)
+		}
 	}
-	p := c.pkgs[c.current]
-	if n := len(p.running); n > 0 {
-		return p.name + " " + p.running[n-1]
-	}
-	return p.name
+	return strings.Join(names, " or ")
 }
 
 // Report builds the outcome of the run from the events added so far. A

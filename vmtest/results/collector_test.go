@@ -262,6 +262,37 @@ func TestRunningParallelTests(t *testing.T) {
 	assert.Equal(t, "", c.Running())
 }
 
+// Binaries side by side (SMP): Running names each running binary, in the
+// order they started, and each binary's interleaved events stay its own.
+func TestRunningBinariesSideBySide(t *testing.T) {
+	const a, b = "example.com/a", "example.com/b"
+	c := NewCollector()
+	add := func(evs ...event.Event) {
+		for _, ev := range evs {
+			c.Add(ev)
+		}
+	}
+	add(event.Event{Kind: event.KindBinaryStart, Binary: a}, tev(a, "run", "TestA", ""))
+	add(event.Event{Kind: event.KindBinaryStart, Binary: b})
+	assert.Equal(t, a+" TestA or "+b, c.Running())
+	add(tev(b, "run", "TestB", ""), tev(a, "output", "TestA", "from a\n"), tev(b, "fail", "TestB", ""))
+	assert.Equal(t, a+" TestA or "+b, c.Running())
+	add(tev(a, "pass", "TestA", ""), tev(a, "pass", "", ""), event.Event{Kind: event.KindBinaryEnd, Binary: a, Exit: &event.Exit{}})
+	assert.Equal(t, b, c.Running())
+	add(tev(b, "fail", "", ""), event.Event{Kind: event.KindBinaryEnd, Binary: b, Exit: &event.Exit{Code: 1}})
+	assert.Equal(t, "", c.Running())
+	c.Finish(true)
+	r := c.Report()
+	pa, pb := findPackage(t, r, a), findPackage(t, r, b)
+	require.Len(t, pa.Tests, 1)
+	assert.Equal(t, StatusPass, pa.Tests[0].Status)
+	assert.Contains(t, pa.Tests[0].Output, "from a")
+	require.Len(t, pb.Tests, 1)
+	assert.Equal(t, StatusFail, pb.Tests[0].Status)
+	assert.Equal(t, 1, r.Passed)
+	assert.Equal(t, 1, r.Failed)
+}
+
 func TestRepeatedRunKeepsFailure(t *testing.T) {
 	const pkg = "example.com/flaky"
 	evs := []event.Event{

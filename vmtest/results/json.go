@@ -27,6 +27,8 @@ type Metadata struct {
 	// IcountShift is the shift of QEMU's -icount when the guest's clock
 	// counted instructions (ICOUNT=: 2^shift ns each), absent otherwise.
 	IcountShift *int `json:"icount_shift,omitempty"`
+	// CPUs is the guest's vCPU count (SMP=).
+	CPUs int `json:"cpus,omitempty"`
 	// FirstTestSeconds is the time from QEMU's start to the first test
 	// event.
 	FirstTestSeconds float64 `json:"first_test_seconds"`

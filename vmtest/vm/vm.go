@@ -52,7 +52,7 @@ type Config struct {
 	Accel     Accel
 	// MemoryMB is the guest's memory.
 	MemoryMB int
-	// CPUs is the guest's CPU count.
+	// CPUs is the guest's vCPU count (SMP=; 0 means 1).
 	CPUs int
 	// Icount, when set, runs the guest under TCG with QEMU's instruction
 	// counting (see Icount).
@@ -91,7 +91,7 @@ func (c Config) Fns(resultFn qemu.Fn) []qemu.Fn {
 		qemu.WithKernel(c.Kernel),
 		qemu.WithInitramfs(c.Initramfs),
 		board(c.Machine),
-		accel(c.Machine, c.Accel, c.Icount),
+		accel(c.Machine, c.Accel, c.Icount, c.CPUs),
 		memory(c.MemoryMB, c.CPUs),
 		serialConsole(c.Machine.Console),
 		// -no-reboot with panic=-1: a panic ends QEMU at once.
@@ -147,7 +147,11 @@ func appendKernel(args []string) qemu.Fn {
 	return qemu.WithAppendKernel(args...)
 }
 
-func accel(m machine.Machine, a Accel, ic *Icount) qemu.Fn {
+// accel chooses the accelerator and the CPU model. Under TCG with more
+// than one vCPU, each vCPU gets a host thread of its own (MTTCG,
+// thread=multi), so that the guest's CPUs run in parallel; instruction
+// counting needs the single TCG thread, which runs the vCPUs in turn.
+func accel(m machine.Machine, a Accel, ic *Icount, cpus int) qemu.Fn {
 	return func(_ *qemu.IDAllocator, o *qemu.Options) error {
 		cpu, ok := m.CPU[string(a)]
 		if !ok || !m.CanUse(string(a)) {
@@ -156,7 +160,14 @@ func accel(m machine.Machine, a Accel, ic *Icount) qemu.Fn {
 		if ic != nil && a != TCG {
 			return fmt.Errorf("ICOUNT=%d: QEMU counts instructions only under TCG, and this run uses %s (set ACCEL=tcg, or leave ICOUNT unset)", ic.Shift, a)
 		}
-		o.AppendQEMU("-accel", string(a), "-cpu", cpu)
+		arg := string(a)
+		switch {
+		case a == TCG && ic != nil:
+			arg += ",thread=single"
+		case a == TCG && cpus > 1:
+			arg += ",thread=multi"
+		}
+		o.AppendQEMU("-accel", arg, "-cpu", cpu)
 		if ic != nil {
 			o.AppendQEMU("-icount", ic.Arg())
 		}
@@ -194,6 +205,21 @@ func (ic Icount) Arg() string {
 	return fmt.Sprintf("shift=%d,sleep=off", ic.Shift)
 }
 
+// MaxCPUs is the most vCPUs the guest kernel takes (CONFIG_NR_CPUS in
+// kernel/configs/base.config).
+const MaxCPUs = 64
+
+// smp is QEMU's -smp value for cpus vCPUs: each a socket of its own. With
+// the default topology (QEMU 7.2 makes them cores of one socket), an
+// x86_64 guest without ACPI finds only the first in SeaBIOS's MP table,
+// because the CPUID of TCG's CPU model says one core per package.
+func smp(cpus int) string {
+	if cpus <= 1 {
+		return "1"
+	}
+	return fmt.Sprintf("%d,sockets=%d", cpus, cpus)
+}
+
 func memory(memMB, cpus int) qemu.Fn {
 	return func(_ *qemu.IDAllocator, o *qemu.Options) error {
 		if memMB <= 0 {
@@ -202,7 +228,7 @@ func memory(memMB, cpus int) qemu.Fn {
 		if cpus <= 0 {
 			cpus = 1
 		}
-		o.AppendQEMU("-m", strconv.Itoa(memMB), "-smp", strconv.Itoa(cpus), "-nodefaults")
+		o.AppendQEMU("-m", strconv.Itoa(memMB), "-smp", smp(cpus), "-nodefaults")
 		return nil
 	}
 }

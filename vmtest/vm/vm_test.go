@@ -232,7 +232,7 @@ func TestIcount(t *testing.T) {
 	c := Config{Machine: x86, Kernel: "/k/bzImage", Initramfs: "/k/initrd", Accel: TCG, Icount: ic}
 	args, err := c.Cmdline("")
 	require.NoError(t, err)
-	assert.Contains(t, strings.Join(args, " "), "-accel tcg -cpu max -icount shift=3,sleep=off")
+	assert.Contains(t, strings.Join(args, " "), "-accel tcg,thread=single -cpu max -icount shift=3,sleep=off")
 	assert.Contains(t, strings.Join(args, " "), "tsc_early_khz=1000000 tsc=reliable", "the x86 guest's TSC rate under -icount")
 
 	c.Icount = nil
@@ -254,5 +254,33 @@ func TestIcount(t *testing.T) {
 	for _, s := range []string{"-1", "11", "auto", "2x"} {
 		_, err := ParseIcount(s)
 		assert.ErrorContains(t, err, "ICOUNT="+s+": want the shift of QEMU's -icount, 0 to 10", "ICOUNT=%q", s)
+	}
+}
+
+// TestSMP: SMP=N gives QEMU N vCPUs; under TCG each runs on a host thread
+// of its own (MTTCG) unless instructions are counted, which needs the one
+// TCG thread; KVM takes no thread option.
+func TestSMP(t *testing.T) {
+	x86, err := machine.ByName("x86_64")
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		accel  Accel
+		cpus   int
+		icount bool
+		want   string
+	}{
+		{TCG, 0, false, "-accel tcg -cpu max -m 512 -smp 1 "},
+		{TCG, 1, false, "-accel tcg -cpu max -m 512 -smp 1 "},
+		{TCG, 2, false, "-accel tcg,thread=multi -cpu max -m 512 -smp 2,sockets=2 "},
+		{TCG, 2, true, "-accel tcg,thread=single -cpu max -icount shift=0,sleep=off -m 512 -smp 2,sockets=2 "},
+		{KVM, 4, false, "-accel kvm -cpu host -m 512 -smp 4,sockets=4 "},
+	} {
+		c := Config{Machine: x86, Kernel: "/k/bzImage", Initramfs: "/k/initrd", Accel: tc.accel, CPUs: tc.cpus}
+		if tc.icount {
+			c.Icount = &Icount{}
+		}
+		args, err := c.Cmdline("")
+		require.NoError(t, err)
+		assert.Contains(t, strings.Join(args, " "), tc.want, "%+v", tc)
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -121,6 +122,7 @@ func run(args []string) exitcode.Code {
 		VMTimeout:   envDuration("VM_TIMEOUT"),
 		Jobs:        envInt("JOBS"),
 		MemoryMB:    envInt("MEM"),
+		CPUs:        envInt("SMP"),
 		Count:       envInt("COUNT"),
 		Retry:       envInt("RETRY"),
 		Shell:       cmd == "shell",
@@ -210,6 +212,13 @@ func run(args []string) exitcode.Code {
 	}
 	if _, err := os.Stat(o.Series); err != nil && os.Getenv("SERIES") == "" {
 		o.Series = ""
+	}
+	if o.CPUs < 0 || o.CPUs > vm.MaxCPUs {
+		fmt.Fprintf(os.Stderr, "SMP=%d: the guest's vCPUs, 1 to %d (unset: the host's CPUs, %d)\n", o.CPUs, vm.MaxCPUs, runtime.NumCPU())
+		return exitcode.Usage
+	}
+	if o.CPUs == 0 {
+		o.CPUs = min(runtime.NumCPU(), vm.MaxCPUs)
 	}
 	if o.Retry < 0 {
 		fmt.Fprintf(os.Stderr, "RETRY=%d: the most reruns of a failed test, 0 or more\n", o.Retry)

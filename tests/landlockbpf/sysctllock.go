@@ -1,0 +1,93 @@
+package landlockbpf
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/landlock-vmtest/landlock-vmtest/tests/internal/privdrop"
+)
+
+// The guest runs test binaries side by side on SMP, and a sysctl is one
+// per boot: a test of one binary that sets kernel.unprivileged_bpf_disabled
+// would change what a test of another binary sees, and its cleanup would
+// restore the value under the other's feet. So every test that sets a
+// sysctl, or depends on its value, holds the sysctl lock for its whole
+// time: flock(2) on SysctlLock, taken before it reads the value and let go
+// after its cleanups restored it. One lock for every sysctl, so that two
+// tests never wait for each other. Binaries that write sysctls without
+// this package (the kselftests) run alone instead (the runner's Alone).
+
+// SysctlLock is the file the sysctl lock is taken on. Every binary of a
+// boot sees the same /tmp.
+var SysctlLock = filepath.Join(os.TempDir(), "landlock-vmtest-sysctl.lock")
+
+// lockWaitWorthSaying is the wait for the lock that HoldSysctls logs.
+const lockWaitWorthSaying = 100 * time.Millisecond
+
+// sysctlLock is this process's hold on SysctlLock: the tests of one binary
+// run one at a time (none calls t.Parallel), but a test and its subtests
+// may each ask for it, so it is counted.
+var sysctlLock struct {
+	mu      sync.Mutex
+	f       *os.File
+	holders int
+}
+
+// HoldSysctls takes the sysctl lock for the time of t, waiting for a test
+// of another binary that holds it. A privdrop child does not take it: its
+// parent, which waits for it, holds it already.
+func HoldSysctls(t testing.TB) {
+	t.Helper()
+	if privdrop.InChild() {
+		return
+	}
+	sysctlLock.mu.Lock()
+	defer sysctlLock.mu.Unlock()
+	if sysctlLock.holders == 0 {
+		start := time.Now()
+		f, err := lockFile(SysctlLock)
+		require.NoError(t, err)
+		sysctlLock.f = f
+		if waited := time.Since(start); waited >= lockWaitWorthSaying {
+			// Not an assertion: what a binary side by side cost this one.
+			t.Logf("waited %.1fs for the sysctl lock (a test of another binary held it)", waited.Seconds())
+		}
+	}
+	sysctlLock.holders++
+	t.Cleanup(func() {
+		sysctlLock.mu.Lock()
+		defer sysctlLock.mu.Unlock()
+		if sysctlLock.holders--; sysctlLock.holders == 0 {
+			// Closing the last descriptor of the open file lets go of the lock.
+			sysctlLock.f.Close()
+			sysctlLock.f = nil
+		}
+	})
+}
+
+// lockFile opens path (making it) and takes an exclusive flock(2) on it,
+// waiting as long as another process holds one.
+func lockFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("opening the sysctl lock: %w", err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("flock(%s): %w", path, err)
+	}
+	return f, nil
+}
