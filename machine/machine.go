@@ -33,6 +33,8 @@ type Machine struct {
 	QEMU, QEMUPackage string
 	// Machine are the QEMU arguments that choose the board ("" none).
 	Machine []string
+	// MaxCPUs, when set, is the most vCPUs the board takes (SMP=).
+	MaxCPUs int
 	// CPU is QEMU's -cpu for each accelerator the machine runs under.
 	CPU map[string]string
 	// Accels are the accelerators this machine can use on this host, in
@@ -109,7 +111,9 @@ var machines = map[string]Machine{
 		QEMU:         "qemu-system-aarch64",
 		QEMUPackage:  "qemu-system-arm",
 		Machine:      []string{"-M", "virt"},
-		CPU:          map[string]string{"tcg": "max"},
+		// virt's default interrupt controller, a GICv2, serves 8.
+		MaxCPUs: 8,
+		CPU:     map[string]string{"tcg": "max"},
 		// An x86 host has no KVM for arm64 guests.
 		Accels:  []string{"tcg"},
 		Console: "ttyAMA0",
@@ -200,4 +204,13 @@ func OrDefault(m Machine) Machine {
 		return m
 	}
 	return machines[Default]
+}
+
+// CPULimit is the most vCPUs a guest of m may have: its board's MaxCPUs,
+// or limit (the kernel's) when the board says nothing or more.
+func (m Machine) CPULimit(limit int) int {
+	if m.MaxCPUs > 0 && m.MaxCPUs < limit {
+		return m.MaxCPUs
+	}
+	return limit
 }

@@ -60,3 +60,15 @@ func TestOrDefault(t *testing.T) {
 	arm, _ := ByName("arm64")
 	assert.Equal(t, "arm64", OrDefault(arm).Name)
 }
+
+// arm64's virt board (GICv2) takes 8 vCPUs; x86_64 says nothing and takes
+// the kernel's limit.
+func TestCPULimit(t *testing.T) {
+	arm, err := ByName("arm64")
+	require.NoError(t, err)
+	x86, err := ByName("x86_64")
+	require.NoError(t, err)
+	assert.Equal(t, 8, arm.CPULimit(64))
+	assert.Equal(t, 4, arm.CPULimit(4))
+	assert.Equal(t, 64, x86.CPULimit(64))
+}

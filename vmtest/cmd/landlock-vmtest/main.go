@@ -213,12 +213,13 @@ func run(args []string) exitcode.Code {
 	if _, err := os.Stat(o.Series); err != nil && os.Getenv("SERIES") == "" {
 		o.Series = ""
 	}
-	if o.CPUs < 0 || o.CPUs > vm.MaxCPUs {
-		fmt.Fprintf(os.Stderr, "SMP=%d: the guest's vCPUs, 1 to %d (unset: the host's CPUs, %d)\n", o.CPUs, vm.MaxCPUs, runtime.NumCPU())
+	cpuLimit := o.Machine.CPULimit(vm.MaxCPUs)
+	if o.CPUs < 0 || o.CPUs > cpuLimit {
+		fmt.Fprintf(os.Stderr, "SMP=%d: the %s guest's vCPUs, 1 to %d (unset: the host's CPUs, %d, at most %d)\n", o.CPUs, o.Machine.Name, cpuLimit, runtime.NumCPU(), cpuLimit)
 		return exitcode.Usage
 	}
 	if o.CPUs == 0 {
-		o.CPUs = min(runtime.NumCPU(), vm.MaxCPUs)
+		o.CPUs = min(runtime.NumCPU(), cpuLimit)
 	}
 	if o.Retry < 0 {
 		fmt.Fprintf(os.Stderr, "RETRY=%d: the most reruns of a failed test, 0 or more\n", o.Retry)

@@ -22,6 +22,20 @@ func TestRetryNegative(t *testing.T) {
 	assert.Equal(t, exitcode.Usage, run([]string{"run"}))
 }
 
+// SMP= beyond what the board or the kernel takes, or negative, is a usage
+// error, found before anything is built.
+func TestSMPOutOfRange(t *testing.T) {
+	for _, tc := range []struct{ arch, smp string }{{"", "-1"}, {"", "65"}, {"arm64", "9"}} {
+		t.Setenv("RETRY", "")
+		t.Setenv("ARCH", tc.arch)
+		t.Setenv("ACCEL", "")
+		t.Setenv("ICOUNT", "")
+		t.Setenv("RUN", "")
+		t.Setenv("SMP", tc.smp)
+		assert.Equal(t, exitcode.Usage, run([]string{"run"}), "ARCH=%s SMP=%s", tc.arch, tc.smp)
+	}
+}
+
 // parse decodes a saved log's frames with the faddr2line of the tree given
 // by --source; a stand-in script answers for every frame (the real one is
 // run by the DEBUG=1 e2e tests).
