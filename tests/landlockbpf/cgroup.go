@@ -96,13 +96,26 @@ type ObjPinAttr struct {
 	_         uint32
 }
 
+// progLoadRetries is how many times bpf calls BPF_PROG_LOAD again after
+// EAGAIN.
+const progLoadRetries = 10
+
 // bpf calls bpf(2) and returns its result and nil, or a bare unix.Errno.
+// A BPF_PROG_LOAD that returns EAGAIN is called again, as libbpf and
+// cilium/ebpf do: the verifier stops when it sees a signal pending, and
+// Go's runtime sends SIGURG to preempt goroutines (more often with
+// several CPUs); that is not the program's answer.
 func bpf(cmd uintptr, attr unsafe.Pointer, size uintptr) (uintptr, error) {
-	r, _, errno := unix.Syscall(unix.SYS_BPF, cmd, uintptr(attr), size)
-	if errno != 0 {
-		return r, errno
+	for i := 0; ; i++ {
+		r, _, errno := unix.Syscall(unix.SYS_BPF, cmd, uintptr(attr), size)
+		if errno == unix.EAGAIN && cmd == unix.BPF_PROG_LOAD && i < progLoadRetries {
+			continue
+		}
+		if errno != 0 {
+			return r, errno
+		}
+		return r, nil
 	}
-	return r, nil
 }
 
 // fdAttr turns an fd into an attribute field. A negative fd (closed or

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,7 +68,8 @@ type Request struct {
 	// (the debug kernel's is debug.Slowdown); 0 means 1.
 	Slowdown int
 	MemoryMB int
-	// CPUs is the guest's vCPU count (SMP=; 0 means 1).
+	// CPUs is the guest's vCPU count (SMP=); 0 chooses by the
+	// accelerator (vm.DefaultCPUs).
 	CPUs int
 	// KUnit is the glob of the KUnit suites the kernel runs as it boots
 	// (KUNIT=, kunit.filter_glob); their results are read from the
@@ -141,6 +143,9 @@ func Boot(ctx context.Context, req Request) Result {
 		acc, why := chooseAccel(ctx, req)
 		return acc, string(acc) + ": " + why, nil
 	})
+	if req.CPUs <= 0 {
+		req.CPUs = vm.DefaultCPUs(acc, runtime.NumCPU(), req.Machine.CPULimit(vm.MaxCPUs))
+	}
 
 	initrd := filepath.Join(req.Out, "initramfs.cpio")
 	img := req.Guest.ready()
@@ -178,7 +183,7 @@ func Boot(ctx context.Context, req Request) Result {
 		cfg.Timeout = vmTimeout(cfg.BootTimeout, scaled(req.Timeout, DefaultTimeout, acc, req.Slowdown), binaries, img.retries())
 	}
 	r := run(ctx, req, cfg, img.command())
-	r.Accel, r.Icount, r.CPUs, r.Booted = acc, req.Icount, max(req.CPUs, 1), true
+	r.Accel, r.Icount, r.CPUs, r.Booted = acc, req.Icount, req.CPUs, true
 	if len(r.Splats) > 0 {
 		sym, err := symbolize.ForBuild(k.Dir, k.Config, req.Machine.CrossCompile)
 		if err == nil {

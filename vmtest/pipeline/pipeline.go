@@ -74,8 +74,9 @@ type Options struct {
 	Jobs int
 	// MemoryMB is the guest memory.
 	MemoryMB int
-	// CPUs is the guest's vCPU count (SMP=; 0 means 1); the guest
-	// runner runs that many test binaries side by side.
+	// CPUs is the guest's vCPU count (SMP=; 0 chooses by the
+	// accelerator, vm.DefaultCPUs); the guest runner runs that many test
+	// binaries side by side.
 	CPUs int
 	// Verbose echoes the guest console.
 	Verbose bool

@@ -95,7 +95,10 @@ func TestE2ESideBySide(t *testing.T) {
 		require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
 	}
 	r := runHarness(t, "TESTS="+mod+"/...", "SMP=2")
-	r.check(t, exitcode.OK, "4 passed, 0 failed, 0 skipped", "guest runner up on", ", 2 CPUs", "example.com/smp/c runs alone")
+	r.check(t, exitcode.OK, "4 passed, 0 failed, 0 skipped", "guest runner up on", ", 2 CPUs")
+	console, err := os.ReadFile(filepath.Join(r.out, "console.log"))
+	require.NoError(t, err)
+	assert.Contains(t, string(console), "landlock-vmtest: example.com/smp/c runs alone")
 	doc := r.document(t)
 	assert.Equal(t, 2, doc.Metadata.CPUs)
 	start, end := map[string]int{}, map[string]int{}
@@ -115,4 +118,21 @@ func TestE2ESideBySide(t *testing.T) {
 
 	one := runHarness(t, "TESTS="+mod+"/a "+mod+"/b", "SMP=1")
 	one.check(t, exitcode.TestsFailed, "1 passed, 1 failed, 0 skipped", "did not run beside me", ", 1 CPU")
+}
+
+// TestE2ESuiteOnTwoVCPUs runs the whole guest suite and the Landlock
+// kselftests on 2 vCPUs, binaries side by side: the series on an SMP
+// kernel with real concurrency, and the suite's own side-by-side safety
+// (the sysctl lock, the binaries marked alone). The default under TCG on
+// a 2-CPU host is 1 vCPU (vm.DefaultCPUs), so without this test CI would
+// not run the suite on SMP.
+func TestE2ESuiteOnTwoVCPUs(t *testing.T) {
+	r := runHarness(t, "SMP=2", "KSELFTESTS=landlock", "KUNIT=landlock*")
+	require.Equal(t, int(exitcode.OK), r.code, "output:\n%s", r.output)
+	assert.Regexp(t, `^\d+ passed, 0 failed, \d+ skipped$`, r.last)
+	doc := r.document(t)
+	assert.Equal(t, 2, doc.Metadata.CPUs)
+	assert.Empty(t, doc.Metadata.Splats)
+	assert.Contains(t, r.output, ", 2 CPUs")
+	assert.Contains(t, r.output, "kselftest/landlock/bpf_test")
 }

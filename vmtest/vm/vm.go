@@ -209,6 +209,20 @@ func (ic Icount) Arg() string {
 // kernel/configs/base.config).
 const MaxCPUs = 64
 
+// DefaultCPUs is the guest's vCPUs when SMP= does not say: under KVM the
+// host's CPUs, under TCG one fewer (at least 1), at most limit. A TCG
+// vCPU is a host thread that runs flat out, and QEMU's main loop (the
+// serial ports the console and the results go through) and the harness
+// need a CPU too: on a 2-CPU host, 2 vCPUs ran the suite 1.10 times
+// slower than 1, and the debug kernel's twice as slow.
+func DefaultCPUs(a Accel, host, limit int) int {
+	n := host
+	if a == TCG {
+		n--
+	}
+	return max(1, min(n, limit))
+}
+
 // smp is QEMU's -smp value for cpus vCPUs: each a socket of its own. With
 // the default topology (QEMU 7.2 makes them cores of one socket), an
 // x86_64 guest without ACPI finds only the first in SeaBIOS's MP table,

@@ -284,3 +284,14 @@ func TestSMP(t *testing.T) {
 		assert.Contains(t, strings.Join(args, " "), tc.want, "%+v", tc)
 	}
 }
+
+// Without SMP=, KVM gets the host's CPUs and TCG one fewer, within the
+// limit and never none.
+func TestDefaultCPUs(t *testing.T) {
+	assert.Equal(t, 2, DefaultCPUs(KVM, 2, 64))
+	assert.Equal(t, 1, DefaultCPUs(TCG, 2, 64))
+	assert.Equal(t, 1, DefaultCPUs(TCG, 1, 64))
+	assert.Equal(t, 15, DefaultCPUs(TCG, 16, 64))
+	assert.Equal(t, 8, DefaultCPUs(TCG, 16, 8))
+	assert.Equal(t, 64, DefaultCPUs(KVM, 128, 64))
+}

@@ -27,7 +27,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -215,11 +214,8 @@ func run(args []string) exitcode.Code {
 	}
 	cpuLimit := o.Machine.CPULimit(vm.MaxCPUs)
 	if o.CPUs < 0 || o.CPUs > cpuLimit {
-		fmt.Fprintf(os.Stderr, "SMP=%d: the %s guest's vCPUs, 1 to %d (unset: the host's CPUs, %d, at most %d)\n", o.CPUs, o.Machine.Name, cpuLimit, runtime.NumCPU(), cpuLimit)
+		fmt.Fprintf(os.Stderr, "SMP=%d: the %s guest's vCPUs, 1 to %d (unset: the host's CPUs under KVM, one fewer under TCG, at most %d)\n", o.CPUs, o.Machine.Name, cpuLimit, cpuLimit)
 		return exitcode.Usage
-	}
-	if o.CPUs == 0 {
-		o.CPUs = min(runtime.NumCPU(), cpuLimit)
 	}
 	if o.Retry < 0 {
 		fmt.Fprintf(os.Stderr, "RETRY=%d: the most reruns of a failed test, 0 or more\n", o.Retry)
