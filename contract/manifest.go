@@ -72,7 +72,7 @@ type Manifest struct {
 	// matching test is not run. Other kselftest binaries run whole.
 	Run string `json:"run,omitempty"`
 	// Retry, when above 0, is how many more times the runner runs each
-	// top-level Go test that failed (RETRY=), in the same boot, alone
+	// top-level Go test that failed (RETRY=), in the same boot, by itself
 	// (-test.run=^Name$), until it passes: one that then passes is flaky.
 	// Each rerun has the per-binary timeout. Kselftests are not rerun.
 	Retry int `json:"retry,omitempty"`

@@ -397,7 +397,8 @@ func packTree(files map[string]string, src, dst string) error {
 
 // hasAloneDirective reports whether one of the files (names in dir) has a
 // line that is contract.AloneDirective, alone or followed by a space and
-// its reason.
+// its reason, from its first column as a //go: directive is (an indented
+// one, in a block comment or a string, is not a directive).
 func hasAloneDirective(dir string, files []string) (bool, error) {
 	for _, f := range files {
 		b, err := os.ReadFile(filepath.Join(dir, f))
@@ -405,7 +406,7 @@ func hasAloneDirective(dir string, files []string) (bool, error) {
 			return false, fmt.Errorf("reading %s for %s: %w", f, contract.AloneDirective, err)
 		}
 		for line := range strings.Lines(string(b)) {
-			rest, ok := strings.CutPrefix(strings.TrimSpace(line), contract.AloneDirective)
+			rest, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), contract.AloneDirective)
 			if ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t') {
 				return true, nil
 			}

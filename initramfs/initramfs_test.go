@@ -389,13 +389,14 @@ func TestTestsWithTestdataAbove(t *testing.T) {
 	}, files)
 }
 
-// A test file with contract.AloneDirective on a line of its own (a reason
-// may follow) marks the package's binary Alone; the directive inside
-// other text, or with more letters after it, does not.
+// A test file with contract.AloneDirective on a line of its own, from the
+// first column (a reason may follow), marks the package's binary Alone;
+// the directive inside other text, indented (in a string), or with more
+// letters after it, does not.
 func TestAloneDirective(t *testing.T) {
 	dir := packFixture(t)
 	writeFile(t, filepath.Join(dir, "xonly", "alone_test.go"), "package xonly_test\n\n"+contract.AloneDirective+" it writes a sysctl\n", 0o644)
-	writeFile(t, filepath.Join(dir, "withtests", "near_test.go"), "package withtests\n\n// see "+contract.AloneDirective+"\n"+contract.AloneDirective+"ly\n", 0o644)
+	writeFile(t, filepath.Join(dir, "withtests", "near_test.go"), "package withtests\n\n// see "+contract.AloneDirective+"\n"+contract.AloneDirective+"ly\nconst s = `\n\t"+contract.AloneDirective+"\n`\n", 0o644)
 	pkgs, err := ListTestPackages(dir, []string{"./..."})
 	require.NoError(t, err)
 	require.Len(t, pkgs, 2)

@@ -119,7 +119,8 @@ func TestRunnerAloneRunsAlone(t *testing.T) {
 	assert.Contains(t, log, "landlock-vmtest: "+alone.Package+" runs alone")
 }
 
-// Once the result channel broke, no binary starts; Run says why.
+// Once the result channel broke, no binary starts, and those running run to
+// their end (they are not killed); Run says why.
 func TestRunnerSideBySideStopsWhenEmitFails(t *testing.T) {
 	t.Parallel()
 	f := fixture(t)
@@ -127,14 +128,25 @@ func TestRunnerSideBySideStopsWhenEmitFails(t *testing.T) {
 	r := &Runner{Test2JSON: f.test2json, Emit: rec.emit}
 	m := &contract.Manifest{
 		Jobs:     2,
-		Binaries: []contract.Binary{f.binary("mixed"), f.binary("crash"), f.binary("brief"), f.binary("env")},
+		Binaries: []contract.Binary{f.binary("crash"), f.binary("brief"), f.binary("env")},
 		Timeout:  contract.Duration(time.Minute),
 	}
 	err := r.Run(context.Background(), m)
 	require.ErrorIs(t, err, errEmit)
-	for _, e := range rec.all() {
-		if e.Kind == event.KindBinaryStart {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	ends := map[string]event.Exit{}
+	for _, e := range rec.tried {
+		switch e.Kind {
+		case event.KindBinaryStart:
 			assert.NotEqual(t, fixtureModule+"/env", e.Binary, "the fourth binary started after the channel broke")
+		case event.KindBinaryEnd:
+			ends[e.Binary] = *e.Exit
 		}
 	}
+	// crash kills itself at once: its binary-end is the emit that fails,
+	// while brief, beside it, sleeps; brief still runs to its end.
+	b := ends[fixtureModule+"/brief"]
+	assert.Equal(t, 0, b.Code, "brief ran to its end: %+v", b)
+	assert.Empty(t, b.Signal, "brief was killed when crash's emit failed")
 }

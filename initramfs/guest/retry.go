@@ -11,7 +11,8 @@ import (
 )
 
 // RETRY=N: after a Go test binary has run, each top-level test that
-// failed runs again, alone and up to N times, until it passes (retry.go).
+// failed runs again, by itself (-test.run=^Name$) and up to N times,
+// until it passes (retry.go).
 // Every rerun is a run of the binary of its own, between a binary-start
 // that names the test (event.Retry) and a binary-end, with the per-binary
 // timeout; the events of every run go to the host, which marks a test

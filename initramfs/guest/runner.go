@@ -11,7 +11,8 @@
 // converter for the binary's kind turns what it prints into result events,
 // test2json for Go test binaries (test2json.go), package ktap for
 // kselftests (tap.go). With the manifest's Retry, the top-level Go tests
-// that failed run again, alone, until they pass (retry.go).
+// that failed run again, each by itself (-test.run=^Name$), until they
+// pass (retry.go).
 package guest
 
 import (
@@ -88,29 +89,34 @@ func (r *Runner) Run(ctx context.Context, m *contract.Manifest) error {
 	return shared.runSideBySide(ctx, m, jobs)
 }
 
-// runSideBySide is Run with up to jobs binaries at once.
+// runSideBySide is Run with up to jobs binaries at once. When a binary
+// could not emit (the channel broke), no binary starts after it; those
+// running go on to their end as they would one after another (their own
+// emits say whether the channel is gone), and Run returns the first error.
 func (r *Runner) runSideBySide(ctx context.Context, m *contract.Manifest, jobs int) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	// stop ends the starting of binaries, not the running ones: those
+	// run under ctx.
+	stop, halt := context.WithCancelCause(ctx)
+	defer halt(nil)
 	slots := make(chan struct{}, jobs)
 	var wg sync.WaitGroup
 	for _, b := range m.Binaries {
 		if b.Alone || b.Kind == contract.KindExec {
 			wg.Wait()
-			if ctx.Err() != nil {
+			if stop.Err() != nil {
 				break
 			}
 			r.logf("landlock-vmtest: %s runs alone", b.Package)
 			if err := r.runOne(ctx, m, b); err != nil {
-				cancel(err)
+				halt(err)
 			}
 			continue
 		}
 		select {
 		case slots <- struct{}{}:
-		case <-ctx.Done():
+		case <-stop.Done():
 		}
-		if ctx.Err() != nil {
+		if stop.Err() != nil {
 			break
 		}
 		wg.Add(1)
@@ -118,13 +124,13 @@ func (r *Runner) runSideBySide(ctx context.Context, m *contract.Manifest, jobs i
 			defer func() { <-slots; wg.Done() }()
 			if err := r.runOne(ctx, m, b); err != nil {
 				// The channel broke: start no more.
-				cancel(err)
+				halt(err)
 			}
 		}()
 	}
 	wg.Wait()
-	if ctx.Err() != nil {
-		return context.Cause(ctx)
+	if stop.Err() != nil {
+		return context.Cause(stop)
 	}
 	return nil
 }

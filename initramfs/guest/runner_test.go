@@ -28,6 +28,8 @@ type recorder struct {
 	// result channel that went away.
 	broken bool
 	failed bool
+	// tried are all the events Emit was given, sent or not.
+	tried []event.Event
 }
 
 var errEmit = errors.New("result channel broken")
@@ -35,6 +37,7 @@ var errEmit = errors.New("result channel broken")
 func (r *recorder) emit(e event.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.tried = append(r.tried, e)
 	if r.failed && r.broken {
 		return errEmit
 	}

@@ -20,8 +20,9 @@ import (
 // restore the value under the other's feet. So every test that sets a
 // sysctl, or depends on its value, holds the sysctl lock for its whole
 // time: flock(2) on SysctlLock, taken before it reads the value and let go
-// after its cleanups restored it. One lock for every sysctl, so that two
-// tests never wait for each other. Binaries that write sysctls without
+// after its cleanups restored it. One lock for every sysctl: with one per
+// sysctl, two tests that each hold one and want the other's would wait for
+// each other for ever. Binaries that write sysctls without
 // this package (the kselftests) run alone instead (the runner's Alone).
 
 // SysctlLock is the file the sysctl lock is taken on. Every binary of a
@@ -41,8 +42,9 @@ var sysctlLock struct {
 }
 
 // HoldSysctls takes the sysctl lock for the time of t, waiting for a test
-// of another binary that holds it. A privdrop child does not take it: its
-// parent, which waits for it, holds it already.
+// of another binary that holds it, and saying every lockWaitReport which
+// one that is. A privdrop child does not take it: its parent, which waits
+// for it, holds it already. Call it from the test's goroutine.
 func HoldSysctls(t testing.TB) {
 	t.Helper()
 	if privdrop.InChild() {
@@ -52,9 +54,14 @@ func HoldSysctls(t testing.TB) {
 	defer sysctlLock.mu.Unlock()
 	if sysctlLock.holders == 0 {
 		start := time.Now()
-		f, err := lockFile(SysctlLock)
+		f, err := lockFile(SysctlLock, lockWaitReport, func(holder string) {
+			t.Logf("still waiting for the sysctl lock after %.0fs: %s holds it", time.Since(start).Seconds(), holder)
+		})
 		require.NoError(t, err)
 		sysctlLock.f = f
+		// Whoever waits next can say who holds it.
+		_ = f.Truncate(0)
+		_, _ = f.WriteAt([]byte(fmt.Sprintf("pid %d (%s) in %s", os.Getpid(), filepath.Base(os.Args[0]), t.Name())), 0)
 		if waited := time.Since(start); waited >= lockWaitWorthSaying {
 			// Not an assertion: what a binary side by side cost this one.
 			t.Logf("waited %.1fs for the sysctl lock (a test of another binary held it)", waited.Seconds())
@@ -72,18 +79,31 @@ func HoldSysctls(t testing.TB) {
 	})
 }
 
+// lockWaitReport is how often a test waiting for the lock says who holds
+// it.
+const lockWaitReport = 30 * time.Second
+
 // lockFile opens path (making it) and takes an exclusive flock(2) on it,
-// waiting as long as another process holds one.
-func lockFile(path string) (*os.File, error) {
+// waiting as long as another process holds one (the holder's binary ends
+// at its timeout at the latest, and the lock with it), and calling
+// waiting with what the holder wrote in the file every so often.
+func lockFile(path string, every time.Duration, waiting func(holder string)) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("opening the sysctl lock: %w", err)
 	}
+	next := time.Now().Add(every)
 	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err != unix.EWOULDBLOCK && err != unix.EINTR {
 			break
 		}
+		if time.Now().After(next) {
+			b, _ := os.ReadFile(path)
+			waiting(string(b))
+			next = time.Now().Add(every)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if err != nil {
 		f.Close()

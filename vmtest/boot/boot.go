@@ -403,8 +403,13 @@ const (
 )
 
 // perCPUMB is how much more memory the guest gets for each vCPU past the
-// first: each runs a test binary of its own (SMP=).
-const perCPUMB = 256
+// first, up to memoryCPUs of them: each runs a test binary of its own
+// (SMP=). Past memoryCPUs, a suite has seldom more binaries to run at
+// once, and a big host's CPUs must not ask QEMU for its memory.
+const (
+	perCPUMB   = 256
+	memoryCPUs = 8
+)
 
 // memoryFor is mem, or when it is 0 the memory the initramfs at initrd
 // needs with cpus binaries side by side (DefaultMemoryMB at least, and
@@ -413,7 +418,7 @@ func memoryFor(mem int, initrd string, cpus int) int {
 	if mem > 0 {
 		return mem
 	}
-	extra := perCPUMB * (max(cpus, 1) - 1)
+	extra := perCPUMB * (min(max(cpus, 1), memoryCPUs) - 1)
 	st, err := os.Stat(initrd)
 	if err != nil {
 		return DefaultMemoryMB + extra

@@ -129,6 +129,7 @@ func TestMemoryFor(t *testing.T) {
 	assert.Equal(t, DefaultMemoryMB, memoryFor(0, filepath.Join(dir, "none"), 0))
 	assert.Equal(t, DefaultMemoryMB+perCPUMB, memoryFor(0, sized(108), 2), "a binary more at a time, more memory")
 	assert.Equal(t, 896, memoryFor(0, sized(173), 2))
+	assert.Equal(t, DefaultMemoryMB+7*perCPUMB, memoryFor(0, sized(108), 64), "no more past 8 vCPUs")
 }
 
 // The boot's note says how many CPUs the guest found, and says so plainly

@@ -212,9 +212,8 @@ func run(args []string) exitcode.Code {
 	if _, err := os.Stat(o.Series); err != nil && os.Getenv("SERIES") == "" {
 		o.Series = ""
 	}
-	cpuLimit := o.Machine.CPULimit(vm.MaxCPUs)
-	if o.CPUs < 0 || o.CPUs > cpuLimit {
-		fmt.Fprintf(os.Stderr, "SMP=%d: the %s guest's vCPUs, 1 to %d (unset: the host's CPUs under KVM, one fewer under TCG, at most %d)\n", o.CPUs, o.Machine.Name, cpuLimit, cpuLimit)
+	if err := checkCPUs(o.CPUs, o.Machine); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return exitcode.Usage
 	}
 	if o.Retry < 0 {
@@ -469,4 +468,14 @@ func tools() exitcode.Code {
 		fmt.Printf("installed %s\n", strings.Join(pkgs, " "))
 	}
 	return exitcode.OK
+}
+
+// checkCPUs says what is wrong with SMP=n for machine m: 0 (unset) chooses
+// by the accelerator; otherwise 1 to the board's and the kernel's limit.
+func checkCPUs(n int, m machine.Machine) error {
+	limit := m.CPULimit(vm.MaxCPUs)
+	if n < 0 || n > limit {
+		return fmt.Errorf("SMP=%d: the %s guest's vCPUs, 1 to %d (unset: the host's CPUs under KVM, one fewer under TCG, at most %d)", n, m.Name, limit, limit)
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/landlock-vmtest/landlock-vmtest/exitcode"
+	"github.com/landlock-vmtest/landlock-vmtest/machine"
 )
 
 // A negative RETRY is a usage error, found before anything is built.
@@ -34,6 +35,16 @@ func TestSMPOutOfRange(t *testing.T) {
 		t.Setenv("SMP", tc.smp)
 		assert.Equal(t, exitcode.Usage, run([]string{"run"}), "ARCH=%s SMP=%s", tc.arch, tc.smp)
 	}
+	x86, err := machine.ByName("x86_64")
+	require.NoError(t, err)
+	arm, err := machine.ByName("arm64")
+	require.NoError(t, err)
+	for _, n := range []int{0, 1, 64} {
+		assert.NoError(t, checkCPUs(n, x86), "x86_64 SMP=%d", n)
+	}
+	assert.NoError(t, checkCPUs(8, arm))
+	assert.ErrorContains(t, checkCPUs(65, x86), "1 to 64")
+	assert.ErrorContains(t, checkCPUs(9, arm), "the arm64 guest's vCPUs, 1 to 8")
 }
 
 // parse decodes a saved log's frames with the faddr2line of the tree given
