@@ -208,6 +208,7 @@ func RunOnRuleThread(fn func()) {
 		panicked bool
 		value    any
 	)
+	spareThreads(spareThreadCount)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
