@@ -85,7 +85,9 @@ func (r *Runner) Run(ctx context.Context, m *contract.Manifest) error {
 	// The binaries' goroutines share the channel and the console.
 	shared := *r
 	shared.Emit = serialized(r.Emit)
-	shared.Log = &lockedWriter{w: r.Log}
+	if r.Log != nil {
+		shared.Log = &lockedWriter{w: r.Log}
+	}
 	return shared.runSideBySide(ctx, m, jobs)
 }
 
@@ -154,9 +156,6 @@ type lockedWriter struct {
 }
 
 func (l *lockedWriter) Write(p []byte) (int, error) {
-	if l.w == nil {
-		return len(p), nil
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)

@@ -255,13 +255,6 @@ func runCase(t *testing.T, c hookCase) {
 	// already mapped: on a thread whose rule denies READ, even an
 	// anonymous mmap(PROT_READ) of the runtime is denied.
 	runtime.KeepAlive(make([]byte, 32<<20))
-	// One P, as on a uniprocessor guest. When the thread of a phase
-	// ends (its rule dies with it), the runtime hands its P to an idle
-	// thread, and makes one if none is idle: from the ending thread,
-	// whose rule denies the new thread's mmap(PROT_READ) ("fatal error:
-	// runtime: cannot allocate memory", seen on 2 vCPUs). With one P the
-	// thread of the test's goroutine, which waits, is idle.
-	runtime.GOMAXPROCS(1)
 	base := t.TempDir()
 	phase := 0
 	dir := func() string {

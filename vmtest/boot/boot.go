@@ -439,7 +439,7 @@ func vmConfig(req Request, initrd string, acc vm.Accel) vm.Config {
 		Accel:       acc,
 		Icount:      req.Icount,
 		MemoryMB:    memoryFor(req.MemoryMB, initrd, req.CPUs),
-		CPUs:        max(req.CPUs, 1),
+		CPUs:        req.CPUs,
 		ConsoleLog:  filepath.Join(req.Out, "console.log"),
 		BootTimeout: scaled(req.BootTimeout, DefaultBootTimeout, acc, req.Slowdown),
 		Silence:     scaled(req.Silence, DefaultSilence, acc, req.Slowdown),
